@@ -1,0 +1,51 @@
+"""Shared fixtures: one headless OpenGL (EGL) context per test process, GL-error checks."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def gl_ctx():
+    """A standalone EGL context (Mesa llvmpipe on our machines). One per process: a second
+    context type (a glfw window) must run in a subprocess."""
+    from demo_renderer.gl import create_headless_context
+
+    ctx = create_headless_context()
+    yield ctx
+    ctx.release()
+
+
+@pytest.fixture
+def gl(gl_ctx):
+    """The GL context, asserting there is no GL error before and after the test."""
+    assert gl_ctx.error == "GL_NO_ERROR", "GL error left over before the test"
+    yield gl_ctx
+    assert gl_ctx.error == "GL_NO_ERROR", "the test left a GL error"
+
+
+#: Small sequences rendered once per test session: (render, display) sizes and GT samples.
+DUMP_RENDER_SIZE = (160, 90)
+DUMP_DISPLAY_SIZE = (320, 180)
+DUMP_FRAMES = 3
+DUMP_GT_SAMPLES = 16
+
+
+@pytest.fixture(scope="session")
+def scene_dumps(gl_ctx, tmp_path_factory):
+    """{scene name: (folder, Scene)} for every built-in scene, rendered with the production
+    sequence writer at a small size (frames start at t = 1 s)."""
+    from demo_renderer.scenes import BUILTIN_SCENES
+    from demo_renderer.sequence import SequenceSpec, render_sequence
+
+    out = {}
+    root = tmp_path_factory.mktemp("dumps")
+    for name, make in BUILTIN_SCENES.items():
+        scene = make()
+        spec = SequenceSpec(scene=name, frames=DUMP_FRAMES, render_size=DUMP_RENDER_SIZE,
+                            display_size=DUMP_DISPLAY_SIZE, gt_samples=DUMP_GT_SAMPLES,
+                            start_time=1.0)
+        render_sequence(spec, root / name, scene, gl_ctx, progress=False)
+        out[name] = (root / name, scene)
+    assert gl_ctx.error == "GL_NO_ERROR"
+    return out
