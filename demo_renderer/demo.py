@@ -121,7 +121,7 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, ctx: moderngl.Context
         Image.fromarray(rgb).save(frames_dir / f"{i:06d}.png")
         images.append(np.ascontiguousarray(rgb))
     video = out / "demo.mp4"
-    iio.imwrite(video, np.stack(images), fps=cfg.fps, codec="libx264", macro_block_size=8,
+    iio.imwrite(video, np.stack(images), fps=cfg.fps, codec="libx264", macro_block_size=2,
                 plugin="pyav" if _has_pyav() else "FFMPEG")
     return {"frames": frames_dir, "video": video,
             "median_ms": {k: float(np.median(v[1:] if len(v) > 1 else v)) for k, v in times.items()}}

@@ -29,6 +29,7 @@ DUMP_RENDER_SIZE = (160, 90)
 DUMP_DISPLAY_SIZE = (320, 180)
 DUMP_FRAMES = 3
 DUMP_GT_SAMPLES = 16
+DUMP_FPS = 20.0  # low, so consecutive frames move by a few pixels even in slow scenes
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def scene_dumps(gl_ctx, tmp_path_factory):
         scene = make()
         spec = SequenceSpec(scene=name, frames=DUMP_FRAMES, render_size=DUMP_RENDER_SIZE,
                             display_size=DUMP_DISPLAY_SIZE, gt_samples=DUMP_GT_SAMPLES,
-                            start_time=1.0)
+                            fps=DUMP_FPS, start_time=1.0)
         render_sequence(spec, root / name, scene, gl_ctx, progress=False)
         out[name] = (root / name, scene)
     assert gl_ctx.error == "GL_NO_ERROR"

@@ -220,7 +220,7 @@ def traffic() -> Scene:
     sign_mat = Material(base_color_texture=T.checker(128, 8, (250, 250, 250), (200, 20, 20)), roughness=0.3)
     for k, x in enumerate((-8.0, 6.0, 20.0)):
         def sign_tf(t, x=x, k=k):
-            return translate(x, 0.12, 7.0) @ rotate((0, 1, 0), (2.0 + k) * t)
+            return translate(x, 0.12, -7.0) @ rotate((0, 1, 0), (2.0 + k) * t)
         objs.append(SceneObject(f"spinning_sign_{k}", sign, sign_mat, sign_tf, animated=True))
 
     def ball_tf(t):
