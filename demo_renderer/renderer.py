@@ -91,7 +91,12 @@ class _Timer:
 
     @property
     def gpu_ms(self) -> float:
-        return self.query.elapsed / 1e6 if self.query is not None else float("nan")
+        """GPU time in ms; NaN when timers are off or the driver had no result (Mesa answers
+        0xFFFFFFFF ns for the very first query of a context)."""
+        if self.query is None:
+            return float("nan")
+        ns = self.query.elapsed
+        return float("nan") if ns < 0 or ns >= 0xFFFFFFFF else ns / 1e6
 
 
 class _GpuMesh:
@@ -152,9 +157,9 @@ class Renderer:
             if img.ndim != 3 or img.shape[2] != 4:
                 raise ValueError(f"material texture must be (h, w, 4) uint8, got {img.shape}")
             h, w = img.shape[:2]
-            # GL's first row is the bottom: flip so uv (0, 0) is the image's top-left
-            # (glTF's convention); this is a texture upload, not a read-back.
-            tex = self.ctx.texture((w, h), 4, img[::-1].tobytes(), internal_format=GL_SRGB8_ALPHA8)
+            # Rows go up top-first: GL's first uploaded row is texture v = 0, so uv (0, 0)
+            # samples the image's top-left (glTF's convention), with no flip.
+            tex = self.ctx.texture((w, h), 4, img.tobytes(), internal_format=GL_SRGB8_ALPHA8)
             tex.build_mipmaps()
             tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
             tex.anisotropy = self.anisotropy
