@@ -130,3 +130,29 @@ def test_interrupted_render_leaves_only_whole_frames_and_resumes(tmp_path, sig):
     assert r.returncode == 0, r.stderr
     assert framedump.existing_frames(out) == list(range(40))
     assert not list(out.glob("*.tmp"))
+
+
+def test_render_a_user_gltf_scene_with_default_orbit(tmp_path):
+    """A user's .glb without a config renders with the default orbit and lights."""
+    import trimesh
+    from PIL import Image
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    box.visual = trimesh.visual.TextureVisuals(
+        uv=np.random.default_rng(1).random((len(box.vertices), 2)),
+        material=trimesh.visual.material.PBRMaterial(baseColorTexture=img, roughnessFactor=0.5,
+                                                     metallicFactor=0.0))
+    ground = trimesh.creation.box(extents=(6.0, 0.1, 6.0))
+    ground.apply_translation((0, -0.55, 0))
+    scene = trimesh.Scene({"box": box, "ground": ground})
+    path = tmp_path / "user.glb"
+    scene.export(path)
+    out = tmp_path / "seq"
+    r = run("render", "--scene", str(path), "--frames", "2", *SMALL, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    f = framedump.read_frame(out, 1)
+    ids = f["object_id"]
+    assert set(np.unique(ids)) == {0, 1, 2}  # background, box, ground all in view
+    assert np.abs(f["motion"]).max() > 0.01  # the orbit moves the camera
+    assert framedump.read_meta(out)["scene"] == str(path)
