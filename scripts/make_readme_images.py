@@ -1,0 +1,71 @@
+"""Regenerates the README's pictures: python scripts/make_readme_images.py (needs Xvfb).
+
+docs/images/scenes.jpg: each built-in scene, low-resolution render (480x270, bilinear to
+960x540) against its 16-sample ground truth, with a 2x crop; docs/images/demo_window.png:
+the demo window (native | bilinear split) under Xvfb.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "images"
+sys.path.insert(0, str(ROOT))
+
+
+def scenes_sheet():
+    from demo_renderer.gl import create_headless_context
+    from demo_renderer.scenes import BUILTIN_SCENES
+    from demo_renderer.sequence import SequenceSpec, render_frame
+    from demo_renderer.renderer import Renderer
+    from stss_runtime.conventions import display_transform
+
+    ctx = create_headless_context()
+    rows = []
+    for name, make in BUILTIN_SCENES.items():
+        spec = SequenceSpec(scene=name, frames=1, start_time=2.0)
+        arrays, _ = render_frame(Renderer(ctx, make()), spec, 0)
+        low = Image.fromarray(display_transform(arrays["color"].astype(np.float32))).resize((960, 540), Image.BILINEAR)
+        gt = Image.fromarray(display_transform(arrays["gt"].astype(np.float32)))
+        half = [im.resize((480, 270), Image.LANCZOS) for im in (low, gt)]
+        crops = [im.crop((280, 140, 520, 275)).resize((480, 270), Image.NEAREST) for im in (low, gt)]
+        row = Image.new("RGB", (1920, 270))
+        for i, im in enumerate([half[0], crops[0], half[1], crops[1]]):
+            row.paste(im, (480 * i, 0))
+        d = ImageDraw.Draw(row)
+        for i, label in enumerate([f"{name}: 480x270 render (bilinear)", "crop, 2x", "ground truth 960x540 (16 spp)", "crop, 2x"]):
+            d.rectangle((480 * i, 0, 480 * i + 8 + 6 * len(label), 14), fill=(0, 0, 0))
+            d.text((480 * i + 4, 2), label, fill=(255, 255, 255))
+        rows.append(row)
+    sheet = Image.new("RGB", (1920, 270 * len(rows)))
+    for i, r in enumerate(rows):
+        sheet.paste(r, (0, 270 * i))
+    sheet.save(OUT / "scenes.jpg", quality=88)
+
+
+def window_shot():
+    n = 93
+    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+    try:
+        time.sleep(1.0)
+        subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", "--frames", "90",
+                        "--scene", "fence", "--screenshot", str(OUT / "demo_window.png")],
+                       check=True, env={**os.environ, "DISPLAY": f":{n}"}, cwd=ROOT)
+    finally:
+        xvfb.terminate()
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    scenes_sheet()
+    window_shot()
+    print(f"wrote {OUT}/scenes.jpg and {OUT}/demo_window.png")
