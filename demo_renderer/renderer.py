@@ -73,10 +73,11 @@ class PassTimes:
 
 
 class _Timer:
-    """GL timer query + CPU clock around one pass. Reading the GPU time waits for the pass."""
+    """A GL timer query + CPU clock around one pass, reusing one query object per pass name.
+    Reading the GPU time waits for the pass to finish."""
 
-    def __init__(self, ctx: moderngl.Context, enabled: bool):
-        self.query = ctx.query(time=True) if enabled else None
+    def __init__(self, query: moderngl.Query | None):
+        self.query = query
 
     def __enter__(self):
         self.t0 = time.perf_counter()
@@ -144,9 +145,18 @@ class Renderer:
         self._shadow_time: float | None = None
         self._targets: dict[tuple[int, int], GBuffer] = {}
         self._accum: dict[tuple[int, int], tuple[moderngl.Texture, moderngl.Framebuffer]] = {}
+        self._queries: dict[str, moderngl.Query] = {}
         self._setup_shadow_projection()
 
     # ------------------------------------------------------------------ resources
+    def _timer(self, name: str, timed: bool) -> _Timer:
+        if not (timed and self.timers):
+            return _Timer(None)
+        q = self._queries.get(name)
+        if q is None:
+            q = self._queries[name] = self.ctx.query(time=True)
+        return _Timer(q)
+
     def _texture(self, material: Material) -> moderngl.Texture:
         if material.base_color_texture is None:
             return self.white
@@ -316,28 +326,28 @@ class Renderer:
     # ------------------------------------------------------------------ public API
     def render(self, t: float, prev_t: float, size: tuple[int, int],
                jitter_px: tuple[float, float] = (0.0, 0.0), lod_bias: float = 0.0,
-               shade: bool = True) -> tuple[GBuffer, FrameCamera]:
+               shade: bool = True, timed: bool = True) -> tuple[GBuffer, FrameCamera]:
         """Shadow, G-buffer and (when ``shade``) shading passes for time ``t``.
 
         ``prev_t`` is the previous frame's time (for motion vectors); ``jitter_px`` the
-        sub-pixel offset in pixels of ``size``. Timings land in :attr:`last_times`.
+        sub-pixel offset in pixels of ``size``. With ``timed`` (and timers enabled), the
+        passes' times land in :attr:`last_times`. Targets are kept per size, so one renderer
+        serves several sizes; the shadow map is drawn once per distinct ``t``.
         """
         target = self.target(size)
         cam = self.camera(t, prev_t, target.size)
-        times = PassTimes()
-        with _Timer(self.ctx, self.timers) as ts:
+        with self._timer("shadow", timed) as ts:
             self._shadow_pass(t)
-        with _Timer(self.ctx, self.timers) as tg:
+        with self._timer("gbuffer", timed) as tg:
             self._gbuffer_pass(target, t, prev_t, cam, jitter_px, lod_bias)
         timers = {"shadow": ts, "gbuffer": tg}
         if shade:
-            with _Timer(self.ctx, self.timers) as tsh:
+            with self._timer("shading", timed) as tsh:
                 self._shading_pass(target, cam, jitter_px)
             timers["shading"] = tsh
-        for k, tm in timers.items():
-            times.gpu_ms[k] = tm.gpu_ms
-            times.cpu_ms[k] = tm.cpu_ms
-        self.last_times = times
+        if timed:
+            self.last_times = PassTimes(gpu_ms={k: v.gpu_ms for k, v in timers.items()},
+                                        cpu_ms={k: v.cpu_ms for k, v in timers.items()})
         return target, cam
 
     def render_ground_truth(self, t: float, size: tuple[int, int], samples: int = 16,
@@ -360,7 +370,7 @@ class Renderer:
         t0 = time.perf_counter()
         for s in range(first_sample, first_sample + samples):
             jitter = (halton(s, 2) - 0.5, halton(s, 3) - 0.5)
-            target, _ = self.render(t, t, size, jitter, 0.0)
+            target, _ = self.render(t, t, size, jitter, 0.0, timed=False)
             fbo.use()
             self.ctx.viewport = (0, 0, *size)
             self.ctx.enable(moderngl.BLEND)

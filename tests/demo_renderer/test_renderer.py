@@ -93,6 +93,10 @@ def test_timer_queries_report_each_pass(gl):
     for name in ("shadow", "gbuffer", "shading"):
         assert 0.0 < r.last_times.gpu_ms[name] < 10_000.0
         assert r.last_times.cpu_ms[name] >= 0.0
+    # one query object per pass, reused: nothing leaks per frame or per ground-truth sample
+    r.render_ground_truth(0.5, SIZE, 8)
+    r.render(1.0, 0.9, SIZE)
+    assert sorted(r._queries) == ["gbuffer", "shading", "shadow"]
 
 
 def test_shader_includes_are_resolved(tmp_path):
