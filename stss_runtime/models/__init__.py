@@ -1,0 +1,39 @@
+"""Networks of the runtime: STSS and the two-stage (supersample, then extrapolate) baseline.
+
+Plain ``nn.Module``s that know no back-end. ``build_model(name)`` builds any of them by
+preset name (see :data:`MODEL_PRESETS`).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .blocks import count_macs, scale_channels
+from .stss import PRESETS, STSS, EfficientReshadingModule, local_attention
+from .two_stage import EXTRANET_PRESETS, SUPERSAMPLING_PRESETS, ExtraNet, SupersamplingNet
+
+#: Every buildable model: preset name -> (class, width multiplier).
+MODEL_PRESETS: dict[str, tuple[type[nn.Module], float]] = {
+    **{name: (STSS, w) for name, w in PRESETS.items()},
+    **{name: (SupersamplingNet, w) for name, w in SUPERSAMPLING_PRESETS.items()},
+    **{name: (ExtraNet, w) for name, w in EXTRANET_PRESETS.items()},
+}
+
+
+def build_model(name: str) -> nn.Module:
+    """A freshly initialised model for preset ``name`` (e.g. ``"stss"``, ``"stss_tiny"``,
+    ``"supersampling"``, ``"extranet_small"``); ``ValueError`` listing the valid names
+    otherwise."""
+    try:
+        cls, width = MODEL_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; valid names: "
+                         f"{', '.join(sorted(MODEL_PRESETS))}") from None
+    return cls(width=width)
+
+
+__all__ = [
+    "EXTRANET_PRESETS", "MODEL_PRESETS", "PRESETS", "SUPERSAMPLING_PRESETS",
+    "STSS", "EfficientReshadingModule", "ExtraNet", "SupersamplingNet",
+    "build_model", "count_macs", "local_attention", "scale_channels",
+]
