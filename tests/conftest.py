@@ -50,3 +50,17 @@ def scene_dumps(gl_ctx, tmp_path_factory):
         out[name] = (root / name, scene)
     assert gl_ctx.error == "GL_NO_ERROR"
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dump(gl_ctx, tmp_path_factory):
+    """A 14-frame ``traffic`` sequence at 64x40 -> 128x80 (sizes multiples of 8), for
+    training and evaluation tests."""
+    from demo_renderer.scenes import load_scene
+    from demo_renderer.sequence import SequenceSpec, render_sequence
+
+    out = tmp_path_factory.mktemp("tiny") / "traffic"
+    spec = SequenceSpec(scene="traffic", frames=14, render_size=(64, 40), display_size=(128, 80),
+                        gt_samples=4, fps=30.0, start_time=1.0)
+    render_sequence(spec, out, load_scene("traffic"), gl_ctx, progress=False)
+    return out

@@ -1,0 +1,24 @@
+"""Post-process passes behind one interface (:class:`~stss_runtime.passes.base.Pass`)."""
+
+from __future__ import annotations
+
+from .base import Pass, PassError
+from .baselines import BASELINES, BicubicUpsample, SpatialUpsample, TemporalUpscaler, WarpFill
+from .stss_pass import StssPass
+from .two_stage import TwoStagePass
+
+#: Every pass by name.
+PASSES: dict[str, type[Pass]] = {"stss": StssPass, **BASELINES, "two_stage": TwoStagePass}
+
+
+def create_pass(name: str, **kwargs) -> Pass:
+    """A pass by name; ``ValueError`` listing the valid names otherwise."""
+    try:
+        cls = PASSES[name]
+    except KeyError:
+        raise ValueError(f"unknown pass {name!r}; valid: {', '.join(PASSES)}") from None
+    return cls(**kwargs)
+
+
+__all__ = ["BASELINES", "PASSES", "BicubicUpsample", "Pass", "PassError", "SpatialUpsample",
+           "StssPass", "TemporalUpscaler", "TwoStagePass", "WarpFill", "create_pass"]

@@ -1,0 +1,239 @@
+"""Train STSS (or the two-stage baseline's supersampling network) on frame dumps.
+
+    python -m stss_runtime.train --data data/fence_a data/gallery_a --out runs/stss --steps 3000
+
+Resumable: re-running the same command continues from ``OUT/checkpoint.pt`` (written every
+``--checkpoint-every`` steps and on Ctrl-C). Writes ``OUT/loss.csv``, ``OUT/loss.png`` and
+``OUT/weights.pt`` (the model alone, fp32). Under ``torchrun --nproc_per_node N`` it trains
+with DistributedDataParallel (gloo on CPU, nccl on GPU), each process drawing its own crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .checkpoint import save_weights
+from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
+from .training.dataset import CropDataset, ExtraNetCropDataset
+from .training.loss import stss_loss
+
+TRAINABLE = sorted(MODEL_PRESETS)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stss_runtime.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", required=True, type=Path,
+                   help="frame dump folders (python -m demo_renderer render ...) to train on")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, weights)")
+    p.add_argument("--model", default="stss", choices=TRAINABLE, help="model preset (default stss)")
+    p.add_argument("--steps", type=int, default=2000, help="total optimisation steps (default 2000)")
+    p.add_argument("--batch", type=int, default=8, help="crops per step and process (default 8)")
+    p.add_argument("--crop", type=int, default=128, help="crop side, render pixels, multiple of 8 (default 128)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--no-rrm", action="store_true", help="disable Random Reshading Masking")
+    p.add_argument("--workers", type=int, default=1, help="data loader worker processes (default 1)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--log-every", type=int, default=10, help="steps between loss.csv rows (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.crop % 8 or args.crop < 16:
+        p.error(f"--crop must be a multiple of 8 and >= 16, got {args.crop}")
+    for d in args.data:
+        if not (d / "meta.json").exists():
+            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
+    if args.steps < 1 or args.batch < 1:
+        p.error("--steps and --batch must be positive")
+    return args
+
+
+def _dist_setup(device: str) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _forward(model, batch, model_name: str):
+    if isinstance(model.module if hasattr(model, "module") else model, SupersamplingNet):
+        return model(batch["x"][:, :3], batch["feature"], batch["history"])
+    return model(batch["x"], batch["feature"], batch["mask"], batch["history"])
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open()))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for key in ("loss", "l1", "hole"):
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (encoded colour)")
+    ax.set_title(f"training loss: {csv_path.parent.name}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = png_path.with_name(png_path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank, world = _dist_setup(args.device)
+    device = torch.device(f"cuda:{rank % max(torch.cuda.device_count(), 1)}"
+                          if args.device.startswith("cuda") else "cpu")
+    torch.manual_seed(args.seed + rank)
+    out: Path = args.out
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    model = build_model(args.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    step = 0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ck["model_name"] != args.model:
+            print(f"train: {ckpt_path} is a {ck['model_name']} run, not {args.model}; "
+                  f"choose another --out", file=sys.stderr)
+            return 2
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck["scaler"])
+        step = int(ck["step"])
+        if rank == 0:
+            print(f"train: resuming {out} at step {step}")
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    bare = model.module if world > 1 else model
+    ds_cls = ExtraNetCropDataset if isinstance(bare, ExtraNet) else CropDataset
+    ds = ds_cls(args.data, crop=args.crop, rrm=not args.no_rrm, seed=args.seed * 1000 + rank,
+                progress=rank == 0 and not args.no_progress)
+    if isinstance(bare, SupersamplingNet):  # the supersampler only ever sees rendered frames
+        ds.items = [it for it in ds.items if it[1] % 2 == 0]
+
+    def batches():
+        epoch = step // max(len(ds) // args.batch, 1)
+        while True:
+            ds.epoch = epoch
+            g = torch.Generator().manual_seed(args.seed * 7919 + epoch * 131 + rank)
+            loader = torch.utils.data.DataLoader(
+                ds, batch_size=args.batch, sampler=torch.utils.data.RandomSampler(ds, generator=g),
+                num_workers=args.workers, drop_last=True, persistent_workers=False)
+            yield from loader
+            epoch += 1
+
+    stop = {"now": False}
+
+    def on_signal(signum, _frame):
+        stop["now"] = True
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+
+    def save_checkpoint():
+        if rank != 0:
+            return
+        m = model.module if world > 1 else model
+        tmp = out / "checkpoint.tmp.pt"
+        torch.save({"model_name": args.model, "model": m.state_dict(), "optimizer": opt.state_dict(),
+                    "scaler": scaler.state_dict(), "step": step, "args": vars(args) | {"data": [str(d) for d in args.data], "out": str(out)}}, tmp)
+        os.replace(tmp, ckpt_path)
+        save_weights(out / "weights.pt", m, args.model, steps=step, data=[str(d) for d in args.data])
+        if (out / "loss.csv").exists():
+            plot_losses(out / "loss.csv", out / "loss.png")
+
+    csv_file = None
+    if rank == 0:
+        new = not (out / "loss.csv").exists()
+        csv_file = (out / "loss.csv").open("a", newline="")
+        writer = csv.writer(csv_file)
+        if new:
+            writer.writerow(["step", "loss", "l1", "hole", "grad", "seconds_per_step", "wall_time"])
+    bar = None
+    if rank == 0 and not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.steps, initial=step, unit="step", desc=f"train {args.model}", dynamic_ncols=True)
+    model.train()
+    acc: dict[str, float] = {}
+    t_last = time.perf_counter()
+    n_acc = 0
+    try:
+        for batch in batches():
+            if step >= args.steps or stop["now"]:
+                break
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                pred = _forward(model, batch, args.model)
+                losses = stss_loss(pred.float(), batch["target"], batch["mask"])
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(losses["loss"]).backward()
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            if not math.isfinite(losses["loss"].item()):
+                raise FloatingPointError(f"loss became {losses['loss'].item()} at step {step}")
+            for k, v in losses.items():
+                acc[k] = acc.get(k, 0.0) + v.item()
+            n_acc += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"loss {losses['loss'].item():.4f}")
+            if rank == 0 and (step % args.log_every == 0 or step == args.steps):
+                now = time.perf_counter()
+                writer.writerow([step] + [f"{acc[k] / n_acc:.6f}" for k in ("loss", "l1", "hole", "grad")]
+                                + [f"{(now - t_last) / n_acc:.3f}", f"{time.time():.0f}"])
+                csv_file.flush()
+                acc, n_acc, t_last = {}, 0, now
+            if step % args.checkpoint_every == 0:
+                save_checkpoint()
+    finally:
+        save_checkpoint()
+        if csv_file is not None:
+            csv_file.close()
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        if world > 1:
+            dist.destroy_process_group()
+    if rank == 0:
+        state = "interrupted" if stop["now"] else "done"
+        print(f"train: {state} at step {step}; weights {out / 'weights.pt'}, log {out / 'loss.csv'}, "
+              f"plot {out / 'loss.png'}")
+    return 130 if stop["now"] else 0
+
+
+def main(argv=None) -> int:
+    return train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

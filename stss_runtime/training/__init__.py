@@ -1,0 +1,1 @@
+"""Training: samples from frame dumps (through the runtime's own history), the loss, the loop."""

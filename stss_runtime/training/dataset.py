@@ -1,0 +1,168 @@
+"""Training samples from frame dump folders.
+
+Each sequence is streamed once through the runtime's own :class:`~stss_runtime.history.History`
+(even display frames shaded, odd ones extrapolated, exactly as at run time), and the network
+inputs of every frame are cached beside the dump as float16 ``.npy`` files (resumable; memory-
+mapped for cropping). Samples are random crops with Random Reshading Masking (STSS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import framedump
+from ..frame import frame_from_dump, gt_tensor
+from ..history import History, encode_color
+
+CACHE_VERSION = "stss-inputs-v1"
+INPUT_CHANNELS = 6 + 9 + 1 + 12  # x, feature, mask, history
+GEOMETRY_CHANNELS = 2 + 1  # motion (render px), linear depth: for display-resolution warps
+SCALE = 2
+
+
+def cache_dir(folder: Path) -> Path:
+    return Path(folder) / ".cache" / CACHE_VERSION
+
+
+def build_cache(folder: str | Path, progress: bool = True) -> Path:
+    """Network inputs and encoded ground truth of every frame of ``folder`` as .npy files."""
+    folder = Path(folder)
+    meta = framedump.read_meta(folder)
+    frames = framedump.existing_frames(folder)
+    if not frames or frames != list(range(len(frames))):
+        raise framedump.FrameDumpError(f"{folder}: frames must be 0..N-1 without gaps, found {len(frames)}")
+    out = cache_dir(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (w, h), (dw, dh) = meta["render_size"], meta["display_size"]
+    if (dw, dh) != (SCALE * w, SCALE * h):
+        raise framedump.FrameDumpError(
+            f"{folder}: display size {dw}x{dh} is not {SCALE}x the render size {w}x{h}")
+    todo = [i for i in frames if not (out / f"{i:06d}.gt.npy").exists()]
+    if todo:
+        history = History()
+        it = frames
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(frames, desc=f"caching {folder.name}", unit="frame", leave=False)
+        with torch.inference_mode():
+            for i in it:  # stream every frame: the history needs its predecessors
+                arrays = framedump.read_frame(folder, i)
+                inp = history.step(frame_from_dump(arrays, meta, i, shaded=(i % 2 == 0)))
+                if i not in todo:
+                    continue
+                f = frame_from_dump(arrays, meta, i, shaded=False)
+                stack = torch.cat([*inp.as_tuple(), f.motion, f.depth], dim=1)[0].numpy().astype(np.float16)
+                np.save(out / f"{i:06d}.in.npy", stack)
+                gt = encode_color(gt_tensor(arrays))[0].numpy().astype(np.float16)
+                tmp = out / f"{i:06d}.gt.tmp.npy"
+                np.save(tmp, gt)
+                tmp.replace(out / f"{i:06d}.gt.npy")  # written last: marks the frame complete
+    (out / "cache.json").write_text(json.dumps({"version": CACHE_VERSION, "frames": len(frames),
+                                                "render_size": [w, h]}) + "\n")
+    return out
+
+
+def random_reshading_mask(h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """One rectangle (y0, x0, rh, rw) to cut from the valid mask: height up to h/4, width up
+    to w/4 (so its area is at most 1/16 of the frame), placed uniformly."""
+    rh = int(rng.integers(1, max(h // 4, 1) + 1))
+    rw = int(rng.integers(1, max(w // 4, 1) + 1))
+    return int(rng.integers(0, h - rh + 1)), int(rng.integers(0, w - rw + 1)), rh, rw
+
+
+class CropDataset(torch.utils.data.Dataset):
+    with_geometry = False  # also return the crop origin and motion/depth (ExtraNet samples)
+
+    """Random ``crop`` x ``crop`` render-resolution crops (with their 2x targets) of every
+    cached frame of ``folders``; each ``__getitem__`` draws a new crop position and RRM."""
+
+    def __init__(self, folders: list[str | Path], crop: int = 128, rrm: bool = True,
+                 skip_first: int = 5, seed: int = 0, progress: bool = True):
+        if crop % 8:
+            raise ValueError(f"crop must be a multiple of 8, got {crop}")
+        self.crop, self.rrm, self.seed = crop, rrm, seed
+        self.items: list[tuple[Path, int]] = []
+        for folder in folders:
+            cdir = build_cache(folder, progress=progress)
+            n = json.loads((cdir / "cache.json").read_text())["frames"]
+            self.items += [(cdir, i) for i in range(skip_first, n)]
+        if not self.items:
+            raise ValueError("no training frames")
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        cdir, i = self.items[k]
+        rng = np.random.default_rng([self.seed, self.epoch, k, torch.utils.data.get_worker_info().id
+                                     if torch.utils.data.get_worker_info() else 0])
+        inp = np.load(cdir / f"{i:06d}.in.npy", mmap_mode="r")
+        gt = np.load(cdir / f"{i:06d}.gt.npy", mmap_mode="r")
+        _, h, w = inp.shape
+        c = self.crop
+        if h < c or w < c:
+            raise ValueError(f"{cdir}: frame {w}x{h} smaller than the crop {c}")
+        y0, x0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        mask_full_cut = random_reshading_mask(h, w, rng) if self.rrm else None
+        a = torch.from_numpy(np.array(inp[:, y0:y0 + c, x0:x0 + c], dtype=np.float32))
+        t = torch.from_numpy(np.array(gt[:, 2 * y0:2 * (y0 + c), 2 * x0:2 * (x0 + c)], dtype=np.float32))
+        mask = a[15:16].clone()
+        if mask_full_cut is not None:  # cut in full-frame coordinates, then see it through the crop
+            ry, rx, rh, rw = mask_full_cut
+            yy0, yy1 = max(ry - y0, 0), min(ry + rh - y0, c)
+            xx0, xx1 = max(rx - x0, 0), min(rx + rw - x0, c)
+            if yy0 < yy1 and xx0 < xx1:
+                mask[:, yy0:yy1, xx0:xx1] = 0.0
+        out = {"x": a[0:6], "feature": a[6:15], "mask": mask, "history": a[16:28], "target": t,
+               "shaded": torch.tensor(i % 2 == 0)}
+        if self.with_geometry:
+            out["origin"] = (y0, x0)
+            out["geometry"] = a[28:31]
+        return out
+
+
+class ExtraNetCropDataset(CropDataset):
+    """Display-resolution samples for the two-stage pipeline's extrapolation network, on
+    extrapolated (odd) frames only: its ``x`` is the previous frame's ground truth (teacher
+    forcing: at run time, the supersampler's output) warped by the upsampled motion; mask,
+    G-buffer features and history are the runtime's, upsampled."""
+
+    margin = 48  # display pixels of context around the crop for the warp
+    with_geometry = True
+
+    def __init__(self, folders, crop: int = 64, **kw):
+        super().__init__(folders, crop=crop, **kw)
+        self.items = [it for it in self.items if it[1] % 2 == 1]
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        from .. import warp as W
+
+        s = super().__getitem__(k)  # render-resolution crop, RRM applied to its mask
+        cdir, i = self.items[k]
+        c = self.crop
+        y0, x0 = s.pop("origin")
+        geo = s.pop("geometry")[None]
+        motion, depth = geo[:, 0:2], geo[:, 2:3]
+        d = 2 * c
+        m = W.upsample_motion(motion, depth, (d, d))[0]  # display pixels
+        prev = np.load(cdir / f"{i - 1:06d}.gt.npy", mmap_mode="r")
+        _, hh, ww = prev.shape
+        ry0, rx0 = max(2 * y0 - self.margin, 0), max(2 * x0 - self.margin, 0)
+        ry1, rx1 = min(2 * y0 + d + self.margin, hh), min(2 * x0 + d + self.margin, ww)
+        region = torch.from_numpy(np.array(prev[:, ry0:ry1, rx0:rx1], dtype=np.float32))[None]
+        ys = torch.arange(d, dtype=torch.float32) + 0.5 + 2 * y0 - ry0
+        xs = torch.arange(d, dtype=torch.float32) + 0.5 + 2 * x0 - rx0
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        px, py = gx + m[0], gy + m[1]
+        grid = torch.stack([px * (2.0 / (rx1 - rx0)) - 1.0, py * (2.0 / (ry1 - ry0)) - 1.0], -1)[None]
+        warped = torch.nn.functional.grid_sample(region, grid, mode="bilinear",
+                                                 padding_mode="border", align_corners=False)[0]
+        up = lambda t, mode: W.resample(t[None], (d, d), mode=mode)[0]  # noqa: E731
+        return {"x": warped, "feature": up(s["feature"], "nearest"), "mask": up(s["mask"], "nearest"),
+                "history": up(s["history"], "bilinear"), "target": s["target"], "shaded": s["shaded"]}

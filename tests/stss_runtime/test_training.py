@@ -1,0 +1,139 @@
+"""Training on frame dumps: RRM statistics, the loss, a tiny run whose loss drops, resume,
+two-process DistributedDataParallel (gloo), and the two-stage networks' samples."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from stss_runtime.training.dataset import (CropDataset, ExtraNetCropDataset, build_cache,
+                                           random_reshading_mask)
+from stss_runtime.training.loss import stss_loss
+
+
+def test_rrm_rectangles_follow_the_published_bounds():
+    rng = np.random.default_rng(0)
+    h, w = 272, 480
+    rects = [random_reshading_mask(h, w, rng) for _ in range(4000)]
+    ys, xs, hs, ws = map(np.array, zip(*rects))
+    assert hs.min() >= 1 and hs.max() <= h // 4 and ws.max() <= w // 4
+    assert (hs * ws).max() <= h * w / 16
+    assert (ys + hs).max() <= h and (xs + ws).max() <= w and ys.min() == 0 and xs.min() == 0
+    # uniform sizes: mean side about (1 + max) / 2
+    assert abs(hs.mean() - (1 + h // 4) / 2) < 2.0 and abs(ws.mean() - (1 + w // 4) / 2) < 3.0
+    assert hs.max() == h // 4 and ws.max() == w // 4
+
+
+def test_rrm_changes_only_the_mask(tiny_dump):
+    with_rrm = CropDataset([tiny_dump], crop=32, rrm=True, seed=3, progress=False)
+    without = CropDataset([tiny_dump], crop=32, rrm=False, seed=3, progress=False)
+    cut = 0
+    for k in range(len(with_rrm)):
+        a, b = with_rrm[k], without[k]
+        for key in ("x", "feature", "history", "target"):
+            assert torch.equal(a[key], b[key]), key  # same crop, same colour
+        assert torch.all(a["mask"] <= b["mask"])
+        cut += int((a["mask"] < b["mask"]).any())
+    assert cut > 0  # some crops see the rectangle
+
+
+def test_cache_matches_the_runtime_and_is_reused(tiny_dump):
+    cdir = build_cache(tiny_dump, progress=False)
+    stamp = (cdir / "000003.in.npy").stat().st_mtime_ns
+    assert build_cache(tiny_dump, progress=False) == cdir
+    assert (cdir / "000003.in.npy").stat().st_mtime_ns == stamp  # not rebuilt
+    a = np.load(cdir / "000003.in.npy")
+    assert a.shape == (31, 40, 64) and a.dtype == np.float16
+    assert a[15].min() < 1.0  # EF frame: a hole mask, not all ones
+    assert np.load(cdir / "000002.in.npy")[15].min() == 1.0  # SF: all ones
+
+
+def test_loss_parts():
+    out = torch.zeros((1, 3, 8, 8))
+    target = torch.ones((1, 3, 8, 8))
+    mask = torch.ones((1, 1, 4, 4))
+    mask[..., :2, :] = 0  # half the (upsampled) pixels are holes
+    parts = stss_loss(out, target, mask)
+    assert parts["l1"].item() == pytest.approx(1.0)
+    assert parts["hole"].item() == pytest.approx(1.0)  # normalised by the hole count
+    assert parts["grad"].item() == pytest.approx(0.0)
+    assert parts["loss"].item() == pytest.approx(2.0)
+
+
+def _train(*args):
+    return subprocess.run([sys.executable, "-m", "stss_runtime.train", "--no-progress",
+                           "--threads", "1", *args], capture_output=True, text=True, timeout=600)
+
+
+def _losses(run):
+    return [float(r["loss"]) for r in csv.DictReader((run / "loss.csv").open())]
+
+
+def test_tiny_training_run_loss_drops_and_resumes(tiny_dump, tmp_path):
+    run = tmp_path / "run"
+    common = ["--data", str(tiny_dump), "--out", str(run), "--model", "stss_tiny", "--batch", "4",
+              "--crop", "32", "--lr", "2e-3", "--log-every", "5", "--checkpoint-every", "20"]
+    r = _train(*common, "--steps", "40")
+    assert r.returncode == 0, r.stderr
+    r = _train(*common, "--steps", "80")  # continues from the checkpoint at step 40
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "at step 40" in r.stdout
+    losses = _losses(run)
+    assert len(losses) == 16  # one row per 5 steps, none lost or repeated across the resume
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:2]), losses
+    for name in ("weights.pt", "loss.png", "checkpoint.pt"):
+        assert (run / name).exists()
+    from stss_runtime.checkpoint import load_weights
+
+    model, info = load_weights(run / "weights.pt", "stss_tiny")
+    assert info["steps"] == 80
+
+
+def test_interrupted_training_keeps_its_progress(tiny_dump, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "stss_runtime.train", "--no-progress", "--threads", "1",
+                             "--data", str(tiny_dump), "--out", str(run), "--model", "stss_tiny",
+                             "--batch", "2", "--crop", "32", "--steps", "100000", "--log-every", "1",
+                             "--checkpoint-every", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "loss.csv").exists() and len(_losses(run)) >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in out
+    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert ck["step"] >= 3  # the steps done before Ctrl-C are in the checkpoint
+
+
+def test_two_process_ddp_on_gloo(tiny_dump, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(29500 + os.getpid() % 1000), "-m", "stss_runtime.train",
+                        "--no-progress", "--threads", "1", "--data", str(tiny_dump), "--out", str(run),
+                        "--model", "stss_tiny", "--batch", "2", "--crop", "32", "--steps", "4",
+                        "--log-every", "2"], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(_losses(run)) == 2  # only rank 0 logs
+    assert (run / "weights.pt").exists()
+
+
+def test_extranet_samples_warp_the_previous_ground_truth(tiny_dump):
+    ds = ExtraNetCropDataset([tiny_dump], crop=16, rrm=False, progress=False)
+    s = ds[0]
+    assert s["x"].shape == (3, 32, 32) and s["feature"].shape == (9, 32, 32)
+    assert s["mask"].shape == (1, 32, 32) and s["history"].shape == (12, 32, 32)
+    assert all(i % 2 == 1 for _, i in ds.items)
+    valid = s["mask"][0] > 0.5
+    err = (s["x"] - s["target"]).abs().mean(0)
+    assert err[valid].mean() < 0.05  # the warp brings the previous frame into place
