@@ -41,7 +41,7 @@ class StssPass(Pass):
         self.device = torch.device(device)
 
     def reset(self) -> None:
-        self.history = History()
+        self.history = History(unjitter=True)
 
     def execute(self, frame: Frame) -> torch.Tensor:
         inp = self.history.step(frame.to(self.device))

@@ -42,7 +42,7 @@ class TwoStagePass(Pass):
         self.device = torch.device(device)
 
     def reset(self) -> None:
-        self.history = History()
+        self.history = History(unjitter=True)
         self.last_output: torch.Tensor | None = None  # encoded, display resolution
 
     def execute(self, frame: Frame) -> torch.Tensor:

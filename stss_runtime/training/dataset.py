@@ -18,7 +18,7 @@ from .. import framedump
 from ..frame import frame_from_dump, gt_tensor
 from ..history import History, encode_color
 
-CACHE_VERSION = "stss-inputs-v1"
+CACHE_VERSION = "stss-inputs-v2"  # v2: inputs on the unjittered grid
 INPUT_CHANNELS = 6 + 9 + 1 + 12  # x, feature, mask, history
 GEOMETRY_CHANNELS = 2 + 1  # motion (render px), linear depth: for display-resolution warps
 SCALE = 2
@@ -43,7 +43,7 @@ def build_cache(folder: str | Path, progress: bool = True) -> Path:
             f"{folder}: display size {dw}x{dh} is not {SCALE}x the render size {w}x{h}")
     todo = [i for i in frames if not (out / f"{i:06d}.gt.npy").exists()]
     if todo:
-        history = History()
+        history = History(unjitter=True)
         it = frames
         if progress:
             from tqdm import tqdm

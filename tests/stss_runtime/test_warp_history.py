@@ -126,3 +126,17 @@ def test_colour_encoding_round_trips():
     x = torch.tensor([0.0, 0.01, 0.5, 1.0, 4.0, 30.0])
     assert torch.allclose(decode_color(encode_color(x)), x, rtol=1e-3, atol=1e-5)
     assert encode_color(torch.tensor([1e6])).item() <= 1.0
+
+
+def test_unjitter_moves_inputs_onto_the_unjittered_grid():
+    """A pixel of a render jittered by j shows the unjittered position p - j; with
+    ``unjitter`` the inputs are resampled so pixel p shows position p: a horizontal ramp
+    rendered with jitter +0.4 px reads 0.4 px further along after un-jittering."""
+    ramp = (0.1 + torch.arange(Wd, dtype=torch.float32) / 100.0).view(1, 1, 1, Wd).expand(1, 3, H, Wd)
+    f = _frame(0, 10, color=decode_color(ramp), jitter=(0.4, 0.0))  # the encoded colour is the ramp
+    plain = History().step(f).x[0, 0, 12, 4:-4]
+    shifted = History(unjitter=True).step(f).x[0, 0, 12, 4:-4]
+    assert torch.allclose(plain, ramp[0, 0, 12, 4:-4], atol=1e-5)
+    # 0.4 px along a ramp of 0.01 per pixel; torch's bicubic (Keys, a = -0.75) is not exact on
+    # linear ramps and lands 0.02 px further, hence the tolerance
+    assert torch.allclose(shifted - plain, torch.full_like(plain, 0.004), atol=3e-4)
