@@ -8,7 +8,6 @@ display exists, otherwise headless: PNG frames and an MP4 in an output folder.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,8 +205,3 @@ def _save_screen(ctx: moderngl.Context, path: Path) -> None:
     rgb = np.frombuffer(fbo.read(components=3), np.uint8).reshape(h, w, 3)[::-1]
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path)
-
-
-def print_summary(summary: dict, file=sys.stdout) -> None:
-    for k, v in summary.items():
-        print(f"  {k}: {v}", file=file)

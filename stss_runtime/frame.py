@@ -43,9 +43,6 @@ class Frame:
     def shaded(self) -> bool:
         return self.color is not None
 
-    def without_color(self) -> "Frame":
-        return replace(self, color=None)
-
     def to(self, device: torch.device | str) -> "Frame":
         kw = {k: getattr(self, k).to(device) for k in G_BUFFERS}
         if self.color is not None:

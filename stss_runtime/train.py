@@ -69,7 +69,7 @@ def _dist_setup(device: str) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _forward(model, batch, model_name: str):
+def _forward(model, batch):
     if isinstance(model.module if hasattr(model, "module") else model, SupersamplingNet):
         return model(batch["x"][:, :3], batch["feature"], batch["history"])
     return model(batch["x"], batch["feature"], batch["mask"], batch["history"])
@@ -191,7 +191,7 @@ def train(args: argparse.Namespace) -> int:
                 break
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                pred = _forward(model, batch, args.model)
+                pred = _forward(model, batch)
                 losses = stss_loss(pred.float(), batch["target"], batch["mask"])
             opt.zero_grad(set_to_none=True)
             scaler.scale(losses["loss"]).backward()
