@@ -151,9 +151,14 @@ class History:
         self.last_index = frame.index
         geo = self._geometry(frame)
         feat = features(frame)
-        self.previous_valid = None
-        if self.entries:
-            _, self.previous_valid, _ = self._warp(self.entries[-1], frame, geo)
+        warped: dict[int, tuple] = {}  # each stored frame is warped once per step
+
+        def warp(e: _Entry):
+            if e.index not in warped:
+                warped[e.index] = self._warp(e, frame, geo)
+            return warped[e.index]
+
+        self.previous_valid = warp(self.entries[-1])[1] if self.entries else None
 
         if frame.shaded:
             cur = encode_color(frame.color)
@@ -169,7 +174,7 @@ class History:
                     f"frame {frame.index}: an extrapolated (unshaded) frame needs a shaded frame "
                     f"before it; the first frame after a reset must carry colour")
             last = self.entries[-1]
-            plain, mask, offset = self._warp(last, frame, geo)  # (mask == previous_valid)
+            plain, mask, offset = warp(last)
             bg_offset = W.background_motion(offset, frame.depth)
             filled = torch.where(mask > 0.5, plain, W.sample(last.color, bg_offset))
             x = torch.cat([filled, plain], dim=1)
@@ -182,7 +187,7 @@ class History:
             if e.index == frame.index:
                 history += [e.color, torch.ones_like(frame.depth)]
             else:
-                c, v, _ = self._warp(e, frame, geo)
+                c, v, _ = warp(e)
                 history += [c, v]
         missing = self.capacity - len(self.entries[-self.capacity:])
         zeros = torch.zeros_like(frame.depth)
