@@ -25,7 +25,7 @@ import torch.distributed as dist
 
 from .checkpoint import save_weights
 from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
-from .training.dataset import CropDataset, ExtraNetCropDataset
+from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
 
 TRAINABLE = sorted(MODEL_PRESETS)
@@ -132,6 +132,11 @@ def train(args: argparse.Namespace) -> int:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     bare = model.module if world > 1 else model
+    if world > 1:  # one process fills the input caches; the others wait and then only read them
+        if rank == 0:
+            for folder in args.data:
+                build_cache(folder, progress=not args.no_progress)
+        dist.barrier()
     ds_cls = ExtraNetCropDataset if isinstance(bare, ExtraNet) else CropDataset
     ds = ds_cls(args.data, crop=args.crop, rrm=not args.no_rrm, seed=args.seed * 1000 + rank,
                 progress=rank == 0 and not args.no_progress)

@@ -9,6 +9,7 @@ mapped for cropping). Samples are random crops with Random Reshading Masking (ST
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +58,19 @@ def build_cache(folder: str | Path, progress: bool = True) -> Path:
                     continue
                 f = frame_from_dump(arrays, meta, i, shaded=False)
                 stack = torch.cat([*inp.as_tuple(), f.motion, f.depth], dim=1)[0].numpy().astype(np.float16)
-                np.save(out / f"{i:06d}.in.npy", stack)
+                tmp = out / f"{i:06d}.in.tmp.npy"
+                np.save(tmp, stack)
+                tmp.replace(out / f"{i:06d}.in.npy")
                 gt = encode_color(gt_tensor(arrays))[0].numpy().astype(np.float16)
                 tmp = out / f"{i:06d}.gt.tmp.npy"
                 np.save(tmp, gt)
                 tmp.replace(out / f"{i:06d}.gt.npy")  # written last: marks the frame complete
-    (out / "cache.json").write_text(json.dumps({"version": CACHE_VERSION, "frames": len(frames),
-                                                "render_size": [w, h]}) + "\n")
+    index = json.dumps({"version": CACHE_VERSION, "frames": len(frames), "render_size": [w, h]}) + "\n"
+    index_path = out / "cache.json"
+    if not index_path.exists() or index_path.read_text() != index:
+        tmp = out / f"cache.{os.getpid()}.tmp.json"
+        tmp.write_text(index)
+        tmp.replace(index_path)  # atomic: a concurrent reader never sees half a file
     return out
 
 
