@@ -64,6 +64,27 @@ class NetworkInputs:
 
 
 @dataclass
+class WarpPlan:
+    """What :class:`stss_runtime.graphs.StssFrameGraph` reads for one frame (render
+    resolution, NCHW, encoded colours): see :meth:`History.plan`."""
+
+    current: torch.Tensor  # (1, 3, h, w) this frame's colour if shaded, else zeros
+    shaded: torch.Tensor  # (1, 1, 1, 1)
+    jitter: torch.Tensor  # (1, 2, 1, 1) pixels
+    last: torch.Tensor  # (1, 3, h, w) the last shaded frame (EF), else zeros
+    last_offset: torch.Tensor  # (1, 2, h, w)
+    last_valid: torch.Tensor  # (1, 1, h, w)
+    bg_offset: torch.Tensor  # (1, 2, h, w)
+    stored: torch.Tensor  # (1, 9, h, w) three stored frames, oldest first (zeros if missing)
+    stored_offset: torch.Tensor  # (1, 6, h, w)
+    stored_valid: torch.Tensor  # (1, 3, h, w)
+    feature: torch.Tensor  # (1, 9, h, w)
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
 class _Entry:
     index: int
     color: torch.Tensor  # encoded colour of the shaded frame
@@ -119,19 +140,95 @@ class History:
                          normal_world=W.rotate_vectors(inv_view, frame.normal),
                          view_cos=(view_dir * frame.normal).sum(1, keepdim=True))
 
-    def _warp(self, e: _Entry, frame: Frame, geo: _Geometry):
-        """(colour warped to ``frame``, valid mask, sampling offset) for entry ``e``."""
+    def _offset_and_valid(self, e: _Entry, frame: Frame, geo: _Geometry):
+        """(sampling offset, valid mask) that bring entry ``e`` to ``frame``."""
         jx = e.jitter_px[0] - frame.jitter_px[0]
         jy = e.jitter_px[1] - frame.jitter_px[1]
         offset = e.motion_to + torch.tensor([jx, jy], dtype=e.motion_to.dtype,
                                             device=e.motion_to.device).view(1, 2, 1, 1)
-        color = W.sample(e.color, offset)
         valid = W.hole_mask(depth=frame.depth, normal_world=geo.normal_world,
                             object_id=frame.object_id, world_pos=geo.world_pos,
                             view_dir_cos=geo.view_cos, src_depth=e.depth,
                             src_normal_world=e.normal_world, src_object_id=e.object_id,
                             src_view=e.view, offset=offset)
-        return color, valid, offset
+        return offset, valid
+
+    def _advance(self, frame: Frame):
+        """Move the history to ``frame``: clear it or chain the motion; the frame's geometry
+        and a memo of (offset, valid) per stored frame."""
+        if self._needs_reset(frame):
+            self.reset()
+        else:  # chain every stored frame's motion through this frame's motion vectors
+            for e in self.entries:
+                e.motion_to = W.compose_motion(frame.motion, e.motion_to)
+        self.size = frame.size
+        self.last_index = frame.index
+        geo = self._geometry(frame)
+        memo: dict[int, tuple] = {}  # each stored frame is brought to this one once per step
+
+        def offset_and_valid(e: _Entry):
+            if e.index not in memo:
+                memo[e.index] = self._offset_and_valid(e, frame, geo)
+            return memo[e.index]
+
+        self.previous_valid = offset_and_valid(self.entries[-1])[1] if self.entries else None
+        return geo, offset_and_valid
+
+    def _store(self, frame: Frame, geo: _Geometry) -> torch.Tensor:
+        cur = encode_color(frame.color)
+        self.entries.append(_Entry(frame.index, cur, frame.depth, geo.normal_world,
+                                   frame.object_id, frame.view, frame.jitter_px,
+                                   torch.zeros_like(frame.motion)))
+        del self.entries[:-self.capacity]
+        return cur
+
+    def _need_entries(self, frame: Frame) -> None:
+        if not self.entries:
+            raise HistoryError(
+                f"frame {frame.index}: an extrapolated (unshaded) frame needs a shaded frame "
+                f"before it; the first frame after a reset must carry colour")
+
+    def plan(self, frame: Frame) -> "WarpPlan":
+        """Advance to ``frame`` like :meth:`step`, but return what to warp instead of the
+        warped inputs: the stored colours, where each pixel reads them and their hole masks
+        (the inputs of :class:`stss_runtime.graphs.StssFrameGraph`). The graph's warps and
+        jitter correction then give exactly what ``History(unjitter=True).step`` gives."""
+        geo, offset_and_valid = self._advance(frame)
+        zeros1 = torch.zeros_like(frame.depth)
+        zeros2 = torch.zeros_like(frame.motion)
+        if frame.shaded:
+            current = self._store(frame, geo)
+            last = torch.zeros_like(current)
+            last_offset, last_valid, bg_offset = zeros2, zeros1, zeros2
+        else:
+            self._need_entries(frame)
+            e = self.entries[-1]
+            last = e.color
+            last_offset, last_valid = offset_and_valid(e)
+            bg_offset = W.background_motion(last_offset, frame.depth)
+            current = torch.zeros_like(last)
+        colors, offsets, valids = [], [], []
+        kept = self.entries[-self.capacity:]
+        for _ in range(self.capacity - len(kept)):
+            colors.append(zeros1.expand(-1, 3, -1, -1))
+            offsets.append(zeros2)
+            valids.append(zeros1)
+        for e in kept:
+            colors.append(e.color)
+            if e.index == frame.index:
+                offsets.append(zeros2)
+                valids.append(torch.ones_like(zeros1))
+            else:
+                off, v = offset_and_valid(e)
+                offsets.append(off)
+                valids.append(v)
+        jitter = torch.tensor(frame.jitter_px, dtype=frame.depth.dtype, device=frame.depth.device)
+        return WarpPlan(current=current, shaded=torch.full((1, 1, 1, 1), float(frame.shaded),
+                                                           device=frame.depth.device),
+                        jitter=jitter.view(1, 2, 1, 1), last=last, last_offset=last_offset,
+                        last_valid=last_valid, bg_offset=bg_offset, stored=torch.cat(colors, 1),
+                        stored_offset=torch.cat(offsets, 1), stored_valid=torch.cat(valids, 1),
+                        feature=features(frame))
 
     def step(self, frame: Frame, with_history: bool = True) -> NetworkInputs:
         """Advance to ``frame`` (display frame ``frame.index``) and return its network inputs.
@@ -142,37 +239,22 @@ class History:
         After the call, :attr:`previous_valid` holds the valid mask of the newest shaded
         frame older than this one, warped to it (None right after a clear).
         """
-        if self._needs_reset(frame):
-            self.reset()
-        else:  # chain every stored frame's motion through this frame's motion vectors
-            for e in self.entries:
-                e.motion_to = W.compose_motion(frame.motion, e.motion_to)
-        self.size = frame.size
-        self.last_index = frame.index
-        geo = self._geometry(frame)
+        geo, offset_and_valid = self._advance(frame)
         feat = features(frame)
-        warped: dict[int, tuple] = {}  # each stored frame is warped once per step
+        warped: dict[int, torch.Tensor] = {}
 
         def warp(e: _Entry):
+            offset, valid = offset_and_valid(e)
             if e.index not in warped:
-                warped[e.index] = self._warp(e, frame, geo)
-            return warped[e.index]
-
-        self.previous_valid = warp(self.entries[-1])[1] if self.entries else None
+                warped[e.index] = W.sample(e.color, offset)
+            return warped[e.index], valid, offset
 
         if frame.shaded:
-            cur = encode_color(frame.color)
-            self.entries.append(_Entry(frame.index, cur, frame.depth, geo.normal_world,
-                                       frame.object_id, frame.view, frame.jitter_px,
-                                       torch.zeros_like(frame.motion)))
-            del self.entries[:-self.capacity]
+            cur = self._store(frame, geo)
             x = torch.cat([cur, cur], dim=1)
             mask = torch.ones_like(frame.depth)
         else:
-            if not self.entries:
-                raise HistoryError(
-                    f"frame {frame.index}: an extrapolated (unshaded) frame needs a shaded frame "
-                    f"before it; the first frame after a reset must carry colour")
+            self._need_entries(frame)
             last = self.entries[-1]
             plain, mask, offset = warp(last)
             bg_offset = W.background_motion(offset, frame.depth)

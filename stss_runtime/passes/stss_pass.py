@@ -1,30 +1,36 @@
-"""The STSS pass: one network, the same weights, for rendered and extrapolated frames."""
+"""The STSS pass: one network, the same weights, for rendered and extrapolated frames.
+
+Per frame, three stages (timed apart by the benchmark):
+1. ``prepare``: the history plans the warps (chained motion, hole masks) — eager torch;
+2. ``run``: the back-end runs the frame graph — colour warps, jitter correction, network;
+3. ``finish``: crop the padding, decode to linear colour.
+"""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..backends import create_runner
 from ..checkpoint import default_weights, load_weights
 from ..frame import Frame
+from ..graphs import pad_to_multiple, stss_graph
 from ..history import History, NetworkInputs, decode_color
 from .base import Pass
 
 
-def pad_to_multiple(t: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """Replicate-pad the bottom/right of (N, C, h, w) so h and w are multiples of ``multiple``."""
-    h, w = t.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return F.pad(t, (0, pw, 0, ph), mode="replicate") if ph or pw else t
-
-
 def run_network(model: nn.Module, inp: NetworkInputs) -> torch.Tensor:
-    """Encoded output (1, 3, 2h, 2w) of STSS for ``inp``, padding to a multiple of 8."""
+    """Encoded output (1, 3, 2h, 2w) of STSS for ``inp``, padding to a multiple of 8 (the
+    training-time path, on the inputs of ``History(unjitter=True).step``)."""
     h, w = inp.x.shape[-2:]
     args = [pad_to_multiple(t) for t in inp.as_tuple()]
     out = model(*args)
     return out[..., : 2 * h, : 2 * w]
+
+
+def padded_size(size: tuple[int, int], multiple: int = 8) -> tuple[int, int]:
+    """(width, height) rounded up to multiples of ``multiple``."""
+    return (-(-size[0] // multiple) * multiple, -(-size[1] // multiple) * multiple)
 
 
 class StssPass(Pass):
@@ -33,16 +39,47 @@ class StssPass(Pass):
     inputs = ("color", "motion", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
 
     def __init__(self, model: nn.Module | None = None, model_name: str = "stss",
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", backend: str = "torch", precision: str = "fp32",
+                 max_render_size: tuple[int, int] | None = None, **backend_options):
+        """``backend``/``precision``: see :func:`stss_runtime.backends.create_runner`;
+        ``max_render_size``: the largest render size a TensorRT engine must admit
+        (dynamic resolution); ``backend_options`` go to the runner."""
         super().__init__()
         if model is None:
             model, _ = load_weights(default_weights(model_name), expected_model=model_name)
-        self.model = model.eval().to(device)
         self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.spec = stss_graph(self.model)
+        self.backend, self.precision = backend, precision
+        self.max_render_size = max_render_size
+        self.backend_options = backend_options
+        self.runner = None
+
+    def setup(self, render_size, display_size) -> None:
+        super().setup(render_size, display_size)
+        size = padded_size(self.render_size)
+        if self.runner is None or self.backend == "tensorrt":  # engines are built for a size range
+            self.runner = create_runner(self.spec, self.backend, self.precision, self.device,
+                                        render_size=size, max_render_size=padded_size(
+                                            self.max_render_size or self.render_size),
+                                        **self.backend_options)
 
     def reset(self) -> None:
         self.history = History(unjitter=True)
 
+    def prepare(self, frame: Frame) -> dict[str, torch.Tensor]:
+        """The frame graph's inputs (padded to multiples of 8)."""
+        plan = self.history.plan(frame.to(self.device))
+        return {k: v if k in self.spec.fixed_inputs else pad_to_multiple(v)
+                for k, v in plan.as_dict().items()}
+
+    def run(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Encoded output at the padded display size (a buffer the runner may reuse)."""
+        return self.runner(inputs)["output"]
+
+    def finish(self, encoded: torch.Tensor) -> torch.Tensor:
+        w, h = self.display_size
+        return decode_color(encoded[..., :h, :w])
+
     def execute(self, frame: Frame) -> torch.Tensor:
-        inp = self.history.step(frame.to(self.device))
-        return decode_color(run_network(self.model, inp))
+        return self.finish(self.run(self.prepare(frame)))

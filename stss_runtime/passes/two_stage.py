@@ -1,6 +1,11 @@
 """The two-stage neural pipeline the paper compares against: a supersampling network on
 rendered frames, then an extrapolation network (ExtraNet-style) at display resolution that
-warps the last high-resolution output forward on extrapolated frames."""
+warps the last high-resolution output forward on extrapolated frames.
+
+Stages as :class:`~stss_runtime.passes.stss_pass.StssPass`: ``prepare`` (history, and on
+extrapolated frames the display-resolution warps), ``run`` (the network on its back-end),
+``finish`` (crop, decode).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import torch
 from torch import nn
 
 from .. import warp as W
+from ..backends import create_runner
 from ..checkpoint import default_weights, load_weights
 from ..frame import Frame
+from ..graphs import extranet_graph, pad_to_multiple, supersampling_graph
 from ..history import History, decode_color
 from .base import Pass
-from .stss_pass import pad_to_multiple
+from .stss_pass import padded_size
 
 
 def extranet_inputs(prev_output: torch.Tensor, frame: Frame, mask: torch.Tensor,
@@ -31,30 +38,59 @@ class TwoStagePass(Pass):
     inputs = ("color", "motion", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
 
     def __init__(self, supersampler: nn.Module | None = None, extrapolator: nn.Module | None = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", backend: str = "torch", precision: str = "fp32",
+                 max_render_size: tuple[int, int] | None = None, **backend_options):
         super().__init__()
         if supersampler is None:
             supersampler, _ = load_weights(default_weights("supersampling"), "supersampling")
         if extrapolator is None:
             extrapolator, _ = load_weights(default_weights("extranet"), "extranet")
-        self.supersampler = supersampler.eval().to(device)
-        self.extrapolator = extrapolator.eval().to(device)
         self.device = torch.device(device)
+        self.supersampler = supersampler.eval().to(self.device)
+        self.extrapolator = extrapolator.eval().to(self.device)
+        self.specs = {"supersampling": supersampling_graph(self.supersampler),
+                      "extranet": extranet_graph(self.extrapolator)}
+        self.backend, self.precision = backend, precision
+        self.max_render_size = max_render_size
+        self.backend_options = backend_options
+        self.runners: dict = {}
+
+    def setup(self, render_size, display_size) -> None:
+        super().setup(render_size, display_size)
+        if not self.runners or self.backend == "tensorrt":
+            size = padded_size(self.render_size)
+            biggest = padded_size(self.max_render_size or self.render_size)
+            self.runners = {name: create_runner(spec, self.backend, self.precision, self.device,
+                                                render_size=size, max_render_size=biggest,
+                                                **self.backend_options)
+                            for name, spec in self.specs.items()}
 
     def reset(self) -> None:
         self.history = History(unjitter=True)
         self.last_output: torch.Tensor | None = None  # encoded, display resolution
 
-    def execute(self, frame: Frame) -> torch.Tensor:
+    def prepare(self, frame: Frame) -> tuple[str, dict[str, torch.Tensor]]:
+        """(which network, its padded inputs)."""
         frame = frame.to(self.device)
         inp = self.history.step(frame)
-        h, w = inp.x.shape[-2:]
         if frame.shaded or self.last_output is None:
-            out = self.supersampler(*(pad_to_multiple(t) for t in (inp.x[:, :3], inp.feature, inp.history)))
-            out = out[..., : 2 * h, : 2 * w]
+            args = (inp.x[:, :3], inp.feature, inp.history)
+            name = "supersampling"
         else:
             args = extranet_inputs(self.last_output, frame, inp.mask, inp.feature, inp.history,
                                    self.display_size)
-            out = self.extrapolator(*(pad_to_multiple(t) for t in args))[..., : 2 * h, : 2 * w]
-        self.last_output = out
-        return decode_color(out)
+            name = "extranet"
+        spec = self.specs[name]
+        return name, {n: pad_to_multiple(t) for n, t in zip(spec.input_names, args)}
+
+    def run(self, staged: tuple[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+        name, inputs = staged
+        return self.runners[name](inputs)["output"]
+
+    def finish(self, encoded: torch.Tensor) -> torch.Tensor:
+        w, h = self.display_size
+        self.last_output = encoded[..., :h, :w].clone()  # runners may reuse their output buffer
+        return decode_color(self.last_output)
+
+    def execute(self, frame: Frame) -> torch.Tensor:
+        return self.finish(self.run(self.prepare(frame)))

@@ -1,0 +1,110 @@
+"""Back-ends: one runner protocol (named float32 tensors in, named float32 tensors out, on
+the device they live on) implemented by torch, ONNX Runtime and TensorRT.
+
+Passes ask for a runner by name through :func:`create_runner` and never import ONNX
+Runtime or TensorRT themselves; those load lazily, and a missing one raises
+:class:`BackendUnavailable` saying what to install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from ..graphs import GraphSpec
+from .base import PRECISIONS, BackendError, BackendUnavailable, Runner, check_inputs, check_precision
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+
+
+def cache_root() -> Path:
+    """Where exported models and engines are cached: ``$STSS_CACHE`` or ``~/.cache/stss_runtime``."""
+    return Path(os.environ.get("STSS_CACHE", Path.home() / ".cache" / "stss_runtime"))
+
+
+def graph_fingerprint(spec: GraphSpec) -> str:
+    """A hash of the graph's name, weights and the exporter's version."""
+    from ..export import OPSET
+
+    h = hashlib.sha256(f"{spec.name}|{torch.__version__}|opset{OPSET}".encode())
+    for k, v in spec.module.state_dict().items():
+        h.update(k.encode())
+        buf = io.BytesIO()
+        torch.save(v.detach().cpu(), buf)
+        h.update(buf.getvalue())
+    return h.hexdigest()
+
+
+def onnx_for(spec: GraphSpec, precision: str = "fp32", cache_dir: str | Path | None = None) -> Path:
+    """The ONNX file of ``spec`` at ``precision``, exported once into the cache."""
+    from ..export import export_onnx
+
+    check_precision(precision)
+    folder = Path(cache_dir) if cache_dir else cache_root() / "onnx"
+    path = folder / f"{spec.name}-{precision}-{graph_fingerprint(spec)[:16]}.onnx"
+    if not path.exists():
+        export_onnx(spec, path, precision=precision)
+    return path
+
+
+def create_runner(spec: GraphSpec, backend: str = "torch", precision: str = "fp32",
+                  device: str | torch.device = "cpu", *, render_size: tuple[int, int] | None = None,
+                  max_render_size: tuple[int, int] | None = None, onnx_path: str | Path | None = None,
+                  cache_dir: str | Path | None = None, **options) -> Runner:
+    """A runner of ``spec`` on ``backend`` at ``precision`` on ``device``.
+
+    ``render_size`` / ``max_render_size`` (width, height, multiples of 8): the shapes a
+    TensorRT engine is optimised for and admits (others ignore them). ``onnx_path``: an
+    exported file to use instead of exporting ``spec`` into the cache. ``options`` go to the
+    runner (``channels_last``, ``cuda_graph``, ``threads``, ...).
+    """
+    check_precision(precision)
+    if backend == "torch":
+        from .torch_backend import TorchRunner
+
+        return TorchRunner(spec, precision, device, **options)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    path = Path(onnx_path) if onnx_path else onnx_for(spec, precision, Path(cache_dir) / "onnx" if cache_dir else None)
+    if backend == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(spec, path, precision, device, **options)
+    from .tensorrt_backend import TensorRTRunner
+
+    if render_size is None:
+        raise ValueError("tensorrt back-end: render_size (width, height) is needed to build the engine")
+    opt_hw = (render_size[1], render_size[0])
+    max_hw = (max_render_size[1], max_render_size[0]) if max_render_size else opt_hw
+    return TensorRTRunner.from_spec(spec, path, precision, min_hw=(8, 8), opt_hw=opt_hw, max_hw=max_hw,
+                                    cache_dir=Path(cache_dir) / "engines" if cache_dir else None, **options)
+
+
+def availability() -> dict[str, tuple[bool, str]]:
+    """Per back-end: (usable on this machine, why not / on what)."""
+    out = {"torch": (True, f"torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}")}
+    try:
+        import onnxruntime as ort
+
+        out["onnxruntime"] = (True, f"onnxruntime {ort.__version__}, providers {ort.get_available_providers()}")
+    except ImportError as e:
+        out["onnxruntime"] = (False, f"onnxruntime not importable: {e}")
+    try:
+        from .tensorrt_backend import library_info, load_tensorrt
+
+        load_tensorrt()
+        info = library_info()
+        gpu = torch.cuda.is_available()
+        out["tensorrt"] = (gpu, f"{info['library']} {info['version']}: engine builds work"
+                           + ("" if gpu else "; inference needs a CUDA GPU, none here"))
+    except BackendUnavailable as e:
+        out["tensorrt"] = (False, str(e))
+    return out
+
+
+__all__ = ["BACKENDS", "PRECISIONS", "BackendError", "BackendUnavailable", "Runner", "availability",
+           "cache_root", "check_inputs", "create_runner", "graph_fingerprint", "onnx_for"]

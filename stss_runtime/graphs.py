@@ -1,0 +1,204 @@
+"""The graphs a back-end runs: fixed-structure ``nn.Module``s with named inputs and outputs.
+
+A pass keeps the history and decides *what* to warp (chained motion fields, hole tests on
+depth, ids and normals: :meth:`stss_runtime.history.History.plan`); a graph does the dense
+tensor work of one frame — the backward warps, the jitter correction and the network —
+so that a compiled back-end (ONNX Runtime, TensorRT, a CUDA graph) runs all of it.
+
+Every graph reads and writes float32 NCHW tensors whose height and width are multiples of 8
+(the caller pads, :func:`pad_to_multiple`), and has no data-dependent control flow, so it
+exports to ONNX with standard operators only (``GridSample`` for the warps).
+
+- ``stss``: :class:`StssFrameGraph`, the joint pass — warps + unjitter + STSS;
+- ``supersampling`` and ``extranet``: the two networks of the two-stage pipeline, whose
+  (display-resolution) warps stay with the pass.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import STSS, ExtraNet, SupersamplingNet
+
+#: Height and width of every graph input are multiples of this.
+SIZE_MULTIPLE = 8
+
+
+def pad_to_multiple(t: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
+    """Replicate-pad the bottom/right of (N, C, h, w) so h and w are multiples of ``multiple``."""
+    h, w = t.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(t, (0, pw, 0, ph), mode="replicate") if ph or pw else t
+
+
+def warp_in_graph(src: torch.Tensor, offset: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Backward warp (border clamp), as :func:`stss_runtime.warp.sample`, written with
+    shape-derived grids so it traces for any size. ``mode``: bilinear, bicubic, nearest."""
+    n, _, h, w = offset.shape
+    ys = (torch.arange(h, device=offset.device, dtype=offset.dtype) + 0.5).view(1, h, 1)
+    xs = (torch.arange(w, device=offset.device, dtype=offset.dtype) + 0.5).view(1, 1, w)
+    gx = (xs + offset[:, 0]) * (2.0 / w) - 1.0
+    gy = (ys + offset[:, 1]) * (2.0 / h) - 1.0
+    return F.grid_sample(src, torch.stack([gx, gy], dim=-1), mode=mode,
+                         padding_mode="border", align_corners=False)
+
+
+class StssFrameGraph(nn.Module):
+    """One STSS display frame from the history's warp plan; output (1, 3, 2h, 2w) encoded.
+
+    Inputs (render resolution h x w, see :class:`stss_runtime.history.WarpPlan`):
+    ``current`` (1, 3) the encoded colour of a rendered frame (ignored when ``shaded`` is 0);
+    ``shaded`` (1, 1, 1, 1); ``jitter`` (1, 2, 1, 1) the frame's jitter in pixels;
+    ``last`` (1, 3) the last rendered frame, ``last_offset`` (1, 2) where each pixel reads
+    it, ``last_valid`` (1, 1) its hole mask, ``bg_offset`` (1, 2) the background-motion
+    offsets that fill the holes; ``stored`` (1, 9) the three stored frames oldest first,
+    ``stored_offset`` (1, 6), ``stored_valid`` (1, 3); ``feature`` (1, 9) G-buffer features.
+    """
+
+    input_names = ("current", "shaded", "jitter", "last", "last_offset", "last_valid", "bg_offset",
+                   "stored", "stored_offset", "stored_valid", "feature")
+
+    def __init__(self, stss: nn.Module):
+        super().__init__()
+        self.stss = stss
+
+    def forward(self, current, shaded, jitter, last, last_offset, last_valid, bg_offset,
+                stored, stored_offset, stored_valid, feature):
+        plain = warp_in_graph(last, last_offset)
+        filled = last_valid * plain + (1.0 - last_valid) * warp_in_graph(last, bg_offset)
+        x = shaded * torch.cat([current, current], 1) + (1.0 - shaded) * torch.cat([filled, plain], 1)
+        mask = shaded + (1.0 - shaded) * last_valid
+        # undo the jitter: the network sees inputs on the unjittered pixel grid (colour
+        # bicubic, features bilinear, masks nearest, as History(unjitter=True))
+        shift = jitter.expand(-1, -1, feature.shape[2], feature.shape[3])
+
+        def colour(t):
+            return warp_in_graph(t, shift, "bicubic").clamp(0.0, 1.0)
+
+        hist = []
+        for k in range(3):
+            c = warp_in_graph(stored[:, 3 * k:3 * k + 3], stored_offset[:, 2 * k:2 * k + 2])
+            hist += [colour(c), warp_in_graph(stored_valid[:, k:k + 1], shift, "nearest")]
+        return self.stss(colour(x), warp_in_graph(feature, shift), warp_in_graph(mask, shift, "nearest"),
+                         torch.cat(hist, 1))
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A graph a back-end can run: the module, its named inputs and outputs, and the shape
+    of each input for a render size (h, w) (outputs are 2h x 2w)."""
+
+    name: str
+    module: nn.Module
+    input_names: tuple[str, ...]
+    input_shapes: dict[str, Callable[[int, int], tuple[int, ...]]]
+    output_names: tuple[str, ...] = ("output",)
+    #: inputs whose last two axes do not follow the frame size (flags, jitter)
+    fixed_inputs: frozenset[str] = field(default_factory=frozenset)
+
+    def input_shape(self, name: str, h: int, w: int) -> tuple[int, ...]:
+        return self.input_shapes[name](h, w)
+
+    def output_shape(self, h: int, w: int) -> tuple[int, ...]:
+        return (1, 3, 2 * h, 2 * w)
+
+    def example_inputs(self, h: int, w: int, seed: int = 0,
+                       device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """Plausible random inputs: colours in [0, 1], offsets of a few pixels, binary masks."""
+        g = torch.Generator().manual_seed(seed)
+        out = {}
+        for name in self.input_names:
+            shape = self.input_shape(name, h, w)
+            if name == "shaded":
+                t = torch.zeros(shape)
+            elif name == "jitter":
+                t = torch.rand(shape, generator=g) - 0.5
+            elif "offset" in name:
+                t = (torch.rand(shape, generator=g) - 0.5) * 6
+            elif "valid" in name or name == "mask":
+                t = (torch.rand(shape, generator=g) > 0.2).float()
+            else:
+                t = torch.rand(shape, generator=g)
+            out[name] = t.to(device)
+        return out
+
+
+def _frame(c: int) -> Callable[[int, int], tuple[int, ...]]:
+    return lambda h, w: (1, c, h, w)
+
+
+def _display(c: int) -> Callable[[int, int], tuple[int, ...]]:
+    return lambda h, w: (1, c, 2 * h, 2 * w)
+
+
+def stss_graph(model: nn.Module) -> GraphSpec:
+    """The joint pass: warps, unjitter and STSS (:class:`StssFrameGraph`)."""
+    if not isinstance(model, STSS):
+        raise TypeError(f"stss_graph needs an STSS model, got {type(model).__name__}")
+    shapes = {"current": _frame(3), "shaded": lambda h, w: (1, 1, 1, 1),
+              "jitter": lambda h, w: (1, 2, 1, 1), "last": _frame(3), "last_offset": _frame(2),
+              "last_valid": _frame(1), "bg_offset": _frame(2), "stored": _frame(9),
+              "stored_offset": _frame(6), "stored_valid": _frame(3), "feature": _frame(9)}
+    return GraphSpec("stss", StssFrameGraph(model).eval(), StssFrameGraph.input_names, shapes,
+                     fixed_inputs=frozenset({"shaded", "jitter"}))
+
+
+def supersampling_graph(model: nn.Module) -> GraphSpec:
+    """The two-stage pipeline's supersampler on rendered frames (colour, features, history)."""
+    if not isinstance(model, SupersamplingNet):
+        raise TypeError(f"supersampling_graph needs a SupersamplingNet, got {type(model).__name__}")
+    return GraphSpec("supersampling", model.eval(), ("color", "feature", "history"),
+                     {"color": _frame(3), "feature": _frame(9), "history": _frame(12)})
+
+
+def extranet_graph(model: nn.Module) -> GraphSpec:
+    """The two-stage pipeline's extrapolator, at display resolution: its inputs are 2h x 2w."""
+    if not isinstance(model, ExtraNet):
+        raise TypeError(f"extranet_graph needs an ExtraNet, got {type(model).__name__}")
+    return GraphSpec("extranet", model.eval(), ("x", "feature", "mask", "history"),
+                     {"x": _display(3), "feature": _display(9), "mask": _display(1),
+                      "history": _display(12)})
+
+
+def graph_for(model: nn.Module) -> GraphSpec:
+    """The graph spec of any runtime network."""
+    if isinstance(model, STSS):
+        return stss_graph(model)
+    if isinstance(model, SupersamplingNet):
+        return supersampling_graph(model)
+    if isinstance(model, ExtraNet):
+        return extranet_graph(model)
+    raise TypeError(f"no graph for a {type(model).__name__}")
+
+
+class HalfPrecision(nn.Module):
+    """Runs ``net`` in float16 between float32 inputs and outputs. The warps around it stay
+    float32: a float16 pixel coordinate is off by up to half a pixel past 1024."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = copy.deepcopy(net).half()
+
+    def forward(self, *args):
+        return self.net(*(a.half() for a in args)).float()
+
+
+def at_precision(spec: GraphSpec, precision: str) -> GraphSpec:
+    """``spec`` with its network in ``precision`` ("fp32": unchanged, "fp16": float16
+    weights and activations inside, float32 at the graph's inputs and outputs)."""
+    if precision == "fp32":
+        return spec
+    if precision != "fp16":
+        raise ValueError(f"precision: expected 'fp32' or 'fp16', got {precision!r}")
+    module = spec.module
+    if isinstance(module, StssFrameGraph):
+        module = StssFrameGraph(HalfPrecision(module.stss))
+    else:
+        module = HalfPrecision(module)
+    return replace(spec, module=module.eval())
