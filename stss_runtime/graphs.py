@@ -49,6 +49,35 @@ def warp_in_graph(src: torch.Tensor, offset: torch.Tensor, mode: str = "bilinear
                          padding_mode="border", align_corners=False)
 
 
+def _cubic_weight(d: torch.Tensor, a: float = -0.75) -> torch.Tensor:
+    """Keys' cubic convolution kernel (PyTorch's bicubic, a = -0.75) at distance ``d``."""
+    d = d.abs()
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return torch.where(d <= 1, near, torch.where(d < 2, far, torch.zeros_like(d)))
+
+
+def shift_bicubic(src: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``src`` (N, C, h, w) read at every pixel + ``shift`` (N, 2, 1, 1) pixels, |shift| < 1,
+    bicubic with the border clamped: equal to :func:`warp_in_graph` in bicubic mode with a
+    uniform offset, written as two 5-tap filters over shifted slices (a uniform sub-pixel
+    shift needs no gather, and a GridSample fed by other warps' arithmetic trips
+    TensorRT-RTX 1.7's compiler)."""
+    out = src
+    for axis in (3, 2):  # x, then y
+        j = shift[:, 0:1] if axis == 3 else shift[:, 1:2]
+        pad = (2, 2, 0, 0) if axis == 3 else (0, 0, 2, 2)
+        padded = F.pad(out, pad, mode="replicate")
+        n = padded.shape[axis]
+        acc = None
+        for k in range(-2, 3):
+            tap = padded[..., 2 + k: n - 2 + k] if axis == 3 else padded[..., 2 + k: n - 2 + k, :]
+            term = _cubic_weight(k - j) * tap
+            acc = term if acc is None else acc + term
+        out = acc
+    return out
+
+
 class StssFrameGraph(nn.Module):
     """One STSS display frame from the history's warp plan; output (1, 3, 2h, 2w) encoded.
 
@@ -75,18 +104,19 @@ class StssFrameGraph(nn.Module):
         x = shaded * torch.cat([current, current], 1) + (1.0 - shaded) * torch.cat([filled, plain], 1)
         mask = shaded + (1.0 - shaded) * last_valid
         # undo the jitter: the network sees inputs on the unjittered pixel grid (colour
-        # bicubic, features bilinear, masks nearest, as History(unjitter=True))
+        # bicubic, features bilinear, as History(unjitter=True)); masks would be sampled
+        # nearest, which for a jitter inside (-0.5, 0.5) px reads the pixel itself, so they
+        # pass unchanged (a nearest GridSample there also trips TensorRT-RTX 1.7's compiler)
         shift = jitter.expand(-1, -1, feature.shape[2], feature.shape[3])
 
         def colour(t):
-            return warp_in_graph(t, shift, "bicubic").clamp(0.0, 1.0)
+            return shift_bicubic(t, jitter).clamp(0.0, 1.0)
 
         hist = []
         for k in range(3):
             c = warp_in_graph(stored[:, 3 * k:3 * k + 3], stored_offset[:, 2 * k:2 * k + 2])
-            hist += [colour(c), warp_in_graph(stored_valid[:, k:k + 1], shift, "nearest")]
-        return self.stss(colour(x), warp_in_graph(feature, shift), warp_in_graph(mask, shift, "nearest"),
-                         torch.cat(hist, 1))
+            hist += [colour(c), stored_valid[:, k:k + 1]]
+        return self.stss(colour(x), warp_in_graph(feature, shift), mask, torch.cat(hist, 1))
 
 
 @dataclass(frozen=True)

@@ -284,10 +284,11 @@ class History:
         off = torch.tensor([jx, jy], dtype=inp.x.dtype, device=inp.x.device).view(1, 2, 1, 1)
         off = off.expand(1, 2, *inp.x.shape[-2:])
         # colour bicubic (a bilinear sub-pixel shift blurs visibly at render resolution),
-        # G-buffer features bilinear, masks nearest
+        # G-buffer features bilinear, masks nearest, which for a jitter inside (-0.5, 0.5)
+        # px (CONVENTIONS.md) is each pixel itself: masks stay as they are
         colour = lambda t: W.sample(t, off, "bicubic").clamp(0.0, 1.0)  # noqa: E731
         smooth = lambda t: W.sample(t, off)  # noqa: E731
-        sharp = lambda t: W.sample(t, off, "nearest")  # noqa: E731
+        sharp = lambda t: t  # noqa: E731
         hist = inp.history
         if hist.shape[1]:
             parts = []

@@ -81,7 +81,7 @@ def create_runner(spec: GraphSpec, backend: str = "torch", precision: str = "fp3
     opt_hw = (render_size[1], render_size[0])
     max_hw = (max_render_size[1], max_render_size[0]) if max_render_size else opt_hw
     return TensorRTRunner.from_spec(spec, path, precision, min_hw=(8, 8), opt_hw=opt_hw, max_hw=max_hw,
-                                    cache_dir=Path(cache_dir) / "engines" if cache_dir else None, **options)
+                                    cache_dir=(Path(cache_dir) if cache_dir else cache_root()) / "engines", **options)
 
 
 def availability() -> dict[str, tuple[bool, str]]:

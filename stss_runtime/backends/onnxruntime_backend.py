@@ -64,6 +64,9 @@ class OnnxRuntimeRunner:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads
+        # ORT's pool threads spin after a run by default; beside torch's eager work in the
+        # same frame (the history) they steal its cores (measured: 58 ms -> see BENCHMARKS.md)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = providers_for(self.device, tensorrt_provider)
         try:
             self.session = ort.InferenceSession(str(onnx_path), opts, providers=self.providers)
