@@ -134,8 +134,11 @@ def _gmacs(pipeline: str, size) -> float:
 
 def measure(pipeline: str, backend: str, precision: str, device: str, size, frames: int, warmup: int,
             cache_dir, options: dict | None = None, variant: str = "") -> dict:
-    """One row: timings of ``frames`` output frames after ``warmup`` frames. ``options``
-    go to the back-end's runner; ``variant`` names them in the row."""
+    """One row: timings of ``frames`` output frames after ``warmup`` frames (both rounded
+    up to even: rendered and extrapolated frames alternate, and the time per output frame
+    is the mean of each such pair; median and p95 are over pairs). ``options`` go to the
+    back-end's runner; ``variant`` names them in the row."""
+    frames, warmup = frames + frames % 2, warmup + warmup % 2
     p = _build_pass(pipeline, backend, precision, device, size, cache_dir, options)
     seq = synthetic_frames(size, warmup + frames, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -161,6 +164,7 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
                 totals.append((t3 - t0) * 1e3)
                 for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2)):
                     stages[k].append(v * 1e3)
+    pairs = [(a + b) / 2 for a, b in zip(totals[::2], totals[1::2])]
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2 ** 20
     else:  # the process's peak resident set (libraries included)
@@ -168,9 +172,10 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
     w, h = size
     return {"backend": backend, "variant": variant, "precision": precision, "device": device, "render_size": [w, h],
             "display_size": [2 * w, 2 * h], "pipeline": pipeline,
-            "median_ms": float(np.median(totals)), "p95_ms": float(np.percentile(totals, 95)),
+            "median_ms": float(np.median(pairs)), "p95_ms": float(np.percentile(pairs, 95)),
+            "rendered_ms": float(np.median(totals[::2])), "extrapolated_ms": float(np.median(totals[1::2])),
             "gmacs": round(_gmacs(pipeline, size), 3), "peak_mem_mb": round(peak, 1),
-            "stages_ms": {k: float(np.median(v)) for k, v in stages.items()}, "frames": frames}
+            "stages_ms": {k: float(np.mean(v)) for k, v in stages.items()}, "frames": frames}
 
 
 def _worker(config: dict) -> list[dict]:
@@ -191,13 +196,22 @@ def _worker(config: dict) -> list[dict]:
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads"
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("| back-end | precision | render -> display | pipeline | median ms | p95 ms | prepare | "
-            "back-end | output | GMACs | achieved GMAC/s | peak MB | joint / two-stage |")
-    lines = [head, "|" + " --- |" * 13]
+    head = ("| back-end | precision | render -> display | pipeline | median ms | p95 ms | rendered / "
+            "extrapolated ms | prepare | back-end | output | GMACs | achieved GMAC/s | peak MB | "
+            "joint / two-stage |")
+    lines = [head, "|" + " --- |" * 14]
     for r in rows:
         twin = next((o for o in rows if o["pipeline"] != r["pipeline"] and o["backend"] == r["backend"]
                      and o.get("variant") == r.get("variant") and o["precision"] == r["precision"]
@@ -207,7 +221,8 @@ def format_table(rows: list[dict]) -> str:
         size = f"{r['render_size'][0]}x{r['render_size'][1]} -> {r['display_size'][0]}x{r['display_size'][1]}"
         name = r["backend"] + (f" ({r['variant']})" if r.get("variant") else "")
         lines.append(f"| {name} | {r['precision']} | {size} | {r['pipeline']} | {r['median_ms']:.1f} | "
-                     f"{r['p95_ms']:.1f} | {s['prepare']:.1f} | {s['backend']:.1f} | {s['output']:.1f} | "
+                     f"{r['p95_ms']:.1f} | {r['rendered_ms']:.1f} / {r['extrapolated_ms']:.1f} | "
+                     f"{s['prepare']:.1f} | {s['backend']:.1f} | {s['output']:.1f} | "
                      f"{r['gmacs']:.1f} | {r['gmacs'] / (s['backend'] / 1e3):.0f} | {r['peak_mem_mb']:.0f} | {ratio} |")
     return "\n".join(lines)
 
@@ -222,7 +237,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
     for ax, size in zip(axes[0], sizes):
         sel = [r for r in rows if tuple(r["render_size"]) == size]
-        label = lambda r: f"{r['backend']}\n{r.get('variant') or ''}\n{r['precision']}"  # noqa: E731
+        label = lambda r: "\n".join(v for v in (r["backend"], r.get("variant"), r["precision"]) if v)  # noqa: E731
         labels = sorted({label(r) for r in sel})
         x = np.arange(len(labels))
         for k, pipeline in enumerate(PIPELINES):
@@ -261,11 +276,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="render sizes WxH, comma-separated (display is 2x); default per device: "
                          "cpu 320x180,480x270; cuda 960x540,1280x720,1920x1080")
     ap.add_argument("--pipelines", default="joint,two_stage")
-    ap.add_argument("--frames", type=int, default=None, help="timed frames per row (default cpu 10, cuda 100)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 3, cuda 20)")
+    ap.add_argument("--frames", type=int, default=None,
+                    help="timed output frames per row, rendered and extrapolated alternating (default cpu 12, cuda 200)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 2, cuda 20)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     ap.add_argument("--cpu-fp16", action="store_true",
-                    help="also time torch fp16 on the CPU (no fast fp16 kernels there: ~40x slower)")
+                    help="also time torch fp16 on the CPU (no fast fp16 kernels there: 5-40x slower)")
     ap.add_argument("--cache-dir", type=Path, default=None, help="ONNX / engine cache (default ~/.cache/stss_runtime)")
     ap.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     ap.add_argument("--plot", type=Path, help="write a bar chart (PNG) of the medians")
@@ -300,8 +316,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
     sizes = args.sizes or [parse_size(s) for s in DEFAULT_SIZES[args.device]]
-    frames = args.frames or (100 if args.device == "cuda" else 10)
-    warmup = args.warmup if args.warmup is not None else (20 if args.device == "cuda" else 3)
+    frames = args.frames or (200 if args.device == "cuda" else 12)
+    warmup = args.warmup if args.warmup is not None else (20 if args.device == "cuda" else 2)
     avail = availability()
     configs, skipped = [], []
     for b in backends:
@@ -312,8 +328,8 @@ def main(argv=None) -> int:
             if not ok:
                 skipped.append(f"{b} {p}: {why}")
             elif b == "torch" and p == "fp16" and args.device == "cpu" and not args.cpu_fp16:
-                skipped.append("torch fp16 on the CPU: PyTorch has no fast fp16 CPU kernels (about 40x "
-                               "slower than fp32); --cpu-fp16 times it anyway")
+                skipped.append("torch fp16 on the CPU: PyTorch has no fast fp16 CPU kernels (5x slower "
+                               "than fp32 channels-last, 40x in NCHW); --cpu-fp16 times it anyway")
             else:
                 for variant, options in _variants(b, args.device):
                     configs.append({"backend": b, "precision": p, "device": args.device, "sizes": sizes,

@@ -65,7 +65,7 @@ class OnnxRuntimeRunner:
         if threads:
             opts.intra_op_num_threads = threads
         # ORT's pool threads spin after a run by default; beside torch's eager work in the
-        # same frame (the history) they steal its cores (measured: 58 ms -> see BENCHMARKS.md)
+        # same frame (the history) they take its cores (BENCHMARKS.md: 393 -> 277 ms)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = providers_for(self.device, tensorrt_provider)
         try:
