@@ -1,1 +1,28 @@
-"""The engine-facing plugin API (Python and C ABI). Not built yet: see the plugin API issue."""
+"""The engine-facing plugin API: STSS (joint supersampling + frame extrapolation) and the
+alternative passes behind FSR 2-shaped calls, from Python and, through ``stss_plugin.h``,
+from C.
+
+    import plugin
+    desc = plugin.ContextDescription(max_render_size=(960, 540), display_size=(1920, 1080))
+    with plugin.Context(desc) as ctx:
+        result = ctx.dispatch(plugin.FrameDescription(...))
+
+See README.md ("The plugin API") for a complete example.
+"""
+
+from __future__ import annotations
+
+from .context import Context
+from .descriptions import (ContextDescription, DispatchResult, FrameDescription, GeneratedFrame,
+                           GeneratedFrameDescription, QualityMode, Severity)
+from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result,
+                     UnsupportedError)
+from .helpers import (capabilities, jitter_offset, jitter_phase_count, memory_estimate, mip_bias,
+                      optional_inputs, render_size, required_inputs)
+
+__all__ = [
+    "BackendUnavailableError", "Context", "ContextDescription", "ContextStateError", "DispatchResult",
+    "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "PluginError",
+    "QualityMode", "Result", "Severity", "UnsupportedError", "capabilities", "jitter_offset",
+    "jitter_phase_count", "memory_estimate", "mip_bias", "optional_inputs", "render_size", "required_inputs",
+]

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and nothing twice:
-#   1. system packages (Mesa's EGL/GL for headless rendering, Xvfb for windowed tests),
-#      installed with apt-get only when missing;
+#   1. system packages (Mesa's EGL/GL for headless rendering, Xvfb for windowed tests, a C
+#      compiler for the plugin's C ABI), installed with apt-get only when missing;
 #   2. a virtual environment in .venv with the project and its Python dependencies,
 #      reinstalled only when pyproject.toml changes.
 # Idempotent: the second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libgles2 xvfb xauth"
+SYSTEM_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libgles2 xvfb xauth gcc libc6-dev"
 
 missing=()
 for pkg in $SYSTEM_PACKAGES; do

@@ -1,0 +1,125 @@
+"""What an engine hands the plugin (a context description once, a frame description per
+rendered frame) and what it gets back. Every field documents its units.
+
+Images are (height, width[, channels]) arrays or tensors, row 0 at the top (moderngl
+textures are read bottom-up and flipped). Render-resolution resources may be larger than
+the frame's ``render_size``: the top-left ``render_size`` rectangle is used (dynamic
+resolution inside one allocation).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+#: Anything the plugin reads as an image: numpy array, torch tensor (CPU or CUDA), an object
+#: with ``__dlpack__`` or ``__cuda_array_interface__``, or a moderngl texture.
+Resource = Any
+
+
+class Severity(enum.IntEnum):
+    """Of a message sent to the context's ``message_callback``."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+
+class QualityMode(enum.Enum):
+    """Per-axis display / render ratio (FSR 2 / DLSS / XeSS names)."""
+
+    NATIVE_AA = 1.0
+    QUALITY = 1.5
+    BALANCED = 1.7
+    PERFORMANCE = 2.0
+    ULTRA_PERFORMANCE = 3.0
+
+
+@dataclass(frozen=True)
+class ContextDescription:
+    """How a context is set up; fixed for its lifetime (create another to change it)."""
+
+    max_render_size: tuple[int, int]  # (width, height) pixels: the largest render a frame may have
+    display_size: tuple[int, int]  # (width, height) pixels of the output
+    pass_name: str = "stss"  # "stss" or any pass of plugin.capabilities()["passes"]
+    backend: str = "torch"  # "torch", "onnxruntime", "tensorrt" (neural passes)
+    precision: str = "fp32"  # "fp32" or "fp16"
+    device: str = "cpu"  # "cpu" or "cuda": where the pass runs
+    generated_frames: int = 1  # frames extrapolated per rendered frame: 0 (upscale only) or 1
+    hdr: bool = True  # colour is linear HDR (any >= 0); False: linear LDR, checked to be in [0, 1]
+    depth_format: str = "linear"  # "linear" view depth (scene units) or "device" OpenGL depth [0, 1]
+    inverted_depth: bool = False  # device depth is reversed-Z (1 = near plane)
+    infinite_far: bool = False  # the projection has no far plane (device depth conversion)
+    jittered_motion: bool = False  # motion vectors include the jitter (the plugin removes it)
+    display_res_motion: bool = False  # motion vectors are at display resolution, in display pixels
+    validation: bool = False  # extra checks that warn about suspicious input (costs time)
+    message_callback: Callable[[Severity, str], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class GeneratedFrameDescription:
+    """The cheap G-buffers of one extrapolated display frame (no shading): the instant
+    ``(k + 1) / (generated_frames + 1)`` of a frame time after the rendered frame. Motion
+    vectors point to the previous *display* frame (the rendered one, for the first)."""
+
+    depth: Resource  # (h, w) render resolution, see ContextDescription.depth_format
+    motion: Resource  # (h, w, 2) pixels, previous minus current, +y down, jitter excluded
+    jitter_px: tuple[float, float]  # this G-buffer render's sub-pixel jitter, render pixels
+    view: Any  # (4, 4) unjittered view matrix, column vectors, OpenGL conventions
+    proj: Any  # (4, 4) unjittered projection
+    albedo: Resource | None = None  # (h, w, 3) linear base colour in [0, 1]
+    normal: Resource | None = None  # (h, w, 3) unit view-space normal
+    roughness: Resource | None = None  # (h, w) in [0, 1]
+    metallic: Resource | None = None  # (h, w) in [0, 1]
+    object_id: Resource | None = None  # (h, w) integer ids, 0 = background
+    ui: Resource | None = None  # (H, W, 4) display resolution, premultiplied RGBA; else the rendered frame's
+
+
+@dataclass(frozen=True)
+class FrameDescription:
+    """One rendered frame, and the G-buffers of the frames to extrapolate after it."""
+
+    frame_index: int  # grows by exactly 1 per dispatch; anything else needs reset=True
+    color: Resource  # (h, w, 3 or 4) linear colour at render resolution (alpha ignored)
+    depth: Resource  # (h, w)
+    motion: Resource  # (h, w, 2) render pixels (display pixels with display_res_motion)
+    jitter_px: tuple[float, float]  # sub-pixel jitter of this render, each in [-0.5, 0.5] render pixels
+    frame_time_ms: float  # time since the previous rendered frame, milliseconds
+    near: float  # near plane distance, scene units
+    far: float  # far plane distance (ignored with infinite_far)
+    fov_y_rad: float  # vertical field of view, radians
+    view: Any  # (4, 4) unjittered view matrix, column vectors, OpenGL conventions
+    proj: Any  # (4, 4) unjittered projection matrix
+    albedo: Resource | None = None  # G-buffers STSS reads (see plugin.required_inputs)
+    normal: Resource | None = None
+    roughness: Resource | None = None
+    metallic: Resource | None = None
+    object_id: Resource | None = None
+    reactive: Resource | None = None  # (h, w) in [0, 1]: how much to trust the new colour (particles)
+    transparency: Resource | None = None  # (h, w) in [0, 1]: transparent / composited surfaces
+    hudless: Resource | None = None  # (h, w, 3): colour before the HUD was drawn
+    ui: Resource | None = None  # (H, W, 4) display resolution premultiplied RGBA, composited last
+    motion_scale: tuple[float, float] = (1.0, 1.0)  # multiplies motion before use (e.g. UV -> pixels)
+    pre_exposure: float = 1.0  # colour was multiplied by this; the history is kept without it, outputs carry it
+    reset: bool = False  # camera cut: drop the history
+    render_size: tuple[int, int] | None = None  # (width, height) actually rendered; default: the resources' size
+    prev_view: Any = None  # (4, 4) previous frame's view (validation only)
+    prev_proj: Any = None
+    generated: Sequence[GeneratedFrameDescription] = ()  # one per ContextDescription.generated_frames
+
+
+@dataclass
+class GeneratedFrame:
+    color: Any  # (H, W, 3) linear colour, same kind (numpy / torch) as the frame's colour input
+    present_time_ms: float  # when to show it, after the rendered frame's present
+
+
+@dataclass
+class DispatchResult:
+    output: Any  # (H, W, 3) the upscaled rendered frame, linear colour
+    generated: list[GeneratedFrame]  # the extrapolated frames, in display order
+    status: int  # Result.OK (0), warnings are still OK
+    warnings: list[str]  # what validation noticed (also sent to the message callback)
+    timings_ms: dict[str, float]  # per stage: "inputs", "upscale", "generate", "ui", "total"
+    reset: bool  # the history was dropped before this frame

@@ -1,0 +1,138 @@
+"""Resources in, tensors out: numpy arrays, torch tensors (CPU or CUDA), ``__dlpack__`` /
+``__cuda_array_interface__`` objects and moderngl textures become (1, C, h, w) tensors on
+the context's device, checked for shape, dtype and finiteness, each error naming the field.
+
+moderngl textures are read through host memory (``Texture.read``) and flipped so that row 0
+is the top. Zero-copy CUDA-OpenGL interop needs a GPU and is not implemented yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InvalidInputError
+
+_FLOAT = (np.float32, np.float16, np.float64)
+_INT = (np.int32, np.uint32, np.int16, np.uint16, np.uint8, np.int64)
+_GL_DTYPES = {"f4": np.float32, "f2": np.float16, "f1": np.uint8, "u1": np.uint8, "u2": np.uint16,
+              "u4": np.uint32, "i4": np.int32}
+
+
+def kind_of(resource: Any) -> str:
+    """"numpy", "torch", "dlpack", "cuda_array", "moderngl" or the type's name."""
+    if isinstance(resource, np.ndarray):
+        return "numpy"
+    if isinstance(resource, torch.Tensor):
+        return "torch"
+    if type(resource).__module__.startswith("moderngl") and hasattr(resource, "read") and hasattr(resource, "components"):
+        return "moderngl"
+    if hasattr(resource, "__cuda_array_interface__"):
+        return "cuda_array"
+    if hasattr(resource, "__dlpack__"):
+        return "dlpack"
+    return type(resource).__name__
+
+
+def _to_torch(resource: Any, name: str) -> torch.Tensor:
+    kind = kind_of(resource)
+    if kind == "torch":
+        return resource.detach()
+    if kind == "numpy":
+        if resource.dtype.type not in _FLOAT + _INT + (np.bool_,):
+            raise InvalidInputError(name, "a float32/float16 (or integer for ids) array", f"dtype {resource.dtype}")
+        return torch.from_numpy(np.ascontiguousarray(resource))
+    if kind == "moderngl":
+        dtype = _GL_DTYPES.get(resource.dtype)
+        if dtype is None:
+            raise InvalidInputError(name, "a moderngl texture of dtype f4, f2, u1, u2, u4 or i4", f"dtype {resource.dtype!r}")
+        w, h = resource.size
+        a = np.frombuffer(resource.read(), dtype=dtype).reshape(h, w, resource.components)
+        return torch.from_numpy(np.ascontiguousarray(a[::-1]))  # GL rows are bottom-up
+    if kind == "cuda_array":
+        return torch.as_tensor(resource, device="cuda")
+    if kind == "dlpack":
+        return torch.from_dlpack(resource)
+    raise InvalidInputError(name, "a numpy array, torch tensor, __dlpack__ / __cuda_array_interface__ object "
+                            "or moderngl texture", f"a {type(resource).__name__}")
+
+
+def image_shape(resource: Any, name: str) -> tuple[int, ...]:
+    """(height, width[, channels]) of an image resource, without reading its pixels."""
+    if kind_of(resource) == "moderngl":
+        return (resource.size[1], resource.size[0], resource.components)
+    shape = getattr(resource, "shape", None)
+    if shape is None and resource is not None and kind_of(resource) in ("dlpack", "cuda_array"):
+        shape = _to_torch(resource, name).shape
+    if shape is None or len(shape) < 2:
+        raise InvalidInputError(name, "an image of shape (height, width[, channels])",
+                                "None" if resource is None else f"a {type(resource).__name__}")
+    return tuple(int(v) for v in shape)
+
+
+def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | tuple[int, ...],
+              device: torch.device, integer: bool = False, allow_larger: bool = True) -> torch.Tensor:
+    """``resource`` -> (1, C, h, w) on ``device``: float32, or int32 with ``integer``.
+
+    ``size`` (width, height): the rectangle used; a larger resource gives its top-left
+    part (``allow_larger``). ``channels``: the count expected (a tuple: any of them; the
+    first ``min`` are used, e.g. RGBA colour -> RGB). Single-channel images may be (h, w).
+    """
+    if resource is None:
+        raise InvalidInputError(name, "an image", "None")
+    t = _to_torch(resource, name)
+    w, h = size
+    want = (channels,) if isinstance(channels, int) else tuple(channels)
+    if t.dim() == 2 and 1 in want:
+        t = t.unsqueeze(-1)
+    if t.dim() != 3:
+        raise InvalidInputError(name, f"shape (height, width{', channels' if want != (1,) else ''}) with "
+                                f"channels {' or '.join(map(str, want))}", f"shape {tuple(t.shape)}")
+    if t.shape[2] not in want:
+        raise InvalidInputError(name, f"{' or '.join(map(str, want))} channels (last axis)",
+                                f"{t.shape[2]} (shape {tuple(t.shape)})")
+    th, tw = int(t.shape[0]), int(t.shape[1])
+    if (th, tw) != (h, w) and not (allow_larger and th >= h and tw >= w):
+        raise InvalidInputError(name, f"{w}x{h} pixels (width x height){' or larger' if allow_larger else ''}",
+                                f"{tw}x{th}")
+    t = t[:h, :w, : min(want)]
+    if integer:
+        if t.is_floating_point():
+            if not torch.equal(t, t.round()):
+                raise InvalidInputError(name, "integer ids", "fractional values")
+        t = t.to(torch.int32)
+    else:
+        if not t.is_floating_point():
+            raise InvalidInputError(name, "floating-point values (float32 or float16)", f"dtype {t.dtype}")
+        t = t.to(torch.float32)
+    t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).contiguous()
+    if not integer:
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            n = int(bad.sum())
+            nan = int(torch.isnan(t).sum())
+            raise InvalidInputError(name, "finite values", f"{n} non-finite value(s) ({nan} NaN, {n - nan} Inf)")
+    return t
+
+
+def to_output(t: torch.Tensor, like: str) -> Any:
+    """(1, 3, H, W) -> (H, W, 3): numpy for numpy / moderngl inputs, a torch tensor otherwise."""
+    hwc = t[0].permute(1, 2, 0).contiguous()
+    if like in ("numpy", "moderngl"):
+        return hwc.cpu().numpy()
+    return hwc
+
+
+def matrix(value: Any, name: str) -> np.ndarray:
+    """A 4x4 float64 matrix, finite."""
+    try:
+        m = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(name, "a 4x4 matrix", f"a {type(value).__name__}") from None
+    if m.shape != (4, 4):
+        raise InvalidInputError(name, "a 4x4 matrix", f"shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise InvalidInputError(name, "finite values", "NaN or Inf")
+    return m

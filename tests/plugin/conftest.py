@@ -1,0 +1,62 @@
+"""Frame descriptions built from a rendered frame dump (the ``tiny_dump`` fixture: traffic,
+64x40 -> 128x80): even dump frames are the rendered ones, odd ones the generated ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import plugin
+from stss_runtime import framedump
+
+GBUFFERS = ("albedo", "normal", "roughness", "metallic", "object_id")
+
+
+class DumpFrames:
+    def __init__(self, folder):
+        self.folder = folder
+        self.meta = framedump.read_meta(folder)
+        self.render_size = tuple(self.meta["render_size"])
+        self.display_size = tuple(self.meta["display_size"])
+        self.frame_time_ms = 2000.0 / self.meta["fps"]
+        self._cache: dict[int, dict] = {}
+
+    def arrays(self, i: int) -> dict:
+        if i not in self._cache:
+            self._cache[i] = framedump.read_frame(self.folder, i)
+        return self._cache[i]
+
+    def desc(self, **overrides) -> plugin.ContextDescription:
+        kw = {"max_render_size": self.render_size, "display_size": self.display_size}
+        kw.update(overrides)
+        return plugin.ContextDescription(**kw)
+
+    def generated(self, n: int, **overrides) -> plugin.GeneratedFrameDescription:
+        b = self.arrays(2 * n + 1)
+        kw = {"depth": b["depth"], "motion": b["motion"], "jitter_px": tuple(float(v) for v in b["jitter"]),
+              "view": b["view"], "proj": b["proj"], **{k: b[k] for k in GBUFFERS}}
+        kw.update(overrides)
+        return plugin.GeneratedFrameDescription(**kw)
+
+    def frame(self, n: int, with_generated: bool = True, **overrides) -> plugin.FrameDescription:
+        """Rendered frame ``n`` (dump frame 2n) and, with ``with_generated``, dump frame 2n+1."""
+        a = self.arrays(2 * n)
+        kw = {"frame_index": n, "color": a["color"], "depth": a["depth"], "motion": a["motion"],
+              "jitter_px": tuple(float(v) for v in a["jitter"]), "frame_time_ms": self.frame_time_ms,
+              "near": float(self.meta["near"]), "far": float(self.meta["far"]),
+              "fov_y_rad": math.radians(self.meta["fov_y_deg"]), "view": a["view"], "proj": a["proj"],
+              "generated": [self.generated(n)] if with_generated else [], **{k: a[k] for k in GBUFFERS}}
+        kw.update(overrides)
+        return plugin.FrameDescription(**kw)
+
+
+@pytest.fixture(scope="session")
+def dump(tiny_dump):
+    return DumpFrames(tiny_dump)
+
+
+def as_nchw(hwc) -> np.ndarray:
+    a = hwc.cpu().numpy() if hasattr(hwc, "cpu") else np.asarray(hwc)
+    return a.transpose(2, 0, 1)[None]

@@ -1,0 +1,174 @@
+"""Malformed calls, table-driven: each is refused with a specific typed error that names
+the field, the expected and the actual value, and the context stays usable afterwards.
+(The C ABI's own table is in test_c_abi.py; motion vectors beyond the screen are clamped
+with a warning instead, see test_context.py.)"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import plugin
+from plugin import BackendUnavailableError, ContextStateError, InvalidInputError, UnsupportedError
+
+
+def _img(dump, key, i=0):
+    return dump.arrays(i)[key].copy()
+
+
+def _nan(a, value=np.nan):
+    a = a.astype(np.float32)
+    a[3, 5] = value
+    return a
+
+
+# (case id, frame overrides built from the dump, context overrides, error type, field, text in the message)
+FRAME_CASES = [
+    ("color 2-D", lambda d: {"color": _img(d, "color")[..., 0]}, {}, InvalidInputError, "frame.color", "channels"),
+    ("color 2 channels", lambda d: {"color": _img(d, "color")[..., :2]}, {}, InvalidInputError, "frame.color", "got 2"),
+    ("color integer dtype", lambda d: {"color": (_img(d, "color") * 255).astype(np.uint8)}, {}, InvalidInputError,
+     "frame.color", "float32"),
+    ("color smaller than the render size", lambda d: {"color": _img(d, "color")[:20], "render_size": (64, 40)}, {},
+     InvalidInputError, "frame.color", "got 64x20"),
+    ("color NaN", lambda d: {"color": _nan(_img(d, "color"))}, {}, InvalidInputError, "frame.color", "(3 NaN, 0 Inf)"),
+    ("color Inf", lambda d: {"color": _nan(_img(d, "color"), np.inf)}, {}, InvalidInputError, "frame.color", "(0 NaN, 3 Inf)"),
+    ("color a list", lambda d: {"color": [[0.0, 0.0, 0.0]]}, {}, InvalidInputError, "frame.color", "got a list"),
+    ("LDR colour above 1", lambda d: {"color": _img(d, "color") + 2.0}, {"hdr": False}, InvalidInputError,
+     "frame.color", "[0, 1]"),
+    ("depth NaN", lambda d: {"depth": _nan(_img(d, "depth"))}, {}, InvalidInputError, "frame.depth", "NaN"),
+    ("depth 2 channels", lambda d: {"depth": np.stack([_img(d, "depth")] * 2, -1)}, {}, InvalidInputError,
+     "frame.depth", "1 channels"),
+    ("depth not positive", lambda d: {"depth": -_img(d, "depth")}, {}, InvalidInputError, "frame.depth",
+     "positive linear view depth"),
+    ("device depth outside [0, 1]", lambda d: {"depth": _img(d, "depth")}, {"depth_format": "device"},
+     InvalidInputError, "frame.depth", "device depth in [0, 1]"),
+    ("motion 3 channels", lambda d: {"motion": np.concatenate([_img(d, "motion")] * 2, -1)[..., :3]}, {},
+     InvalidInputError, "frame.motion", "2 channels"),
+    ("motion NaN", lambda d: {"motion": _nan(_img(d, "motion"))}, {}, InvalidInputError, "frame.motion", "NaN"),
+    ("albedo missing for stss", lambda d: {"albedo": None}, {}, InvalidInputError, "frame.albedo",
+     "the stss pass reads albedo"),
+    ("normal wrong size", lambda d: {"normal": _img(d, "normal")[:, :32]}, {}, InvalidInputError, "frame.normal",
+     "got 32x40"),
+    ("object ids fractional", lambda d: {"object_id": _img(d, "object_id").astype(np.float32) + 0.5}, {},
+     InvalidInputError, "frame.object_id", "integer ids"),
+    ("jitter outside [-0.5, 0.5]", lambda d: {"jitter_px": (0.7, 0.1)}, {}, InvalidInputError, "frame.jitter_px",
+     "[-0.5, 0.5]"),
+    ("jitter NaN", lambda d: {"jitter_px": (math.nan, 0.0)}, {}, InvalidInputError, "frame.jitter_px", "nan"),
+    ("jitter a number", lambda d: {"jitter_px": 0.25}, {}, InvalidInputError, "frame.jitter_px", "got 0.25"),
+    ("frame time in seconds", lambda d: {"frame_time_ms": 0.016}, {}, InvalidInputError, "frame.frame_time_ms",
+     "looks like seconds"),
+    ("frame time negative", lambda d: {"frame_time_ms": -16.0}, {}, InvalidInputError, "frame.frame_time_ms",
+     "positive"),
+    ("frame index not an integer", lambda d: {"frame_index": 1.0}, {}, InvalidInputError, "frame.frame_index",
+     "an integer"),
+    ("near plane zero", lambda d: {"near": 0.0}, {}, InvalidInputError, "frame.near", "positive"),
+    ("far before near", lambda d: {"far": 0.01}, {}, InvalidInputError, "frame.far", "greater than near"),
+    ("fov in degrees", lambda d: {"fov_y_rad": 60.0}, {}, InvalidInputError, "frame.fov_y_rad", "degrees?"),
+    ("pre-exposure zero", lambda d: {"pre_exposure": 0.0}, {}, InvalidInputError, "frame.pre_exposure", "positive"),
+    ("motion scale NaN", lambda d: {"motion_scale": (1.0, math.nan)}, {}, InvalidInputError, "frame.motion_scale",
+     "finite"),
+    ("view 3x3", lambda d: {"view": np.eye(3)}, {}, InvalidInputError, "frame.view", "4x4"),
+    ("projection NaN", lambda d: {"proj": np.full((4, 4), np.nan)}, {}, InvalidInputError, "frame.proj", "finite"),
+    ("generated frame missing", lambda d: {"generated": []}, {}, InvalidInputError, "frame.generated", "got 0"),
+    ("generated depth wrong size", lambda d: {"generated": [d.generated(0, depth=_img(d, "depth", 1)[:10])]}, {},
+     InvalidInputError, "frame.generated[0].depth", "64x40"),
+    ("generated jitter outside", lambda d: {"generated": [d.generated(0, jitter_px=(0.0, -0.9))]}, {},
+     InvalidInputError, "frame.generated[0].jitter_px", "[-0.5, 0.5]"),
+    ("generated motion NaN", lambda d: {"generated": [d.generated(0, motion=_nan(_img(d, "motion", 1)))]}, {},
+     InvalidInputError, "frame.generated[0].motion", "NaN"),
+    ("generated not a description", lambda d: {"generated": [{"depth": None}]}, {}, InvalidInputError,
+     "frame.generated[0]", "GeneratedFrameDescription"),
+    ("ui at render size", lambda d: {"ui": np.zeros((40, 64, 4), np.float32)}, {}, InvalidInputError, "frame.ui",
+     "128x80"),
+    ("ui alpha above 1", lambda d: {"ui": np.full((80, 128, 4), 2.0, np.float32)}, {}, InvalidInputError,
+     "frame.ui", "alpha in [0, 1]"),
+    ("reactive mask above 1", lambda d: {"reactive": np.full((40, 64), 3.0, np.float32)}, {}, InvalidInputError,
+     "frame.reactive", "[0, 1]"),
+    ("render size above the maximum", lambda d: {"render_size": (128, 80)}, {}, InvalidInputError,
+     "frame.render_size", "64x40"),
+    ("render size not integers", lambda d: {"render_size": (63.5, 40)}, {}, InvalidInputError, "frame.render_size",
+     "integers"),
+]
+
+DESC_CASES = [
+    ("max render size above the display", {"max_render_size": (256, 160)}, InvalidInputError,
+     "desc.max_render_size", "at most the display size"),
+    ("display size tiny", {"display_size": (4, 4), "max_render_size": (4, 4)}, InvalidInputError,
+     "desc.max_render_size", "at least 8x8"),
+    ("unknown pass", {"pass_name": "dlss"}, UnsupportedError, "desc.pass_name", "'dlss'"),
+    ("unknown back-end", {"backend": "tvm"}, UnsupportedError, "desc.backend", "'tvm'"),
+    ("int8 precision", {"precision": "int8"}, UnsupportedError, "desc.precision", "'int8'"),
+    ("two generated frames", {"generated_frames": 2}, UnsupportedError, "desc.generated_frames", "got 2"),
+    ("depth format unknown", {"depth_format": "log"}, InvalidInputError, "desc.depth_format", "'log'"),
+    ("callback not callable", {"message_callback": "print"}, InvalidInputError, "desc.message_callback", "str"),
+]
+
+
+def _check_message(err, field, text):
+    msg = str(err)
+    assert msg.startswith(field + ":"), msg  # the field first
+    assert "expected" in msg and "got" in msg, msg
+    assert text in msg, msg
+
+
+@pytest.mark.parametrize("case", FRAME_CASES, ids=[c[0] for c in FRAME_CASES])
+def test_bad_frame_is_refused_by_name(dump, case):
+    _, build, desc_over, err_type, field, text = case
+    with plugin.Context(dump.desc(**desc_over)) as ctx:
+        with pytest.raises(err_type) as info:
+            ctx.dispatch(dump.frame(0, **build(dump)))
+        _check_message(info.value, field, text)
+        assert info.value.code == plugin.Result.INVALID_ARGUMENT
+        assert ctx.last_frames == []  # nothing ran
+
+
+@pytest.mark.parametrize("case", DESC_CASES, ids=[c[0] for c in DESC_CASES])
+def test_bad_description_is_refused_by_name(dump, case):
+    _, over, err_type, field, text = case
+    with pytest.raises(err_type) as info:
+        plugin.Context(dump.desc(**over))
+    _check_message(info.value, field, text)
+
+
+def test_frame_index_gap_and_going_back(dump):
+    with plugin.Context(dump.desc()) as ctx:
+        ctx.dispatch(dump.frame(0))
+        for bad in (2, 0, -1):
+            with pytest.raises(InvalidInputError) as info:
+                ctx.dispatch(dump.frame(1, frame_index=bad))
+            _check_message(info.value, "frame.frame_index", "or reset=True")
+        assert not ctx.dispatch(dump.frame(1)).reset  # the stream goes on
+
+
+def test_use_after_destroy(dump):
+    ctx = plugin.Context(dump.desc())
+    ctx.dispatch(dump.frame(0))
+    ctx.destroy()
+    ctx.destroy()  # idempotent
+    for call in (lambda: ctx.dispatch(dump.frame(1)), ctx.reset):
+        with pytest.raises(ContextStateError, match="destroyed") as info:
+            call()
+        assert info.value.code == plugin.Result.INVALID_STATE
+
+
+def test_not_descriptions():
+    with pytest.raises(InvalidInputError, match="^desc: expected a plugin.ContextDescription"):
+        plugin.Context({"display_size": (128, 80)})
+
+
+def test_frame_not_a_description(dump):
+    with plugin.Context(dump.desc()) as ctx, pytest.raises(InvalidInputError, match="^frame: expected"):
+        ctx.dispatch({"frame_index": 0})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_cuda_without_a_gpu_says_so(dump):
+    with pytest.raises(BackendUnavailableError, match="desc.device: expected a CUDA GPU, got none"):
+        plugin.Context(dump.desc(device="cuda"))
+
+
+def test_the_table_is_big_enough():
+    assert len(FRAME_CASES) + len(DESC_CASES) + 4 >= 30
