@@ -22,7 +22,20 @@ from .helpers import (capabilities, jitter_offset, jitter_phase_count, memory_es
 
 __all__ = [
     "BackendUnavailableError", "Context", "ContextDescription", "ContextStateError", "DispatchResult",
-    "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "PluginError",
-    "QualityMode", "Result", "Severity", "UnsupportedError", "capabilities", "jitter_offset",
-    "jitter_phase_count", "memory_estimate", "mip_bias", "optional_inputs", "render_size", "required_inputs",
+    "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "MotionDiagnosis",
+    "PluginError", "QualityMode", "Result", "SelfTestReport", "Severity", "UnsupportedError", "capabilities",
+    "debug_views", "diagnose_motion", "jitter_offset", "jitter_phase_count", "memory_estimate", "mip_bias",
+    "optional_inputs", "render_size", "required_inputs", "save_debug_sheet", "self_test",
 ]
+
+# loaded on first use: they are also entry points (python -m plugin.selftest / plugin.debug)
+_LAZY = {"MotionDiagnosis": "selftest", "SelfTestReport": "selftest", "diagnose_motion": "selftest",
+         "self_test": "selftest", "debug_views": "debug", "save_debug_sheet": "debug"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'plugin' has no attribute {name!r}")

@@ -83,7 +83,9 @@ class FrameDescription:
     frame_index: int  # grows by exactly 1 per dispatch; anything else needs reset=True
     color: Resource  # (h, w, 3 or 4) linear colour at render resolution (alpha ignored)
     depth: Resource  # (h, w)
-    motion: Resource  # (h, w, 2) render pixels (display pixels with display_res_motion)
+    motion: Resource  # (h, w, 2) render pixels (display pixels with display_res_motion), to the previous
+    #                   *display* frame: with generated_frames=1 that is the generated frame half a frame
+    #                   time back, not the previous rendered frame
     jitter_px: tuple[float, float]  # sub-pixel jitter of this render, each in [-0.5, 0.5] render pixels
     frame_time_ms: float  # time since the previous rendered frame, milliseconds
     near: float  # near plane distance, scene units

@@ -14,6 +14,7 @@ PUBLIC_NAMES = {
     "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "PluginError",
     "QualityMode", "Result", "Severity", "UnsupportedError", "capabilities", "jitter_offset",
     "jitter_phase_count", "memory_estimate", "mip_bias", "optional_inputs", "render_size", "required_inputs",
+    "MotionDiagnosis", "SelfTestReport", "debug_views", "diagnose_motion", "save_debug_sheet", "self_test",
 }
 
 FIELDS = {
@@ -46,6 +47,9 @@ SIGNATURES = {
     "optional_inputs": ["pass_name"],
     "capabilities": [],
     "memory_estimate": ["desc"],
+    "diagnose_motion": ["previous_color", "color", "motion", "jitter_px", "previous_jitter_px"],
+    "self_test": ["pass_name", "backend", "device", "size"],
+    "debug_views": ["ctx"],
 }
 
 
