@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both install first.
 PY := .venv/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench c-example clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,5 +18,12 @@ test: setup
 bench: setup
 	$(PY) -m demo_renderer bench
 
+## The plugin's C ABI: build libstss_plugin.so and the C example engine, run the engine.
+c-example: setup
+	$(PY) -m plugin.c_abi --build
+	gcc -std=c99 -O2 -Wall -Wextra -Werror plugin/examples/engine.c -Iplugin/include \
+	    -Lbuild/plugin -lstss_plugin -Wl,-rpath,"$(CURDIR)/build/plugin" -lm -o build/plugin/engine
+	build/plugin/engine
+
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out build .pytest_cache

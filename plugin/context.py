@@ -95,6 +95,8 @@ class Context:
         self._last_index: int | None = None
         self._display_index = 0
         self._prev_jitter: tuple[float, float] | None = None
+        self._prev_view: np.ndarray | None = None  # the previous display frame's camera (validation)
+        self._prev_proj: np.ndarray | None = None
         self._jitters: list[tuple[float, float]] = []
         self.last_frames: list[Frame] = []  # the last dispatch's frames (debug views)
         self.last_outputs: list[torch.Tensor] = []
@@ -179,11 +181,13 @@ class Context:
     def _frame_render_size(self, frame: FrameDescription) -> tuple[int, int]:
         if frame.render_size is not None:
             w, h = _size_pair(frame.render_size, "frame.render_size")
+            field = "frame.render_size"
         else:
             h, w = image_shape(frame.color, "frame.color")[:2]
+            field = "frame.color"  # the render size comes from the colour image
         mw, mh = self.desc.max_render_size
         if w > mw or h > mh or w < 8 or h < 8:
-            raise InvalidInputError("frame.render_size", f"8x8 .. {mw}x{mh} (desc.max_render_size)", f"{w}x{h}")
+            raise InvalidInputError(field, f"a render size of 8x8 .. {mw}x{mh} (desc.max_render_size)", f"{w}x{h}")
         return w, h
 
     def _scalars(self, frame: FrameDescription, warnings: list[str]) -> dict:
@@ -337,6 +341,13 @@ class Context:
         s = self._scalars(frame, warnings)
         size = self._frame_render_size(frame)
         view, proj = matrix(frame.view, "frame.view"), matrix(frame.proj, "frame.proj")
+        if self.desc.validation and self._prev_view is not None and not frame.reset:
+            for name, given, known in (("prev_view", frame.prev_view, self._prev_view),
+                                       ("prev_proj", frame.prev_proj, self._prev_proj)):
+                if given is not None and not np.allclose(matrix(given, f"frame.{name}"), known, atol=1e-4):
+                    self._message(Severity.WARNING, f"frame.{name} differs from the previous display frame's "
+                                  f"{name[5:]} (the last generated frame's, with generated_frames=1): camera "
+                                  f"matrices out of step with the frames?", warnings)
         color = to_tensor(frame.color, "frame.color", size, (3, 4), self.device)
         if float(color.min()) < 0:
             n = int((color < 0).sum())
@@ -408,6 +419,7 @@ class Context:
         gen = [GeneratedFrame(to_output(self._finish(o, s["exposure"], u), like), t) for o, u, t in generated]
         t4 = self._sync()
         self._last_index = s["index"]
+        self._prev_view, self._prev_proj = frames[-1].view, frames[-1].proj
         self.last_frames, self.last_outputs = frames, outs
         return DispatchResult(output=result_out, generated=gen, status=int(Result.OK), warnings=warnings,
                               timings_ms={"inputs": (t1 - t0) * 1e3, "upscale": (t2 - t1) * 1e3,

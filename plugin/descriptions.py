@@ -106,8 +106,8 @@ class FrameDescription:
     pre_exposure: float = 1.0  # colour was multiplied by this; the history is kept without it, outputs carry it
     reset: bool = False  # camera cut: drop the history
     render_size: tuple[int, int] | None = None  # (width, height) actually rendered; default: the resources' size
-    prev_view: Any = None  # (4, 4) previous frame's view (validation only)
-    prev_proj: Any = None
+    prev_view: Any = None  # (4, 4) the previous display frame's view; checked in validation mode
+    prev_proj: Any = None  # (4, 4) the previous display frame's projection; checked in validation mode
     generated: Sequence[GeneratedFrameDescription] = ()  # one per ContextDescription.generated_frames
 
 

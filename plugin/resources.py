@@ -83,6 +83,7 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
     if resource is None:
         raise InvalidInputError(name, "an image", "None")
     t = _to_torch(resource, name)
+    source_ptr = t.untyped_storage().data_ptr() if t.numel() else None
     w, h = size
     want = (channels,) if isinstance(channels, int) else tuple(channels)
     if t.dim() == 2 and 1 in want:
@@ -108,6 +109,8 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
             raise InvalidInputError(name, "floating-point values (float32 or float16)", f"dtype {t.dtype}")
         t = t.to(torch.float32)
     t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).contiguous()
+    if t.untyped_storage().data_ptr() == source_ptr:  # never keep the engine's own memory: it is
+        t = t.clone()  # reused for the next frame while the history still holds this one
     if not integer:
         bad = ~torch.isfinite(t)
         if bool(bad.any()):

@@ -33,6 +33,8 @@ FRAME_CASES = [
      "frame.color", "float32"),
     ("color smaller than the render size", lambda d: {"color": _img(d, "color")[:20], "render_size": (64, 40)}, {},
      InvalidInputError, "frame.color", "got 64x20"),
+    ("color larger than the maximum render size", lambda d: {"color": np.zeros((80, 128, 3), np.float32)}, {},
+     InvalidInputError, "frame.color", "render size of 8x8 .. 64x40"),
     ("color NaN", lambda d: {"color": _nan(_img(d, "color"))}, {}, InvalidInputError, "frame.color", "(3 NaN, 0 Inf)"),
     ("color Inf", lambda d: {"color": _nan(_img(d, "color"), np.inf)}, {}, InvalidInputError, "frame.color", "(0 NaN, 3 Inf)"),
     ("color a list", lambda d: {"color": [[0.0, 0.0, 0.0]]}, {}, InvalidInputError, "frame.color", "got a list"),

@@ -209,6 +209,28 @@ def test_messages_and_validation_mode(dump):
         assert ctx.dispatch(dump.frame(0, jitter_px=(0.0, 0.0))).warnings  # the frame still completes
 
 
+def test_buffers_the_engine_reuses_do_not_leak_into_the_history(dump):
+    """An engine overwrites its buffers every frame; the runtime must have copied them."""
+    ids = np.ascontiguousarray(dump.arrays(0)["object_id"].astype(np.int32))
+    depth = np.ascontiguousarray(dump.arrays(0)["depth"].astype(np.float32))
+    with plugin.Context(dump.desc()) as ctx:
+        ctx.dispatch(dump.frame(0, object_id=ids, depth=depth))
+        kept = ctx.last_frames[0]
+        before_ids, before_depth = kept.object_id.clone(), kept.depth.clone()
+        ids[:] = 99
+        depth[:] = 1.0
+        assert torch.equal(kept.object_id, before_ids) and torch.equal(kept.depth, before_depth)
+
+
+def test_camera_out_of_step_is_reported_in_validation_mode(dump):
+    with plugin.Context(dump.desc(validation=True)) as ctx:
+        ctx.dispatch(dump.frame(0))
+        good = ctx.dispatch(dump.frame(1, prev_view=dump.arrays(1)["view"], prev_proj=dump.arrays(1)["proj"]))
+        assert not good.warnings
+        bad = ctx.dispatch(dump.frame(2, prev_view=dump.arrays(2)["view"]))  # the rendered frame's, not the generated one's
+        assert any("frame.prev_view differs" in w for w in bad.warnings)
+
+
 def test_motion_beyond_the_screen_is_clamped_with_a_warning(dump):
     m = dump.arrays(0)["motion"].copy()
     m[0, 0] = (1e6, -1e6)

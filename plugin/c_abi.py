@@ -1,0 +1,873 @@
+"""The plugin's C ABI (``plugin/include/stss_plugin.h``): the Python side of
+``libstss_plugin.so`` and the build of that library with cffi's embedding mode.
+
+Build (about 2 s, most of it importing the plugin; writes ``build/plugin/libstss_plugin.so``
+and cffi's generated ``_stss_plugin.c`` next to it)::
+
+    .venv/bin/python -m plugin.c_abi --build [--out DIR] [--verbose]
+
+The library is a C shared object that embeds CPython. Its exported ``stss_*`` functions
+are small C functions (in :data:`_PREAMBLE`) that start the interpreter on first use,
+call the Python functions of this module through cffi's ``extern "Python"`` entry points
+and map their outcome to an ``stss_result``. Pure helpers (``stss_version``,
+``stss_last_error``, the ``*_init`` functions, the jitter helpers) are plain C and never
+start Python.
+
+**The library is tied to this checkout and its virtual environment**: the build bakes in
+
+- the venv's interpreter (``sys.executable`` at build time), used as the embedded
+  interpreter's program name, so that CPython finds ``pyvenv.cfg`` and sets ``sys.prefix``
+  to the venv (its site-packages and ``.pth`` files included) exactly as running
+  ``.venv/bin/python`` does; the engine needs no ``PYTHONHOME`` / ``PYTHONPATH``, and the
+  ``PYTHON*`` variables of its environment are ignored (``PyConfig.use_environment = 0``),
+  so one set for some other Python cannot break the library;
+- the venv's site-packages and the repository root, inserted into ``sys.path`` by the
+  init code (so ``import plugin`` finds this checkout even without the editable install);
+- libpython's directory as the library's RPATH (no ``LD_LIBRARY_PATH`` needed), and
+  libpython's path, re-opened ``RTLD_GLOBAL`` before Python starts so that extension
+  modules (numpy, torch) resolve its symbols even when an engine dlopens the library
+  with ``RTLD_LOCAL``.
+
+Move the checkout or rebuild the venv: rebuild the library. When the host process already
+runs Python (e.g. a Python engine that dlopens the library), that interpreter is used
+and must be able to import ``_cffi_backend`` (cffi) itself.
+
+The boundary: every entry point runs under :func:`_boundary`, which turns
+:class:`~plugin.errors.PluginError` into its ``code`` and anything else (any
+``BaseException``) into ``STSS_RESULT_INTERNAL`` with the exception's type and message,
+stores the message for ``stss_last_error()`` and prints nothing. Python warnings raised
+during a call go to the context's message callback, never to stderr. Calls are serialised
+by one lock.
+
+Images: C host pointers become numpy arrays with ``ffi.buffer`` + ``np.ndarray(...,
+strides=...)`` honouring ``pitch_bytes`` (zero-copy; a negative pitch is a flipped view).
+Single-channel images are copied, because the runtime keeps (1, 1, h, w) tensors of them
+in its history and ``torch.from_numpy`` of a packed single-channel array aliases the
+caller's memory, which the caller may reuse after ``stss_dispatch`` returns. 8-bit UNORM
+formats are converted to float32 (a copy). Outputs are written into the caller's buffers,
+honouring their pitch (RGBA32F: alpha = 1).
+
+Handles: ``stss_context*`` encodes an integer id (1, 2, ...) of a dict entry; it is never
+dereferenced. A destroyed id stays known, so a later call returns
+``STSS_RESULT_INVALID_STATE`` ("context 3 was destroyed") instead of crashing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import re
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .context import Context
+from .descriptions import ContextDescription, FrameDescription, GeneratedFrameDescription, Severity
+from .errors import ContextStateError, InvalidInputError, PluginError, Result
+from .helpers import capabilities, required_inputs
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HEADER = Path(__file__).resolve().parent / "include" / "stss_plugin.h"
+DEFAULT_OUT = REPO_ROOT / "build" / "plugin"
+LIBRARY_NAME = "libstss_plugin.so"
+MODULE_NAME = "_stss_plugin"  # cffi's module inside the library
+ABI_VERSION = 1
+
+#: Internal entry points return TAG + result code, so that cffi's "init failed, returning
+#: 0" is told apart from STSS_RESULT_OK by the C wrappers.
+_TAG = 0x100
+_MAX_MESSAGE = 4000  # bytes; the C buffer holds 4096
+
+# stss_format: value -> (name, channels, numpy dtype, kind)
+FORMATS: dict[int, tuple[str, int, Any, str]] = {
+    1: ("R32F", 1, np.float32, "float"),
+    2: ("RG32F", 2, np.float32, "float"),
+    3: ("RGB32F", 3, np.float32, "float"),
+    4: ("RGBA32F", 4, np.float32, "float"),
+    5: ("R16F", 1, np.float16, "float"),
+    6: ("RG16F", 2, np.float16, "float"),
+    7: ("RGBA16F", 4, np.float16, "float"),
+    8: ("R32I", 1, np.int32, "int"),
+    9: ("R32UI", 1, np.uint32, "int"),
+    10: ("R8_UNORM", 1, np.uint8, "unorm"),
+    11: ("RGBA8_UNORM", 4, np.uint8, "unorm"),
+}
+OUTPUT_FORMATS = (3, 4)  # RGB32F, RGBA32F
+
+FLAG_HDR, FLAG_INVERTED_DEPTH, FLAG_INFINITE_FAR = 0x1, 0x2, 0x4
+FLAG_JITTERED_MOTION, FLAG_DISPLAY_RES_MOTION, FLAG_DEPTH_IS_DEVICE, FLAG_VALIDATION = 0x8, 0x10, 0x20, 0x40
+FLAGS_ALL = 0x7F
+
+# Per image field: the channel counts accepted (more channels than the largest are sliced
+# off where noted) and the kinds of format accepted.
+_FIELDS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    "color": ((3, 4), ("float",)),
+    "hudless": ((3, 4), ("float",)),
+    "depth": ((1,), ("float",)),
+    "motion": ((2,), ("float",)),
+    "albedo": ((3,), ("float", "unorm")),  # RGBA accepted, alpha ignored
+    "normal": ((3,), ("float",)),  # RGBA accepted, alpha ignored
+    "roughness": ((1,), ("float", "unorm")),
+    "metallic": ((1,), ("float", "unorm")),
+    "object_id": ((1,), ("int", "float")),
+    "reactive": ((1,), ("float", "unorm")),
+    "transparency": ((1,), ("float", "unorm")),
+    "ui": ((4,), ("float", "unorm")),
+}
+_GBUFFERS = ("albedo", "normal", "roughness", "metallic", "object_id")
+
+
+class NullPointerError(PluginError):
+    """A required pointer is NULL (C only)."""
+
+    code = Result.NULL_POINTER
+
+    def __init__(self, field: str, expected: str = "a pointer"):
+        self.field = field
+        super().__init__(f"{field}: expected {expected}, got NULL")
+
+
+# -- messages in C terms ---------------------------------------------------------------
+
+#: Python field names -> the C fields an engine sets (messages from plugin.Context).
+_RENAMES = [
+    (re.compile(r"\b(frame(?:\.generated\[\d+\])?)\.jitter_px\b"), r"\1.jitter_x/jitter_y"),
+    (re.compile(r"\bframe\.motion_scale\b"), "frame.motion_scale_x/motion_scale_y"),
+    (re.compile(r"\bframe\.near\b"), "frame.near_plane"),
+    (re.compile(r"\bframe\.far\b"), "frame.far_plane"),
+    (re.compile(r"\bframe\.render_size\b"), "frame.render_width/render_height"),
+    (re.compile(r"\bdesc\.max_render_size\b"), "desc.max_render_width/max_render_height"),
+    (re.compile(r"\bdesc\.display_size\b"), "desc.display_width/display_height"),
+    (re.compile(r"\bdesc\.depth_format\b"), "desc.flags (STSS_FLAG_DEPTH_IS_DEVICE)"),
+    (re.compile(r"\(desc\.hdr=False\)"), "(STSS_FLAG_HDR not set)"),
+    (re.compile(r"set hdr=True"), "set STSS_FLAG_HDR in desc.flags"),
+    (re.compile(r"depth_format='device'"), "STSS_FLAG_DEPTH_IS_DEVICE"),
+    (re.compile(r"depth_format='linear'"), "STSS_FLAG_DEPTH_IS_DEVICE not set"),
+    (re.compile(r"use device='cpu'"), "use device \"cpu\""),
+    (re.compile(r"\breset=True\b"), "reset = 1"),
+    (re.compile(r"\bplugin\.jitter_offset\b"), "stss_jitter_offset"),
+]
+
+
+def c_message(message: str) -> str:
+    """A message of :mod:`plugin` rewritten with the C field names of ``stss_plugin.h``."""
+    for pattern, repl in _RENAMES:
+        message = pattern.sub(repl, message)
+    return message
+
+
+# -- header ------------------------------------------------------------------------------
+
+def header_declarations(header: Path = HEADER) -> str:
+    """The declarations between ``cffi:begin`` and ``cffi:end`` of the header, with the
+    ``STSS_API`` attribute removed: what ``ffi.cdef`` takes (also for ABI-mode tests)."""
+    text = header.read_text()
+    start = text.index("*/", text.index("---- cffi:begin")) + 2
+    end = text.rindex("/*", 0, text.index("---- cffi:end"))
+    return re.sub(r"\bSTSS_API\s+", "", text[start:end])
+
+
+# -- the Python side of the library -------------------------------------------------------
+
+_ffi: Any = None
+_lib: Any = None
+_LOCK = threading.RLock()
+
+
+@dataclass
+class _Entry:
+    context: Context
+    desc: ContextDescription
+    required: frozenset[str]
+
+
+_contexts: dict[int, _Entry] = {}
+_destroyed: set[int] = set()
+_next_id = 1
+
+
+class _Call:
+    """Per-call state: where Python warnings raised during the call are forwarded."""
+
+    callback: Callable[[Severity, str], None] | None = None
+
+
+def _set_error(message: str) -> None:
+    data = message.encode("utf-8", "replace")
+    if len(data) > _MAX_MESSAGE:
+        data = data[: _MAX_MESSAGE - 3].decode("utf-8", "ignore").encode() + b"..."
+    _lib.stss__set_error(data.replace(b"\0", b" "))
+
+
+def _boundary(c_name: str, fn: Callable[..., None]) -> Callable[..., int]:
+    """``fn`` as an ``extern "Python"`` entry point: TAG + result code, never an exception."""
+    public = c_name.replace("stss__py_", "stss_")
+
+    def entry(*args) -> int:
+        call = _Call()
+        try:
+            with _LOCK, warnings.catch_warnings(record=True) as caught:
+                try:
+                    fn(call, *args)
+                finally:
+                    _forward(call, public, caught)
+            return _TAG + int(Result.OK)
+        except PluginError as e:
+            code, message = int(e.code), c_message(str(e))
+        except BaseException as e:  # noqa: BLE001 - nothing crosses the C boundary
+            code = int(Result.INTERNAL)
+            message = f"{public}: internal error: {type(e).__name__}: {e}"
+        try:
+            _set_error(message or f"{public}: {Result(code).name}")
+        except BaseException:  # noqa: BLE001
+            pass
+        return _TAG + code
+
+    entry.__name__ = c_name
+    return entry
+
+
+def _forward(call: _Call, public: str, caught: list) -> None:
+    """Python warnings raised during a call -> the context's message callback (or nowhere)."""
+    for w in caught:
+        if call.callback is not None:
+            try:
+                call.callback(Severity.WARNING, f"{public}: {w.category.__name__}: {w.message}")
+            except Exception:  # noqa: BLE001 - a broken callback must not fail the call
+                pass
+
+
+def _onerror(exc_type, exc_value, tb) -> None:
+    """cffi's last resort (an exception escaping :func:`_boundary`): record it, print nothing."""
+    try:
+        _set_error(f"internal error: {exc_type.__name__}: {exc_value}")
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def bind(ffi, lib) -> None:
+    """Attach this module's functions to the library's ``extern "Python"`` entry points
+    (called by the library's init code)."""
+    global _ffi, _lib
+    _ffi, _lib = ffi, lib
+    for c_name, fn in (("stss__py_init", _init), ("stss__py_query_capabilities", _query_capabilities),
+                       ("stss__py_create", _create), ("stss__py_dispatch", _dispatch),
+                       ("stss__py_reset", _reset), ("stss__py_destroy", _destroy)):
+        ffi.def_extern(name=c_name, error=_TAG + int(Result.INTERNAL), onerror=_onerror)(_boundary(c_name, fn))
+
+
+def _init(call: _Call) -> None:
+    """The library's first call: cffi has run the init code; nothing else to do."""
+
+
+@functools.lru_cache(maxsize=1)
+def _capabilities_json() -> bytes:
+    return json.dumps(capabilities()).encode("utf-8") + b"\0"
+
+
+def _query_capabilities(call: _Call, json_out, capacity: int, needed) -> None:
+    ffi = _ffi
+    data = _capabilities_json()
+    if needed != ffi.NULL:
+        needed[0] = len(data)
+    if json_out == ffi.NULL:
+        if capacity != 0:
+            raise NullPointerError("json_out", f"a buffer of {capacity} bytes (capacity = {capacity})")
+        if needed == ffi.NULL:
+            raise NullPointerError("needed", "a pointer (json_out = NULL asks for the size)")
+        return
+    if capacity < len(data):
+        if capacity > 0:
+            json_out[0] = b"\0"
+        raise InvalidInputError("capacity", f"at least {len(data)} bytes (the JSON and its terminating NUL; "
+                                "*needed holds the size)", capacity)
+    ffi.memmove(json_out, data, len(data))
+
+
+def _string(ptr, field: str, default: str) -> str:
+    if ptr == _ffi.NULL:
+        return default
+    raw = _ffi.string(ptr)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(field, "a UTF-8 string", repr(raw)) from None
+
+
+def _c_callback(fn, user) -> Callable[[Severity, str], None]:
+    ffi = _ffi
+    user = ffi.cast("void *", user)
+
+    def callback(severity: Severity, text: str) -> None:
+        data = c_message(text).encode("utf-8", "replace").replace(b"\0", b" ")
+        fn(int(severity), ffi.new("char[]", data), user)
+
+    return callback
+
+
+def _create(call: _Call, desc, out) -> None:
+    global _next_id
+    ffi = _ffi
+    if out == ffi.NULL:
+        raise NullPointerError("out", "a pointer to an stss_context* that receives the handle")
+    out[0] = ffi.NULL
+    if desc == ffi.NULL:
+        raise NullPointerError("desc", "a pointer to an stss_context_desc (see stss_context_desc_init)")
+    flags = int(desc.flags)
+    if flags & ~FLAGS_ALL:
+        raise InvalidInputError("desc.flags", f"a combination of STSS_FLAG_* (mask 0x{FLAGS_ALL:x})", f"0x{flags:x}")
+    callback = None
+    if desc.message_callback != ffi.NULL:
+        callback = _c_callback(desc.message_callback, desc.message_user)
+    py = ContextDescription(
+        max_render_size=(int(desc.max_render_width), int(desc.max_render_height)),
+        display_size=(int(desc.display_width), int(desc.display_height)),
+        pass_name=_string(desc.pass_name, "desc.pass_name", "stss"),
+        backend=_string(desc.backend, "desc.backend", "torch"),
+        precision=_string(desc.precision, "desc.precision", "fp32"),
+        device=_string(desc.device, "desc.device", "cpu"),
+        generated_frames=int(desc.generated_frames),
+        hdr=bool(flags & FLAG_HDR),
+        depth_format="device" if flags & FLAG_DEPTH_IS_DEVICE else "linear",
+        inverted_depth=bool(flags & FLAG_INVERTED_DEPTH),
+        infinite_far=bool(flags & FLAG_INFINITE_FAR),
+        jittered_motion=bool(flags & FLAG_JITTERED_MOTION),
+        display_res_motion=bool(flags & FLAG_DISPLAY_RES_MOTION),
+        validation=bool(flags & FLAG_VALIDATION),
+        message_callback=callback)
+    call.callback = callback
+    context = Context(py)
+    handle = _next_id
+    _next_id += 1
+    _contexts[handle] = _Entry(context, context.desc, frozenset(required_inputs(context.desc.pass_name)))
+    out[0] = ffi.cast("stss_context *", handle)
+
+
+def _entry(context, call: _Call) -> tuple[int, _Entry]:
+    if context == _ffi.NULL:
+        raise NullPointerError("context", "a handle from stss_create")
+    handle = int(_ffi.cast("uintptr_t", context))
+    entry = _contexts.get(handle)
+    if entry is None:
+        if handle in _destroyed:
+            raise ContextStateError(f"context {handle} was destroyed (stss_destroy); create a new one with stss_create")
+        raise ContextStateError(f"context: expected a handle from stss_create, got {handle:#x} (not a context "
+                                "of this library)")
+    call.callback = entry.desc.message_callback
+    return handle, entry
+
+
+def _reset(call: _Call, context) -> None:
+    _entry(context, call)[1].context.reset()
+
+
+def _destroy(call: _Call, context) -> None:
+    handle, entry = _entry(context, call)
+    del _contexts[handle]
+    _destroyed.add(handle)
+    entry.context.destroy()
+
+
+# -- images ------------------------------------------------------------------------------
+
+def _format_names(channels: tuple[int, ...], kinds: tuple[str, ...]) -> str:
+    return ", ".join(name for name, c, _, kind in FORMATS.values() if c in channels and kind in kinds)
+
+
+def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.ndarray:
+    """The (h, w, c) numpy view of ``img`` (an ``stss_image`` cdata), checked."""
+    ffi = _ffi
+    if img.data == ffi.NULL:
+        raise NullPointerError(f"{field}.data")
+    fmt = int(img.format)
+    if fmt not in formats:
+        names = ", ".join(f"STSS_FORMAT_{v[0]} ({k})" for k, v in formats.items())
+        got = f"STSS_FORMAT_{FORMATS[fmt][0]} ({fmt})" if fmt in FORMATS else fmt
+        raise InvalidInputError(f"{field}.format", f"one of {names}", got)
+    name, channels, dtype, _ = formats[fmt]
+    w, h = int(img.width), int(img.height)
+    if w <= 0 or h <= 0:
+        raise InvalidInputError(f"{field}.width/height", "positive sizes", f"{w}x{h}")
+    esize = np.dtype(dtype).itemsize
+    row = w * channels * esize
+    pitch = int(img.pitch_bytes) or row
+    if abs(pitch) < row:
+        raise InvalidInputError(f"{field}.pitch_bytes", f"at least width * bytes per pixel = {w} * "
+                                f"{channels * esize} = {row} ({name}; 0 = tightly packed)", pitch)
+    if pitch % esize:
+        raise InvalidInputError(f"{field}.pitch_bytes", f"a multiple of the element size, {esize} bytes ({name})",
+                                pitch)
+    address = int(ffi.cast("uintptr_t", img.data))
+    if address % esize:
+        raise InvalidInputError(f"{field}.data", f"an address aligned to {esize} bytes ({name})", f"{address:#x}")
+    span = (h - 1) * abs(pitch) + row
+    base = img.data if pitch > 0 else ffi.cast("char *", img.data) + (h - 1) * pitch
+    buf = ffi.buffer(ffi.cast("char *", base), span)
+    arr = np.ndarray((h, w, channels), dtype=dtype, buffer=buf, strides=(abs(pitch), channels * esize, esize))
+    return arr if pitch > 0 else arr[::-1]
+
+
+def _input(img, field: str, kind: str, required: bool) -> np.ndarray | None:
+    """An input image as numpy (None when optional and absent), in the shape the plugin takes."""
+    if img.data == _ffi.NULL and not required:
+        return None
+    want, kinds = _FIELDS[kind]
+    allowed = want + ((4,) if want == (3,) else ())
+    arr = _view(img, field, FORMATS)
+    name, channels, _, fkind = FORMATS[int(img.format)]
+    if channels not in allowed or fkind not in kinds:
+        kind_words = " or ".join(kinds)
+        raise InvalidInputError(f"{field}.format", f"a {'/'.join(map(str, allowed))}-channel {kind_words} format "
+                                f"({_format_names(allowed, kinds)})", name)
+    if channels > max(want):
+        arr = arr[..., : max(want)]
+    if fkind == "unorm":
+        return (arr.astype(np.float32) / 255.0).squeeze(-1) if arr.shape[-1] == 1 else arr.astype(np.float32) / 255.0
+    if arr.shape[-1] == 1:
+        # the runtime may keep this array's tensor (history): own the memory
+        return np.array(arr[..., 0], copy=True)
+    return arr
+
+
+def _output_view(img, field: str, display: tuple[int, int]) -> np.ndarray:
+    arr = _view(img, field, {k: FORMATS[k] for k in OUTPUT_FORMATS})
+    h, w = arr.shape[:2]
+    if (w, h) != display:
+        raise InvalidInputError(f"{field}.width/height", f"the display size {display[0]}x{display[1]} "
+                                "(desc.display_width x display_height)", f"{w}x{h}")
+    return arr
+
+
+def _matrix(values) -> np.ndarray:
+    """16 column-major doubles -> the (4, 4) matrix (column-vector convention)."""
+    m = np.frombuffer(_ffi.buffer(values, 16 * 8), dtype=np.float64).reshape(4, 4)
+    return m.T.copy()
+
+
+def _gbuffers(src, prefix: str, required: frozenset[str]) -> dict[str, np.ndarray | None]:
+    return {name: _input(getattr(src, name), f"{prefix}.{name}", name, name in required) for name in _GBUFFERS}
+
+
+def _frame(entry: _Entry, f) -> FrameDescription:
+    ffi, desc, required = _ffi, entry.desc, entry.required
+    color = _input(f.color, "frame.color", "color", True)
+    rw, rh = int(f.render_width), int(f.render_height)
+    render_size = None
+    if (rw, rh) == (0, 0):
+        ch, cw = color.shape[:2]
+        mw, mh = desc.max_render_size
+        if cw > mw or ch > mh:
+            raise InvalidInputError("frame.color.width/height", f"at most {mw}x{mh} (desc.max_render_width x "
+                                    "max_render_height), or frame.render_width/height set to the rendered part",
+                                    f"{cw}x{ch}")
+    else:
+        render_size = (rw, rh)
+    n = int(f.generated_count)
+    if n != desc.generated_frames:
+        raise InvalidInputError("frame.generated_count", f"{desc.generated_frames} (desc.generated_frames)", n)
+    if n and f.generated == ffi.NULL:
+        raise NullPointerError("frame.generated", f"a pointer to {n} stss_generated_desc")
+    generated = []
+    for k in range(n):
+        g, name = f.generated[k], f"frame.generated[{k}]"
+        generated.append(GeneratedFrameDescription(
+            depth=_input(g.depth, f"{name}.depth", "depth", True),
+            motion=_input(g.motion, f"{name}.motion", "motion", True),
+            jitter_px=(float(g.jitter_x), float(g.jitter_y)), view=_matrix(g.view), proj=_matrix(g.proj),
+            ui=_input(g.ui, f"{name}.ui", "ui", False), **_gbuffers(g, name, required)))
+    optional = {name: _input(getattr(f, name), f"frame.{name}", name, False)
+                for name in ("reactive", "transparency", "hudless", "ui")}
+    return FrameDescription(
+        frame_index=int(f.frame_index), color=color,
+        depth=_input(f.depth, "frame.depth", "depth", True),
+        motion=_input(f.motion, "frame.motion", "motion", True),
+        jitter_px=(float(f.jitter_x), float(f.jitter_y)), frame_time_ms=float(f.frame_time_ms),
+        near=float(f.near_plane), far=math.inf if desc.infinite_far else float(f.far_plane),
+        fov_y_rad=float(f.fov_y_rad), view=_matrix(f.view), proj=_matrix(f.proj),
+        motion_scale=(float(f.motion_scale_x), float(f.motion_scale_y)), pre_exposure=float(f.pre_exposure),
+        reset=bool(f.reset), render_size=render_size,
+        prev_view=None if f.prev_view == ffi.NULL else _matrix(f.prev_view),
+        prev_proj=None if f.prev_proj == ffi.NULL else _matrix(f.prev_proj),
+        generated=tuple(generated), **_gbuffers(f, "frame", required), **optional)
+
+
+def _write(dst: np.ndarray, image: Any) -> None:
+    src = np.asarray(image.cpu() if hasattr(image, "cpu") else image, dtype=np.float32)
+    dst[..., :3] = src[..., :3]
+    if dst.shape[-1] == 4:
+        dst[..., 3] = 1.0
+
+
+def _dispatch(call: _Call, context, frame, output) -> None:
+    t0 = time.perf_counter()
+    ffi = _ffi
+    _, entry = _entry(context, call)
+    if frame == ffi.NULL:
+        raise NullPointerError("frame", "a pointer to an stss_frame_desc (see stss_frame_desc_init)")
+    if output == ffi.NULL:
+        raise NullPointerError("output", "a pointer to an stss_dispatch_output")
+    desc = _frame(entry, frame)
+    # every output is checked before the context's state changes
+    display = entry.desc.display_size
+    out_color = _output_view(output.color, "output.color", display)
+    n = entry.desc.generated_frames
+    if int(output.generated_count) != n:
+        raise InvalidInputError("output.generated_count", f"{n} (desc.generated_frames)", int(output.generated_count))
+    if n and output.generated == ffi.NULL:
+        raise NullPointerError("output.generated", f"a pointer to {n} stss_generated_output")
+    out_generated = [_output_view(output.generated[k].color, f"output.generated[{k}].color", display)
+                     for k in range(n)]
+    result = entry.context.dispatch(desc)
+    _write(out_color, result.output)
+    for k, (dst, g) in enumerate(zip(out_generated, result.generated)):
+        _write(dst, g.color)
+        output.generated[k].present_time_ms = float(g.present_time_ms)
+    output.reset = int(result.reset)
+    output.warning_count = len(result.warnings)
+    t = result.timings_ms
+    output.inputs_ms, output.upscale_ms = t.get("inputs", 0.0), t.get("upscale", 0.0)
+    output.generate_ms, output.ui_ms = t.get("generate", 0.0), t.get("ui", 0.0)
+    output.total_ms = (time.perf_counter() - t0) * 1e3
+
+
+# -- the build ---------------------------------------------------------------------------
+
+_INTERNAL_API = """
+int32_t stss__py_init(void);
+int32_t stss__py_query_capabilities(char* json_out, size_t capacity, size_t* needed);
+int32_t stss__py_create(const stss_context_desc* desc, stss_context** out);
+int32_t stss__py_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output);
+int32_t stss__py_reset(stss_context* context);
+int32_t stss__py_destroy(stss_context* context);
+"""
+
+#: The library's C side: the exported functions, the thread-local error, Python's start.
+_PREAMBLE = r"""
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include "stss_plugin.h"
+
+#define STSS__PYTHON_EXECUTABLE %(python)s
+#define STSS__LIBPYTHON %(libpython)s
+#define STSS__VERSION %(version)s
+#define STSS__TAG 0x100
+
+%(internal_api)s
+
+static _Thread_local char stss__error[4096];
+
+static void stss__set_error(const char* message)
+{
+    snprintf(stss__error, sizeof stss__error, "%%s", message ? message : "");
+}
+
+/* ---- the embedded interpreter ---- */
+
+static pthread_once_t stss__python_once = PTHREAD_ONCE_INIT;
+static int stss__python_failed = 0;
+static char stss__python_message[1024];
+
+static void stss__start_python(void)
+{
+    PyGILState_STATE gil = PyGILState_UNLOCKED;
+    int ours = 0;
+    /* extension modules (numpy, torch) resolve CPython's symbols globally: make libpython
+       global even when the host dlopen()ed this library with RTLD_LOCAL */
+    (void)dlopen(STSS__LIBPYTHON, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+    if (Py_IsInitialized()) {
+        gil = PyGILState_Ensure();  /* a Python host: cffi uses its interpreter */
+    }
+    else {
+        PyConfig config;
+        PyConfig_InitPythonConfig(&config);
+        config.install_signal_handlers = 0;  /* the engine owns the signals */
+        config.parse_argv = 0;
+        /* the engine's PYTHONHOME / PYTHONPATH (set for some other Python) must not break us */
+        config.use_environment = 0;
+        /* the venv's interpreter as program name: CPython finds pyvenv.cfg, sys.prefix = the venv */
+        PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, STSS__PYTHON_EXECUTABLE);
+        if (!PyStatus_Exception(status))
+            status = Py_InitializeFromConfig(&config);
+        PyConfig_Clear(&config);
+        if (PyStatus_Exception(status)) {
+            stss__python_failed = 1;
+            snprintf(stss__python_message, sizeof stss__python_message,
+                     "the embedded Python (%%s) failed to start: %%s%%s%%s", STSS__PYTHON_EXECUTABLE,
+                     status.func ? status.func : "", status.func ? ": " : "",
+                     status.err_msg ? status.err_msg : "unknown error");
+            return;
+        }
+        ours = 1;  /* this thread holds the GIL */
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    /* cffi's first call spin-waits until PyCapsule_Type.tp_version_tag is 0 (its start-up
+       lock on CPython < 3.12), but a running interpreter may have given that type a
+       version tag (any attribute lookup on a capsule): it would spin forever. Invalidate
+       the tag (PyType_Modified sets it to 0) while holding the GIL, so nothing can set it
+       again before cffi's start-up below has taken and released its lock. */
+    PyType_Modified(&PyCapsule_Type);
+#endif
+    /* cffi's start-up (the init code: sys.path, import plugin.c_abi) now, under the GIL,
+       once: later calls take cffi's fast path */
+    if (stss__py_init() < STSS__TAG) {
+        stss__python_failed = 1;
+        snprintf(stss__python_message, sizeof stss__python_message, "%%s",
+                 "the plugin's Python side did not run: the library's init code failed "
+                 "(cffi printed why on stderr); rebuild with python -m plugin.c_abi --build");
+    }
+    if (ours)
+        (void)PyEval_SaveThread();  /* release the GIL: cffi takes it per call */
+    else
+        PyGILState_Release(gil);
+}
+
+static int stss__ensure_python(void)
+{
+    pthread_once(&stss__python_once, stss__start_python);
+    if (stss__python_failed) {
+        stss__set_error(stss__python_message);
+        return -1;
+    }
+    return 0;
+}
+
+static int32_t stss__result(int32_t tagged)
+{
+    if (tagged < STSS__TAG) {  /* cffi returned 0: the library's Python init code failed */
+        stss__set_error("the plugin's Python side did not run: the library's init code failed "
+                        "(cffi printed why on stderr); rebuild with python -m plugin.c_abi --build");
+        return STSS_RESULT_INTERNAL;
+    }
+    return tagged - STSS__TAG;
+}
+
+#define STSS__CALL(expr)                                        \
+    do {                                                        \
+        stss__error[0] = '\0';                                  \
+        if (stss__ensure_python() != 0)                         \
+            return STSS_RESULT_BACKEND_UNAVAILABLE;             \
+        return stss__result(expr);                              \
+    } while (0)
+
+/* ---- exported: Python ---- */
+
+STSS_API int32_t stss_query_capabilities(char* json_out, size_t capacity, size_t* needed)
+{
+    STSS__CALL(stss__py_query_capabilities(json_out, capacity, needed));
+}
+
+STSS_API int32_t stss_create(const stss_context_desc* desc, stss_context** out)
+{
+    STSS__CALL(stss__py_create(desc, out));
+}
+
+STSS_API int32_t stss_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output)
+{
+    STSS__CALL(stss__py_dispatch(context, frame, output));
+}
+
+STSS_API int32_t stss_reset(stss_context* context)
+{
+    STSS__CALL(stss__py_reset(context));
+}
+
+STSS_API int32_t stss_destroy(stss_context* context)
+{
+    STSS__CALL(stss__py_destroy(context));
+}
+
+/* ---- exported: plain C ---- */
+
+STSS_API const char* stss_version(void) { return STSS__VERSION; }
+
+STSS_API int32_t stss_abi_version(void) { return STSS_ABI_VERSION; }
+
+STSS_API const char* stss_last_error(void) { return stss__error; }
+
+static void stss__identity(double* m)
+{
+    for (int i = 0; i < 16; ++i)
+        m[i] = (i %% 5 == 0) ? 1.0 : 0.0;
+}
+
+STSS_API void stss_context_desc_init(stss_context_desc* desc)
+{
+    if (!desc)
+        return;
+    memset(desc, 0, sizeof *desc);
+    desc->generated_frames = 1;
+    desc->flags = STSS_FLAG_HDR;
+}
+
+STSS_API void stss_generated_desc_init(stss_generated_desc* generated)
+{
+    if (!generated)
+        return;
+    memset(generated, 0, sizeof *generated);
+    stss__identity(generated->view);
+    stss__identity(generated->proj);
+}
+
+STSS_API void stss_frame_desc_init(stss_frame_desc* frame)
+{
+    if (!frame)
+        return;
+    memset(frame, 0, sizeof *frame);
+    frame->motion_scale_x = frame->motion_scale_y = 1.0;
+    frame->pre_exposure = 1.0;
+    stss__identity(frame->view);
+    stss__identity(frame->proj);
+}
+
+STSS_API int32_t stss_format_bytes_per_pixel(int32_t format)
+{
+    switch (format) {
+    case STSS_FORMAT_R32F: case STSS_FORMAT_R32I: case STSS_FORMAT_R32UI: case STSS_FORMAT_RGBA8_UNORM: return 4;
+    case STSS_FORMAT_RG32F: case STSS_FORMAT_RGBA16F: return 8;
+    case STSS_FORMAT_RGB32F: return 12;
+    case STSS_FORMAT_RGBA32F: return 16;
+    case STSS_FORMAT_R16F: return 2;
+    case STSS_FORMAT_RG16F: return 4;
+    case STSS_FORMAT_R8_UNORM: return 1;
+    default: return 0;
+    }
+}
+
+STSS_API int32_t stss_jitter_phase_count(int32_t render_width, int32_t display_width)
+{
+    if (render_width <= 0 || display_width <= 0)
+        return 0;
+    double r = (double)display_width / (double)render_width;
+    return (int32_t)(8.0 * r * r);
+}
+
+static double stss__halton(int64_t index, int32_t base)
+{
+    double result = 0.0, f = 1.0;
+    while (index > 0) {
+        f /= base;
+        result += f * (double)(index %% base);
+        index /= base;
+    }
+    return result;
+}
+
+STSS_API void stss_jitter_offset(int64_t index, int32_t phase_count, double* x, double* y)
+{
+    double jx = 0.0, jy = 0.0;
+    if (phase_count > 0) {
+        int64_t i = index %% phase_count;
+        if (i < 0)
+            i += phase_count;
+        jx = stss__halton(i + 1, 2) - 0.5;
+        jy = stss__halton(i + 1, 3) - 0.5;
+    }
+    if (x)
+        *x = jx;
+    if (y)
+        *y = jy;
+}
+"""
+
+#: Runs once inside the library when Python starts: the checkout and venv on sys.path,
+#: then this module bound to the entry points. A failure is reported by every entry point
+#: (STSS_RESULT_BACKEND_UNAVAILABLE and the reason), never printed.
+_INIT_CODE = r'''
+import sys
+
+def _stss_paths():
+    import site
+    site_packages, repo = %(site_packages)r, %(repo)r
+    if site_packages not in sys.path:
+        site.addsitedir(site_packages)
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+
+from %(module)s import ffi, lib
+
+try:
+    _stss_paths()
+    from plugin import c_abi as _stss_c_abi
+    _stss_c_abi.bind(ffi, lib)
+except BaseException as _e:
+    _stss_message = ("the plugin's Python side failed to load (%(repo)s, venv %(site_packages)s): %%s: %%s"
+                     %% (type(_e).__name__, _e)).encode("utf-8", "replace")[:4000]
+
+    def _stss_failed(*args):
+        lib.stss__set_error(_stss_message)
+        return %(tag)d + 4  # STSS_RESULT_BACKEND_UNAVAILABLE
+
+    for _name in ("stss__py_init", "stss__py_query_capabilities", "stss__py_create", "stss__py_dispatch",
+                  "stss__py_reset", "stss__py_destroy"):
+        ffi.def_extern(name=_name, error=%(tag)d + 5)(_stss_failed)
+'''
+
+
+def _c_string(text: str) -> str:
+    return json.dumps(text)  # a valid C literal for the paths and versions used here
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        v = version("stss-plugin")
+    except Exception:  # noqa: BLE001 - not installed: the source tree's version is unknown
+        v = "0.0.0"
+    return f"{v} (abi {ABI_VERSION})"
+
+
+def build(out_dir: str | Path = DEFAULT_OUT, verbose: bool = False) -> Path:
+    """Build ``libstss_plugin.so`` into ``out_dir`` (with cffi's generated ``_stss_plugin.c``
+    and object file) for this checkout and the running interpreter's venv; returns its path."""
+    import sysconfig
+
+    import cffi
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    libdir = sysconfig.get_config_var("LIBDIR")
+    soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    ffib = cffi.FFI()
+    ffib.cdef(header_declarations())
+    ffib.cdef("void stss__set_error(const char* message);")
+    ffib.embedding_api(_INTERNAL_API)
+    ffib.set_source(MODULE_NAME, _PREAMBLE % {
+        "python": _c_string(sys.executable), "libpython": _c_string(str(Path(libdir) / soname)),
+        "version": _c_string(_version()), "internal_api": _INTERNAL_API},
+        include_dirs=[str(HEADER.parent)], extra_compile_args=["-O2", "-std=gnu11"],
+        extra_link_args=[f"-Wl,-rpath,{libdir}"])
+    ffib.embedding_init_code(_INIT_CODE % {
+        "site_packages": sysconfig.get_paths()["purelib"], "repo": str(REPO_ROOT), "module": MODULE_NAME,
+        "tag": _TAG})
+    path = ffib.compile(tmpdir=str(out_dir), target=LIBRARY_NAME, verbose=verbose)
+    return Path(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plugin.c_abi", description="Build the plugin's C ABI library.")
+    parser.add_argument("--build", action="store_true", help="build libstss_plugin.so")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: build/plugin)")
+    parser.add_argument("--verbose", action="store_true", help="show the compiler's commands")
+    args = parser.parse_args(argv)
+    if not args.build:
+        parser.print_help()
+        return 2
+    t0 = time.perf_counter()
+    path = build(args.out, verbose=args.verbose)
+    print(f"built {path} in {time.perf_counter() - t0:.1f} s (header: {HEADER})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

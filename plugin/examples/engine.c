@@ -1,0 +1,408 @@
+/* engine.c - a minimal C "engine" that drives the STSS plugin through its C ABI.
+ *
+ * It renders a moving soft-checkerboard-and-bars scene itself (colour, linear depth,
+ * motion vectors, G-buffers, Halton jitter), runs create -> 8 dispatches -> reset -> 3
+ * dispatches -> destroy at 64x40 -> 128x80, and checks what comes back. One line per
+ * check ("PASS name: ..." or "FAIL name: ..."); exit code 0 only when every check passes.
+ *
+ * Build and run (from the repository root; see plugin/examples/README.md):
+ *   .venv/bin/python -m plugin.c_abi --build
+ *   gcc -std=c99 -O2 -Wall -Wextra -Werror plugin/examples/engine.c -Iplugin/include \
+ *       -Lbuild/plugin -lstss_plugin -Wl,-rpath,"$PWD/build/plugin" -lm -o build/plugin/engine
+ *   build/plugin/engine [pass]        (pass: "stss", the default, or e.g. "bilinear")
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stss_plugin.h"
+
+enum { RW = 64, RH = 40, DW = 128, DH = 80, FRAMES = 8, FRAMES_AFTER_RESET = 3 };
+
+static const double PI = 3.14159265358979323846;
+static const double SPEED = 2.0;        /* display pixels per rendered frame, +x (1 render pixel) */
+static const double FRAME_MS = 33.3;    /* a 30 fps render */
+static const double DEPTH = 5.0;        /* a plane facing the camera, scene units */
+static const double UPSCALE_MAE_MAX = 0.03;    /* linear colour in [0.05, 0.95] */
+static const double GENERATED_MAE_MAX = 0.045;
+
+static int failures = 0;
+
+static void check(int ok, const char* name, const char* fmt, ...)
+{
+    va_list args;
+    printf("%s %s: ", ok ? "PASS" : "FAIL", name);
+    va_start(args, fmt);
+    vprintf(fmt, args);
+    va_end(args);
+    printf("\n");
+    fflush(stdout);
+    if (!ok)
+        ++failures;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* ---- the scene: a pattern in display-pixel coordinates, moving +x by SPEED per frame ---- */
+
+static void pattern(double x, double y, float rgb[3])
+{
+    double checker = tanh(3.0 * sin(PI * x / 16.0) * sin(PI * y / 16.0)); /* 32 px soft squares */
+    rgb[0] = (float)(0.5 + 0.3 * checker + 0.12 * sin(2.0 * PI * x / 24.0));
+    rgb[1] = (float)(0.5 + 0.3 * checker);
+    rgb[2] = (float)(0.5 - 0.3 * checker + 0.12 * sin(2.0 * PI * y / 20.0));
+}
+
+/* the scene at time t (in rendered frames), seen at display-pixel position (x, y) */
+static void scene(double t, double x, double y, float rgb[3]) { pattern(x - SPEED * t, y, rgb); }
+
+static double halton(int index, int base)
+{
+    double result = 0.0, f = 1.0;
+    while (index > 0) {
+        f /= base;
+        result += f * (index % base);
+        index /= base;
+    }
+    return result;
+}
+
+/* jitter of display frame `index`, render pixels: Halton (2, 3) at (index % 32) + 1, minus 0.5 */
+static void jitter(int index, double* jx, double* jy)
+{
+    *jx = halton(index % 32 + 1, 2) - 0.5;
+    *jy = halton(index % 32 + 1, 3) - 0.5;
+}
+
+/* Render-resolution buffers. Pitches on purpose not all packed: colour rows are padded. */
+typedef struct gbuffer {
+    float color[RH][RW + 3][4];     /* RGBA32F, pitch (RW + 3) * 16 bytes */
+    float depth[RH][RW + 8];        /* R32F, pitch (RW + 8) * 4 bytes */
+    float motion[RH][RW][2];        /* RG32F, packed */
+    float albedo[RH][RW][3];        /* RGB32F */
+    float normal[RH][RW][3];
+    float roughness[RH][RW];
+    float metallic[RH][RW];
+    int32_t object_id[RH][RW];      /* R32I */
+} gbuffer;
+
+static stss_image image(void* data, int64_t pitch, int32_t w, int32_t h, int32_t format)
+{
+    stss_image im;
+    im.data = data;
+    im.pitch_bytes = pitch;
+    im.width = w;
+    im.height = h;
+    im.format = format;
+    return im;
+}
+
+/* Render the scene at time t with sub-pixel jitter (jx, jy); motion to the previous
+ * display frame, dt frames earlier. A render pixel's centre c sees the scene point that
+ * lands at c, i.e. the unjittered position c - jitter (conventions: p -> p + jitter). */
+static void render(gbuffer* g, double t, double dt, double jx, double jy, int with_color)
+{
+    for (int j = 0; j < RH; ++j)
+        for (int i = 0; i < RW; ++i) {
+            float rgb[3];
+            double x = (i + 0.5 - jx) * DW / RW, y = (j + 0.5 - jy) * DH / RH;
+            scene(t, x, y, rgb);
+            if (with_color) {
+                for (int c = 0; c < 3; ++c)
+                    g->color[j][i][c] = rgb[c];
+                g->color[j][i][3] = 1.0f;
+            }
+            g->depth[j][i] = (float)DEPTH;
+            g->motion[j][i][0] = (float)(-SPEED * dt * RW / DW); /* previous minus current, render px */
+            g->motion[j][i][1] = 0.0f;
+            for (int c = 0; c < 3; ++c)
+                g->albedo[j][i][c] = rgb[c];  /* unlit: colour = albedo */
+            g->normal[j][i][0] = g->normal[j][i][1] = 0.0f;
+            g->normal[j][i][2] = 1.0f;
+            g->roughness[j][i] = 0.5f;
+            g->metallic[j][i] = 0.0f;
+            g->object_id[j][i] = 1;
+        }
+}
+
+static void perspective(double m[16], double fov_y, double aspect, double n, double f)
+{
+    double t = 1.0 / tan(fov_y / 2.0);
+    memset(m, 0, 16 * sizeof m[0]);
+    m[0] = t / aspect;                   /* column-major: m[col * 4 + row] */
+    m[5] = t;
+    m[10] = (f + n) / (n - f);
+    m[11] = -1.0;
+    m[14] = 2.0 * f * n / (n - f);
+}
+
+/* display outputs */
+typedef struct display_rgba { float px[DH][DW][4]; } display_rgba;  /* RGBA32F, packed */
+typedef struct display_rgb { float px[DH][DW + 5][3]; } display_rgb; /* RGB32F, padded rows */
+
+static double mae_vs_reference(const float* px, int channels, int64_t pitch_floats, double t)
+{
+    double sum = 0.0;
+    for (int y = 0; y < DH; ++y)
+        for (int x = 0; x < DW; ++x) {
+            float ref[3];
+            scene(t, x + 0.5, y + 0.5, ref);
+            const float* p = px + y * pitch_floats + x * channels;
+            for (int c = 0; c < 3; ++c)
+                sum += fabs(p[c] - ref[c]);
+        }
+    return sum / (DW * DH * 3);
+}
+
+static int all_finite(const float* px, int channels, int64_t pitch_floats)
+{
+    for (int y = 0; y < DH; ++y)
+        for (int x = 0; x < DW * channels; ++x)
+            if (!isfinite(px[y * pitch_floats + x]))
+                return 0;
+    return 1;
+}
+
+/* mean |a(x, y) - b(x - shift, y)| over the columns where both exist */
+static double shifted_mae(const display_rgba* a, const display_rgba* b, int shift)
+{
+    double sum = 0.0;
+    long n = 0;
+    for (int y = 0; y < DH; ++y)
+        for (int x = shift + 8; x < DW - 8; ++x)
+            for (int c = 0; c < 3; ++c, ++n)
+                sum += fabs(a->px[y][x][c] - b->px[y][x - shift][c]);
+    return sum / (double)n;
+}
+
+static int messages = 0;
+static char last_message[512];
+
+static void on_message(int32_t severity, const char* message, void* user)
+{
+    ++*(int*)user;
+    snprintf(last_message, sizeof last_message, "%s", message);
+    printf("message (severity %d): %s\n", (int)severity, message);
+}
+
+int main(int argc, char** argv)
+{
+    const char* pass = argc > 1 ? argv[1] : "stss";
+    printf("stss_version %s, abi %d (header %d), pass %s\n", stss_version(), (int)stss_abi_version(),
+           STSS_ABI_VERSION, pass);
+
+    /* -- pure helpers: the library's jitter is ours -- */
+    int32_t phases = stss_jitter_phase_count(RW, DW);
+    int same = phases == 32;
+    for (int i = 0; i < 64; ++i) {
+        double ax, ay, bx, by;
+        jitter(i, &ax, &ay);
+        stss_jitter_offset(i, phases, &bx, &by);
+        same = same && fabs(ax - bx) < 1e-12 && fabs(ay - by) < 1e-12;
+    }
+    check(same, "jitter", "Halton (2, 3) of this engine = stss_jitter_offset, %d phases", (int)phases);
+
+    /* -- capabilities: ask the size, then fill -- */
+    size_t needed = 0;
+    double t0 = now_ms();
+    int32_t r = stss_query_capabilities(NULL, 0, &needed);  /* the first call starts Python */
+    char* caps = malloc(needed ? needed : 1);
+    int32_t r2 = caps ? stss_query_capabilities(caps, needed, &needed) : -1;
+    check(r == STSS_RESULT_OK && r2 == STSS_RESULT_OK && strstr(caps, "\"passes\"") != NULL, "capabilities",
+          "%zu bytes of JSON (results %d, %d; %.0f ms, Python's start included) %s", needed, (int)r,
+          (int)r2, now_ms() - t0, stss_last_error());
+    free(caps);
+
+    /* -- create -- */
+    stss_context_desc desc;
+    stss_context_desc_init(&desc);
+    desc.max_render_width = RW;
+    desc.max_render_height = RH;
+    desc.display_width = DW;
+    desc.display_height = DH;
+    desc.pass_name = pass;
+    desc.generated_frames = 1;
+    desc.flags = STSS_FLAG_HDR | STSS_FLAG_VALIDATION;
+    desc.message_callback = on_message;
+    desc.message_user = &messages;
+    stss_context* ctx = NULL;
+    t0 = now_ms();
+    r = stss_create(&desc, &ctx);
+    check(r == STSS_RESULT_OK && ctx != NULL, "create", "result %d in %.0f ms %s",
+          (int)r, now_ms() - t0, stss_last_error());
+    if (r != STSS_RESULT_OK)
+        return 1;
+
+    gbuffer* g = calloc(1, sizeof *g);      /* the rendered frame */
+    gbuffer* gg = calloc(1, sizeof *gg);    /* the generated frame's G-buffers */
+    display_rgba* out = calloc(2, sizeof *out);  /* this and the previous upscaled frame */
+    display_rgb* gen = calloc(1, sizeof *gen);
+    if (!g || !gg || !out || !gen)
+        return 1;
+
+    stss_frame_desc frame;
+    stss_generated_desc gdesc;
+    stss_dispatch_output output;
+    stss_generated_output gout;
+    double proj[16];
+    perspective(proj, 60.0 * PI / 180.0, (double)DW / DH, 0.1, 100.0);
+
+    int ok_dispatch = 1, ok_finite = 1, ok_present = 1, ok_moves = 1, ok_reset_flag = 1;
+    double worst_mae = 0.0, worst_gen_mae = 0.0, worst_move = 0.0, dispatch_ms = 0.0, library_ms = 0.0;
+    double min_still = 1e9;
+    int dispatched = 0;
+    const int total = FRAMES + FRAMES_AFTER_RESET;
+    for (int k = 0; k < total; ++k) {
+        int after_reset = k >= FRAMES;
+        if (k == FRAMES) {
+            r = stss_reset(ctx);
+            check(r == STSS_RESULT_OK, "reset", "stss_reset returned %d %s", (int)r, stss_last_error());
+        }
+        double t = k, jx, jy, gjx, gjy;
+        jitter(2 * k, &jx, &jy);         /* display frames: rendered 2k, generated 2k + 1 */
+        jitter(2 * k + 1, &gjx, &gjy);
+        /* motion vectors point to the previous DISPLAY frame: for the rendered frame that is
+           the generated frame half a frame back, for the generated one the rendered frame */
+        render(g, t, 0.5, jx, jy, 1);
+        render(gg, t + 0.5, 0.5, gjx, gjy, 0);
+
+        stss_frame_desc_init(&frame);
+        /* after stss_reset the index may jump: the history is gone anyway */
+        frame.frame_index = after_reset ? 100 + (k - FRAMES) : k;
+        frame.color = image(g->color, sizeof g->color[0], RW, RH, STSS_FORMAT_RGBA32F);
+        frame.depth = image(g->depth, sizeof g->depth[0], RW, RH, STSS_FORMAT_R32F);
+        frame.motion = image(g->motion, 0, RW, RH, STSS_FORMAT_RG32F);
+        frame.albedo = image(g->albedo, 0, RW, RH, STSS_FORMAT_RGB32F);
+        frame.normal = image(g->normal, 0, RW, RH, STSS_FORMAT_RGB32F);
+        frame.roughness = image(g->roughness, 0, RW, RH, STSS_FORMAT_R32F);
+        frame.metallic = image(g->metallic, 0, RW, RH, STSS_FORMAT_R32F);
+        frame.object_id = image(g->object_id, 0, RW, RH, STSS_FORMAT_R32I);
+        frame.jitter_x = jx;
+        frame.jitter_y = jy;
+        frame.frame_time_ms = FRAME_MS;
+        frame.near_plane = 0.1;
+        frame.far_plane = 100.0;
+        frame.fov_y_rad = 60.0 * PI / 180.0;
+        memcpy(frame.proj, proj, sizeof proj);   /* view: identity (stss_frame_desc_init) */
+
+        stss_generated_desc_init(&gdesc);
+        gdesc.depth = image(gg->depth, sizeof gg->depth[0], RW, RH, STSS_FORMAT_R32F);
+        gdesc.motion = image(gg->motion, 0, RW, RH, STSS_FORMAT_RG32F);
+        gdesc.albedo = image(gg->albedo, 0, RW, RH, STSS_FORMAT_RGB32F);
+        gdesc.normal = image(gg->normal, 0, RW, RH, STSS_FORMAT_RGB32F);
+        gdesc.roughness = image(gg->roughness, 0, RW, RH, STSS_FORMAT_R32F);
+        gdesc.metallic = image(gg->metallic, 0, RW, RH, STSS_FORMAT_R32F);
+        gdesc.object_id = image(gg->object_id, 0, RW, RH, STSS_FORMAT_R32I);
+        gdesc.jitter_x = gjx;
+        gdesc.jitter_y = gjy;
+        memcpy(gdesc.proj, proj, sizeof proj);
+        frame.generated = &gdesc;
+        frame.generated_count = 1;
+
+        display_rgba* cur = &out[k % 2];
+        display_rgba* prev = &out[(k + 1) % 2];
+        memset(&output, 0, sizeof output);
+        output.color = image(cur->px, 0, DW, DH, STSS_FORMAT_RGBA32F);
+        gout.color = image(gen->px, sizeof gen->px[0], DW, DH, STSS_FORMAT_RGB32F);
+        gout.present_time_ms = -1.0;
+        output.generated = &gout;
+        output.generated_count = 1;
+
+        double s = now_ms();
+        r = stss_dispatch(ctx, &frame, &output);
+        double elapsed = now_ms() - s;
+        if (r != STSS_RESULT_OK) {
+            ok_dispatch = 0;
+            printf("dispatch %d failed: %d %s\n", k, (int)r, stss_last_error());
+            continue;
+        }
+        ++dispatched;
+        if (k > 0) {  /* the first call includes the pass's set-up */
+            dispatch_ms += elapsed;
+            library_ms += output.total_ms;
+        }
+        ok_finite = ok_finite && all_finite(&cur->px[0][0][0], 4, DW * 4)
+                    && all_finite(&gen->px[0][0][0], 3, (DW + 5) * 3);
+        double mae = mae_vs_reference(&cur->px[0][0][0], 4, DW * 4, t);
+        double gmae = mae_vs_reference(&gen->px[0][0][0], 3, (DW + 5) * 3, t + 0.5);
+        worst_mae = mae > worst_mae ? mae : worst_mae;
+        worst_gen_mae = gmae > worst_gen_mae ? gmae : worst_gen_mae;
+        ok_present = ok_present && fabs(gout.present_time_ms - FRAME_MS / 2) < 1e-6;
+        if (k == 0 || k == FRAMES)
+            ok_reset_flag = ok_reset_flag && output.reset == 1;
+        else
+            ok_reset_flag = ok_reset_flag && output.reset == 0;
+        if (k > 0 && k != FRAMES) {
+            /* the picture moved by SPEED display pixels: shifting the previous output by
+               that much must match far better than not shifting it */
+            double still = shifted_mae(cur, prev, 0), moved = shifted_mae(cur, prev, (int)SPEED);
+            ok_moves = ok_moves && still > 0.01 && moved < 0.5 * still;
+            worst_move = moved > worst_move ? moved : worst_move;
+            min_still = still < min_still ? still : min_still;
+        }
+        printf("frame %3lld: %.1f ms (library %.1f: inputs %.1f, upscale %.1f, generate %.1f, ui %.1f), "
+               "MAE upscaled %.4f generated %.4f, reset %d, warnings %d\n", (long long)frame.frame_index,
+               elapsed, output.total_ms, output.inputs_ms, output.upscale_ms, output.generate_ms, output.ui_ms,
+               mae, gmae, (int)output.reset, (int)output.warning_count);
+    }
+    check(ok_dispatch && dispatched == total, "dispatch", "%d of %d frames returned STSS_RESULT_OK", dispatched, total);
+    check(ok_finite, "finite", "every output value is finite");
+    check(worst_mae < UPSCALE_MAE_MAX, "upscaled_vs_reference", "worst mean abs error %.4f (limit %.3f)", worst_mae,
+          UPSCALE_MAE_MAX);
+    check(worst_gen_mae < GENERATED_MAE_MAX, "generated_vs_reference", "worst mean abs error %.4f (limit %.3f)",
+          worst_gen_mae, GENERATED_MAE_MAX);
+    check(ok_present, "present_time", "every generated frame presents at frame_time / 2 = %.2f ms", FRAME_MS / 2);
+    check(ok_moves, "moves", "consecutive outputs differ (>= %.3f) and match once shifted by %.0f px (<= %.3f)",
+          min_still, SPEED, worst_move);
+    check(ok_reset_flag, "reset_flag", "output.reset is 1 on the first frame and after stss_reset only");
+    printf("timing: %.1f ms per dispatch in C (%.1f ms inside the library), mean of %d frames at %dx%d -> %dx%d\n",
+           dispatch_ms / (dispatched - 1), library_ms / (dispatched - 1), dispatched - 1, RW, RH, DW, DH);
+
+    /* -- validation mode: a zero jitter is legal but suspicious: a warning, not an error -- */
+    messages = 0;
+    frame.frame_index += 1;
+    frame.jitter_x = frame.jitter_y = 0.0;
+    r = stss_dispatch(ctx, &frame, &output);
+    check(r == STSS_RESULT_OK && messages >= 1 && output.warning_count >= 1 && strstr(last_message, "jitter_x"),
+          "validation_warning", "result %d, %d message(s), %d warning(s): %s", (int)r, messages,
+          (int)output.warning_count, last_message);
+    frame.jitter_x = 0.25;
+
+    /* -- errors name the field; the context is unchanged -- */
+    frame.frame_index += 1;
+    frame.frame_time_ms = 0.016;  /* seconds, not milliseconds */
+    r = stss_dispatch(ctx, &frame, &output);
+    check(r == STSS_RESULT_INVALID_ARGUMENT && strstr(stss_last_error(), "frame.frame_time_ms") != NULL,
+          "frame_time_in_seconds", "result %d: %s", (int)r, stss_last_error());
+    frame.frame_time_ms = FRAME_MS;
+    frame.frame_index += 5;       /* a gap without reset = 1 */
+    r = stss_dispatch(ctx, &frame, &output);
+    check(r == STSS_RESULT_INVALID_ARGUMENT && strstr(stss_last_error(), "frame.frame_index") != NULL,
+          "frame_index_gap", "result %d: %s", (int)r, stss_last_error());
+
+    /* -- destroy, then use the dead handle -- */
+    r = stss_destroy(ctx);
+    check(r == STSS_RESULT_OK && stss_last_error()[0] == '\0', "destroy", "result %d", (int)r);
+    r = stss_dispatch(ctx, &frame, &output);
+    check(r == STSS_RESULT_INVALID_STATE && strstr(stss_last_error(), "destroyed") != NULL,
+          "dispatch_after_destroy", "result %d: %s", (int)r, stss_last_error());
+    r = stss_destroy(ctx);
+    check(r == STSS_RESULT_INVALID_STATE && strstr(stss_last_error(), "destroyed") != NULL, "destroy_twice",
+          "result %d: %s", (int)r, stss_last_error());
+
+    free(g);
+    free(gg);
+    free(out);
+    free(gen);
+    printf("%s: %d check(s) failed\n", failures ? "FAILED" : "ALL PASSED", failures);
+    return failures ? 1 : 0;
+}

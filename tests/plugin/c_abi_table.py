@@ -1,0 +1,523 @@
+"""The malformed-call table of the C ABI, made from Python through cffi's ABI mode
+(``ffi.dlopen`` of the library): each call asserts the exact result code, that
+``stss_last_error()`` names the field, and that the library printed nothing.
+
+Loading a library that embeds CPython into a process that already runs Python works, but
+leaves that process fragile (a later ``import torch._dynamo`` crashed in the full suite).
+So this file is not collected with the suite: ``test_c_abi.py::test_the_malformed_call_table``
+runs it in a process of its own.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import plugin
+from plugin import c_abi
+from plugin.errors import Result
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the C ABI library")
+
+# the constants and the session's built library are test_c_abi.py's
+from .test_c_abi import (BACKEND_UNAVAILABLE, INVALID_ARGUMENT, INVALID_STATE, NULL_POINTER, OK,  # noqa: E402,F401
+                         UNSUPPORTED, c_library)
+
+RW, RH, DW, DH = 64, 40, 128, 80
+
+
+# -- the ABI from Python (cffi ABI mode) ---------------------------------------------------------
+
+class Abi:
+    """``ffi`` / ``lib`` of the built library, and builders of valid calls."""
+
+    def __init__(self, path: Path):
+        import cffi
+
+        self.ffi = cffi.FFI()
+        self.ffi.cdef(c_abi.header_declarations())
+        self.lib = self.ffi.dlopen(str(path))
+        self.keep: list = []
+
+    def error(self) -> str:
+        return self.ffi.string(self.lib.stss_last_error()).decode()
+
+    def image(self, arr: np.ndarray | None, fmt: int, pitch: int = 0):
+        img = self.ffi.new("stss_image *")
+        self.keep.append(img)
+        if arr is not None:
+            arr = np.ascontiguousarray(arr)
+            self.keep.append(arr)
+            img.data = self.ffi.cast("void *", arr.ctypes.data)
+            img.height, img.width = arr.shape[:2]
+        img.pitch_bytes = pitch
+        img.format = fmt
+        return img[0]
+
+    def desc(self, pass_name: str = "bilinear", generated: int = 1, flags: int | None = None, **fields):
+        d = self.ffi.new("stss_context_desc *")
+        self.lib.stss_context_desc_init(d)
+        d.max_render_width, d.max_render_height, d.display_width, d.display_height = RW, RH, DW, DH
+        name = self.ffi.new("char[]", pass_name.encode())
+        self.keep.append(name)
+        d.pass_name = name
+        d.generated_frames = generated
+        if flags is not None:
+            d.flags = flags
+        for k, v in fields.items():
+            setattr(d, k, v)
+        return d
+
+    def create(self, **kw):
+        out = self.ffi.new("stss_context **")
+        r = self.lib.stss_create(self.desc(**kw), out)
+        assert r == OK, self.error()
+        return out[0]
+
+    def gbuffers(self, target, t: float, with_color: bool):
+        lib = self.lib
+        x = (np.arange(RW) + 0.5)[None, :] * 2 - 2 * t
+        y = (np.arange(RH) + 0.5)[:, None] * 2
+        rgb = np.stack([0.5 + 0.3 * np.sin(x / 5) + 0 * y, 0.5 + 0.3 * np.sin(y / 4) + 0 * x,
+                        0.5 + 0 * x + 0 * y], -1).astype(np.float32)
+        if with_color:
+            target.color = self.image(rgb, lib.STSS_FORMAT_RGB32F)
+        target.depth = self.image(np.full((RH, RW), 5.0, np.float32), lib.STSS_FORMAT_R32F)
+        motion = np.zeros((RH, RW, 2), np.float32)
+        motion[..., 0] = -0.5  # 1 render pixel per frame; the previous display frame is half a frame back
+        target.motion = self.image(motion, lib.STSS_FORMAT_RG32F)
+        target.albedo = self.image(rgb, lib.STSS_FORMAT_RGB32F)
+        normal = np.zeros((RH, RW, 3), np.float32)
+        normal[..., 2] = 1
+        target.normal = self.image(normal, lib.STSS_FORMAT_RGB32F)
+        target.roughness = self.image(np.full((RH, RW), 0.5, np.float32), lib.STSS_FORMAT_R32F)
+        target.metallic = self.image(np.zeros((RH, RW), np.float32), lib.STSS_FORMAT_R32F)
+        target.object_id = self.image(np.ones((RH, RW), np.int32), lib.STSS_FORMAT_R32I)
+        return rgb
+
+    def frame(self, index: int = 0, generated: int = 1):
+        f = self.ffi.new("stss_frame_desc *")
+        self.lib.stss_frame_desc_init(f)
+        f.frame_index = index
+        self.gbuffers(f, index, True)
+        f.jitter_x, f.jitter_y = plugin.jitter_offset(2 * index, 32)
+        f.frame_time_ms, f.near_plane, f.far_plane, f.fov_y_rad = 33.3, 0.1, 100.0, 1.0
+        g = self.ffi.new("stss_generated_desc[]", max(generated, 1))
+        self.keep.append(g)
+        for k in range(generated):
+            self.lib.stss_generated_desc_init(g + k)
+            self.gbuffers(g[k], index + 0.5, False)
+            g[k].jitter_x, g[k].jitter_y = plugin.jitter_offset(2 * index + 1, 32)
+        f.generated = g if generated else self.ffi.NULL
+        f.generated_count = generated
+        return f
+
+    def output(self, generated: int = 1, fmt: int | None = None):
+        out = self.ffi.new("stss_dispatch_output *")
+        buf = np.full((DH, DW, 4), -1.0, np.float32)
+        self.keep.append(buf)
+        out.color = self.image(buf, self.lib.STSS_FORMAT_RGBA32F if fmt is None else fmt)
+        g = self.ffi.new("stss_generated_output[]", max(generated, 1))
+        self.keep.append(g)
+        out.generated = g
+        out.generated_count = generated
+        gbufs = []
+        for k in range(generated):
+            gb = np.full((DH, DW, 3), -1.0, np.float32)
+            gbufs.append(gb)
+            g[k].color = self.image(gb, self.lib.STSS_FORMAT_RGB32F)
+        self.keep.extend(gbufs)
+        return out, buf, gbufs
+
+
+@pytest.fixture(scope="module")
+def abi(c_library) -> Abi:
+    return Abi(c_library)
+
+
+def test_constants_match_the_python_api(abi):
+    lib = abi.lib
+    for r in Result:
+        assert getattr(lib, f"STSS_RESULT_{r.name}") == int(r)
+    assert lib.STSS_ABI_VERSION == lib.stss_abi_version() == c_abi.ABI_VERSION
+    assert abi.ffi.string(lib.stss_version()).decode().endswith(f"(abi {c_abi.ABI_VERSION})")
+    for value, (name, channels, dtype, _) in c_abi.FORMATS.items():
+        assert getattr(lib, f"STSS_FORMAT_{name}") == value
+        assert lib.stss_format_bytes_per_pixel(value) == channels * np.dtype(dtype).itemsize
+    assert lib.stss_format_bytes_per_pixel(99) == 0
+    for flag in ("HDR", "INVERTED_DEPTH", "INFINITE_FAR", "JITTERED_MOTION", "DISPLAY_RES_MOTION",
+                 "DEPTH_IS_DEVICE", "VALIDATION"):
+        assert getattr(lib, f"STSS_FLAG_{flag}") == getattr(c_abi, f"FLAG_{flag}")
+
+
+def test_pure_c_helpers_match_the_python_helpers(abi):
+    lib, ffi = abi.lib, abi.ffi
+    assert lib.stss_jitter_phase_count(RW, DW) == plugin.jitter_phase_count(RW, DW) == 32
+    assert lib.stss_jitter_phase_count(960, 1440) == plugin.jitter_phase_count(960, 1440)
+    x, y = ffi.new("double *"), ffi.new("double *")
+    for i in (0, 1, 7, 31, 32, 1000):
+        lib.stss_jitter_offset(i, 32, x, y)
+        assert (x[0], y[0]) == pytest.approx(plugin.jitter_offset(i, 32), abs=1e-12)
+    f = ffi.new("stss_frame_desc *")
+    lib.stss_frame_desc_init(f)
+    assert (f.motion_scale_x, f.pre_exposure, f.view[0], f.view[1], f.proj[15]) == (1.0, 1.0, 1.0, 0.0, 1.0)
+    d = ffi.new("stss_context_desc *")
+    lib.stss_context_desc_init(d)
+    assert (d.generated_frames, d.flags, d.pass_name) == (1, lib.STSS_FLAG_HDR, ffi.NULL)
+
+
+def test_capabilities_json_and_the_size_protocol(abi, capfd):
+    lib, ffi = abi.lib, abi.ffi
+    needed = ffi.new("size_t *")
+    assert lib.stss_query_capabilities(ffi.NULL, 0, needed) == OK
+    n = needed[0]
+    small = ffi.new("char[]", 16)
+    assert lib.stss_query_capabilities(small, 16, needed) == INVALID_ARGUMENT
+    assert needed[0] == n and "capacity" in abi.error() and str(n) in abi.error()
+    assert small[0] == b"\0"
+    assert lib.stss_query_capabilities(ffi.NULL, 0, ffi.NULL) == NULL_POINTER and "needed" in abi.error()
+    assert lib.stss_query_capabilities(ffi.NULL, 10, needed) == NULL_POINTER and "json_out" in abi.error()
+    buf = ffi.new("char[]", n)
+    assert lib.stss_query_capabilities(buf, n, ffi.NULL) == OK and abi.error() == ""
+    caps = json.loads(ffi.string(buf).decode())
+    assert caps == json.loads(json.dumps(plugin.capabilities()))
+    assert capfd.readouterr().err == ""
+
+
+def test_dispatch_writes_the_callers_buffers(abi, capfd):
+    lib = abi.lib
+    ctx = abi.create(pass_name="bilinear")
+    for i in range(3):
+        out, buf, gbufs = abi.output()
+        assert lib.stss_dispatch(ctx, abi.frame(i), out) == OK, abi.error()
+        assert abi.error() == ""
+        assert np.isfinite(buf).all() and (buf[..., 3] == 1).all() and buf[..., :3].min() >= 0
+        assert np.isfinite(gbufs[0]).all() and gbufs[0].min() >= 0
+        assert out.generated[0].present_time_ms == pytest.approx(33.3 / 2)
+        assert out.total_ms >= out.upscale_ms > 0 and out.reset == (i == 0)
+    assert lib.stss_reset(ctx) == OK
+    assert lib.stss_destroy(ctx) == OK
+    assert capfd.readouterr().err == ""
+
+
+def test_pitch_and_formats_give_the_same_picture(abi):
+    """Padded rows, bottom-up rows (negative pitch), RGBA16F colour and RGBA output: one picture."""
+    lib, ffi = abi.lib, abi.ffi
+    results = []
+    for variant in ("packed", "padded", "bottom_up", "half"):
+        ctx = abi.create(pass_name="bilinear", generated=0)
+        f = abi.frame(0, generated=0)
+        rgb = np.frombuffer(ffi.buffer(f.color.data, RW * RH * 12), np.float32).reshape(RH, RW, 3).copy()
+        if variant == "padded":
+            padded = np.zeros((RH, RW + 7, 3), np.float32)
+            padded[:, :RW] = rgb
+            f.color = abi.image(padded, lib.STSS_FORMAT_RGB32F, pitch=(RW + 7) * 12)
+            f.color.width = RW
+        elif variant == "bottom_up":
+            flipped = np.ascontiguousarray(rgb[::-1])
+            abi.keep.append(flipped)
+            f.color = abi.image(flipped, lib.STSS_FORMAT_RGB32F, pitch=-RW * 12)
+            f.color.data = ffi.cast("char *", flipped.ctypes.data) + (RH - 1) * RW * 12
+        elif variant == "half":
+            rgba = np.concatenate([rgb, np.ones((RH, RW, 1), np.float32)], -1).astype(np.float16)
+            f.color = abi.image(rgba, lib.STSS_FORMAT_RGBA16F)
+        out, buf, _ = abi.output(generated=0, fmt=lib.STSS_FORMAT_RGBA32F)
+        assert lib.stss_dispatch(ctx, f, out) == OK, (variant, abi.error())
+        results.append(buf[..., :3].copy())
+        lib.stss_destroy(ctx)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_allclose(results[0], results[3], atol=2e-3)
+
+
+def test_message_callback_gets_validation_warnings(abi):
+    lib, ffi = abi.lib, abi.ffi
+    got = []
+
+    @ffi.callback("stss_message_callback")
+    def on_message(severity, message, user):
+        got.append((severity, ffi.string(message).decode(), int(ffi.cast("uintptr_t", user))))
+
+    ctx = abi.create(pass_name="bilinear", flags=lib.STSS_FLAG_HDR | lib.STSS_FLAG_VALIDATION,
+                     message_callback=on_message, message_user=ffi.cast("void *", 42))
+    f = abi.frame(0)
+    f.jitter_x = f.jitter_y = 0.0
+    out, _, _ = abi.output()
+    assert lib.stss_dispatch(ctx, f, out) == OK, abi.error()
+    assert out.warning_count == 1
+    assert got and got[0][0] == lib.STSS_SEVERITY_WARNING and got[0][2] == 42
+    assert "frame.jitter_x/jitter_y" in got[0][1]
+    lib.stss_destroy(ctx)
+
+
+# -- malformed calls -----------------------------------------------------------------------------
+
+def _set(obj, **fields):
+    for k, v in fields.items():
+        setattr(obj, k, v)
+
+
+def _nan_color(abi, f, out):
+    rgb = np.full((RH, RW, 3), 0.5, np.float32)
+    rgb[3, 5, 1] = np.nan
+    f.color = abi.image(rgb, abi.lib.STSS_FORMAT_RGB32F)
+
+
+def _small_depth(abi, f, out):
+    f.depth = abi.image(np.full((RH // 2, RW // 2), 5.0, np.float32), abi.lib.STSS_FORMAT_R32F)
+
+
+def _large_color(abi, f, out):
+    f.color = abi.image(np.full((RH, RW + 16, 3), 0.5, np.float32), abi.lib.STSS_FORMAT_RGB32F)
+
+
+def _misaligned(abi, f, out):
+    f.color.data = abi.ffi.cast("char *", f.color.data) + 2
+
+
+def _nan_view(abi, f, out):
+    f.view[5] = math.nan
+
+
+def _wrong_output_size(abi, f, out):
+    out.color.width = DW // 2
+
+
+def _null(image: str):
+    """Set ``frame.<image>.data`` or ``output.<image>.data`` to NULL."""
+    def mutate(abi, f, out):
+        obj, name = image.split(".")
+        getattr(f if obj == "frame" else out, name).data = abi.ffi.NULL
+    return mutate
+
+
+def _output_generated_null(abi, f, out):
+    out.generated[0].color.data = abi.ffi.NULL
+
+
+def _frame_generated_null(abi, f, out):
+    f.generated = abi.ffi.NULL
+
+
+#: (case, mutation of a valid (frame, output), result, words stss_last_error() must contain)
+DISPATCH_CASES = [
+    ("null_color_data", _null("frame.color"), NULL_POINTER, ["frame.color.data", "NULL"]),
+    ("null_depth_data", _null("frame.depth"), NULL_POINTER, ["frame.depth.data"]),
+    ("null_motion_data", _null("frame.motion"), NULL_POINTER, ["frame.motion.data"]),
+    ("null_generated", _frame_generated_null, NULL_POINTER, ["frame.generated"]),
+    ("null_output_buffer", _null("output.color"), NULL_POINTER, ["output.color.data"]),
+    ("null_generated_output_buffer", _output_generated_null, NULL_POINTER, ["output.generated[0].color.data"]),
+    ("pitch_too_small", lambda a, f, o: _set(f.color, pitch_bytes=RW * 12 - 12), INVALID_ARGUMENT,
+     ["frame.color.pitch_bytes", str(RW * 12), str(RW * 12 - 12)]),
+    ("pitch_not_element_multiple", lambda a, f, o: _set(f.depth, pitch_bytes=RW * 4 + 2), INVALID_ARGUMENT,
+     ["frame.depth.pitch_bytes", "4 bytes", str(RW * 4 + 2)]),
+    ("output_pitch_too_small", lambda a, f, o: _set(o.color, pitch_bytes=DW * 12), INVALID_ARGUMENT,
+     ["output.color.pitch_bytes", str(DW * 16)]),
+    ("unknown_format", lambda a, f, o: _set(f.color, format=99), INVALID_ARGUMENT, ["frame.color.format", "99"]),
+    ("format_zero", lambda a, f, o: _set(f.motion, format=0), INVALID_ARGUMENT, ["frame.motion.format"]),
+    ("wrong_channel_count", lambda a, f, o: _set(f.depth, format=a.lib.STSS_FORMAT_RG32F, width=RW // 2),
+     INVALID_ARGUMENT, ["frame.depth.format", "RG32F"]),
+    ("integer_depth", lambda a, f, o: _set(f.depth, format=a.lib.STSS_FORMAT_R32I), INVALID_ARGUMENT,
+     ["frame.depth.format", "R32I"]),
+    ("output_format", lambda a, f, o: _set(o.color, format=a.lib.STSS_FORMAT_R32F, width=DW * 4), INVALID_ARGUMENT,
+     ["output.color.format", "RGBA32F", "got STSS_FORMAT_R32F"]),
+    ("negative_width", lambda a, f, o: _set(f.color, width=-RW), INVALID_ARGUMENT, ["frame.color.width/height"]),
+    ("color_larger_than_max_render", _large_color, INVALID_ARGUMENT, ["frame.color.width/height", "64x40", "80x40"]),
+    ("depth_smaller_than_color", _small_depth, INVALID_ARGUMENT, ["frame.depth", "64x40", "32x20"]),
+    ("render_size_beyond_max", lambda a, f, o: _set(f, render_width=RW * 2, render_height=RH), INVALID_ARGUMENT,
+     ["frame.render_width/render_height", "128x40"]),
+    ("output_not_display_size", _wrong_output_size, INVALID_ARGUMENT, ["output.color.width/height", "128x80"]),
+    ("misaligned_data", _misaligned, INVALID_ARGUMENT, ["frame.color.data", "aligned"]),
+    ("nan_in_color", _nan_color, INVALID_ARGUMENT, ["frame.color", "1 NaN"]),
+    ("nan_in_view", _nan_view, INVALID_ARGUMENT, ["frame.view"]),
+    ("jitter_outside", lambda a, f, o: _set(f, jitter_x=0.7), INVALID_ARGUMENT, ["frame.jitter_x/jitter_y", "0.7"]),
+    ("generated_jitter_outside", lambda a, f, o: _set(f.generated[0], jitter_y=-0.9), INVALID_ARGUMENT,
+     ["frame.generated[0].jitter_x/jitter_y"]),
+    ("frame_time_in_seconds", lambda a, f, o: _set(f, frame_time_ms=0.016), INVALID_ARGUMENT,
+     ["frame.frame_time_ms", "seconds"]),
+    ("near_not_positive", lambda a, f, o: _set(f, near_plane=0.0), INVALID_ARGUMENT, ["frame.near_plane"]),
+    ("far_before_near", lambda a, f, o: _set(f, far_plane=0.05), INVALID_ARGUMENT, ["frame.far_plane"]),
+    ("fov_in_degrees", lambda a, f, o: _set(f, fov_y_rad=60.0), INVALID_ARGUMENT, ["frame.fov_y_rad"]),
+    ("frame_index_gap", lambda a, f, o: _set(f, frame_index=f.frame_index + 3), INVALID_ARGUMENT,
+     ["frame.frame_index", "reset = 1"]),
+    ("generated_count", lambda a, f, o: _set(f, generated_count=0), INVALID_ARGUMENT, ["frame.generated_count"]),
+    ("output_generated_count", lambda a, f, o: _set(o, generated_count=2), INVALID_ARGUMENT,
+     ["output.generated_count"]),
+    ("motion_scale_nan", lambda a, f, o: _set(f, motion_scale_y=math.nan), INVALID_ARGUMENT,
+     ["frame.motion_scale_x/motion_scale_y"]),
+]
+
+
+@pytest.fixture(scope="module")
+def live(abi):
+    """A bilinear context that has dispatched frame 0 (so index gaps are detectable)."""
+    ctx = abi.create(pass_name="bilinear")
+    out, _, _ = abi.output()
+    assert abi.lib.stss_dispatch(ctx, abi.frame(0), out) == OK, abi.error()
+    yield ctx
+    abi.lib.stss_destroy(ctx)
+
+
+@pytest.mark.parametrize("mutate, code, words", [c[1:] for c in DISPATCH_CASES], ids=[c[0] for c in DISPATCH_CASES])
+def test_malformed_dispatch(abi, live, capfd, mutate, code, words):
+    f = abi.frame(1)
+    out, buf, _ = abi.output()
+    mutate(abi, f, out)
+    r = abi.lib.stss_dispatch(live, f, out)
+    message = abi.error()
+    assert (r, all(w in message for w in words)) == (code, True), message
+    assert (buf == -1).all(), "a failed dispatch must not write the output"
+    # the context is unchanged: the well-formed frame 1 still goes through (then is undone by a reset)
+    good, _, _ = abi.output()
+    assert abi.lib.stss_dispatch(live, abi.frame(1), good) == OK, abi.error()
+    assert abi.error() == ""
+    assert abi.lib.stss_reset(live) == OK
+    f0, _, _ = abi.output()
+    assert abi.lib.stss_dispatch(live, abi.frame(0), f0) == OK
+    assert capfd.readouterr().err == ""
+
+
+def test_last_error_is_per_thread(abi, live):
+    """A failure on one thread is not cleared by a success on another."""
+    import threading
+
+    barrier, results = threading.Barrier(2, timeout=60), {}
+    frame, (out, _, _) = abi.frame(1), abi.output()
+    frame.frame_time_ms = 0.016
+
+    def failing():
+        r = abi.lib.stss_dispatch(live, frame, out)
+        barrier.wait()  # the other thread succeeds now
+        barrier.wait()
+        results["failing"] = (r, abi.error())
+
+    def succeeding():
+        barrier.wait()
+        needed = abi.ffi.new("size_t *")
+        results["succeeding"] = (abi.lib.stss_query_capabilities(abi.ffi.NULL, 0, needed), abi.error())
+        barrier.wait()
+
+    threads = [threading.Thread(target=failing), threading.Thread(target=succeeding)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results["succeeding"] == (OK, "")
+    assert results["failing"][0] == INVALID_ARGUMENT and "frame.frame_time_ms" in results["failing"][1]
+
+
+def test_null_arguments_of_dispatch(abi, live, capfd):
+    lib, ffi = abi.lib, abi.ffi
+    out, _, _ = abi.output()
+    f = abi.frame(1)
+    for args, field in (((ffi.NULL, f, out), "context"), ((live, ffi.NULL, out), "frame"),
+                        ((live, f, ffi.NULL), "output")):
+        assert lib.stss_dispatch(*args) == NULL_POINTER
+        assert abi.error().startswith(f"{field}: expected") and "NULL" in abi.error()
+    assert capfd.readouterr().err == ""
+
+
+def test_stss_pass_needs_its_gbuffers(abi, capfd):
+    ctx = abi.create(pass_name="stss")
+    f = abi.frame(0)
+    f.albedo.data = abi.ffi.NULL
+    out, _, _ = abi.output()
+    assert abi.lib.stss_dispatch(ctx, f, out) == NULL_POINTER
+    assert "frame.albedo.data" in abi.error()
+    g = abi.frame(0)
+    g.generated[0].normal.data = abi.ffi.NULL
+    assert abi.lib.stss_dispatch(ctx, g, out) == NULL_POINTER
+    assert "frame.generated[0].normal.data" in abi.error()
+    assert abi.lib.stss_destroy(ctx) == OK
+    assert capfd.readouterr().err == ""
+
+
+CREATE_CASES = [
+    ("unknown_pass", {"pass_name": "nope"}, UNSUPPORTED, ["desc.pass_name", "'nope'", "stss"]),
+    ("unknown_flags", {"flags": 0x100}, INVALID_ARGUMENT, ["desc.flags", "0x100"]),
+    ("render_larger_than_display", {"max_render_width": DW * 2}, INVALID_ARGUMENT,
+     ["desc.max_render_width/max_render_height"]),
+    ("tiny_display", {"display_width": 4}, INVALID_ARGUMENT, ["desc.display_width/display_height", "8x8"]),
+    ("two_generated_frames", {"generated_frames": 2}, UNSUPPORTED, ["desc.generated_frames", "0 or 1"]),
+    ("unknown_precision", {"precision": "fp8"}, UNSUPPORTED, ["desc.precision", "fp8"]),
+    ("unknown_backend", {"backend": "vulkan"}, UNSUPPORTED, ["desc.backend", "vulkan"]),
+]
+
+
+@pytest.mark.parametrize("fields, code, words", [c[1:] for c in CREATE_CASES], ids=[c[0] for c in CREATE_CASES])
+def test_malformed_create(abi, capfd, fields, code, words):
+    ffi = abi.ffi
+    d = abi.desc()
+    for k, v in fields.items():
+        if isinstance(v, str):
+            v = ffi.new("char[]", v.encode())
+            abi.keep.append(v)
+        setattr(d, k, v)
+    out = ffi.new("stss_context **", ffi.cast("stss_context *", 77))
+    r = abi.lib.stss_create(d, out)
+    message = abi.error()
+    assert (r, all(w in message for w in words)) == (code, True), message
+    assert out[0] == ffi.NULL
+    assert capfd.readouterr().err == ""
+
+
+def test_cuda_without_a_gpu_is_backend_unavailable(abi, capfd):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    d = abi.desc()
+    device = abi.ffi.new("char[]", b"cuda")
+    d.device = device
+    out = abi.ffi.new("stss_context **")
+    assert abi.lib.stss_create(d, out) == BACKEND_UNAVAILABLE
+    assert "desc.device" in abi.error() and "CUDA" in abi.error()
+    assert capfd.readouterr().err == ""
+
+
+def test_null_arguments_of_create(abi, capfd):
+    lib, ffi = abi.lib, abi.ffi
+    out = ffi.new("stss_context **")
+    assert lib.stss_create(ffi.NULL, out) == NULL_POINTER
+    assert abi.error().startswith("desc: expected")
+    assert lib.stss_create(abi.desc(), ffi.NULL) == NULL_POINTER
+    assert abi.error().startswith("out: expected")
+    assert capfd.readouterr().err == ""
+
+
+def test_handles_after_destroy(abi, capfd):
+    lib, ffi = abi.lib, abi.ffi
+    ctx = abi.create()
+    handle = int(ffi.cast("uintptr_t", ctx))
+    assert lib.stss_destroy(ctx) == OK and abi.error() == ""
+    out, buf, _ = abi.output()
+    assert lib.stss_dispatch(ctx, abi.frame(0), out) == INVALID_STATE
+    assert f"context {handle} was destroyed" in abi.error()
+    assert (buf == -1).all()
+    assert lib.stss_reset(ctx) == INVALID_STATE and "destroyed" in abi.error()
+    assert lib.stss_destroy(ctx) == INVALID_STATE and f"context {handle} was destroyed" in abi.error()
+    assert lib.stss_destroy(ffi.NULL) == NULL_POINTER and abi.error().startswith("context: expected")
+    assert lib.stss_reset(ffi.cast("stss_context *", 0xDEAD0000)) == INVALID_STATE
+    assert "not a context of this library" in abi.error()
+    assert capfd.readouterr().err == ""
+
+
+def test_an_unexpected_exception_is_internal_and_silent(abi, capfd, monkeypatch):
+    """Anything that is not a PluginError: STSS_RESULT_INTERNAL, the type and message, no traceback."""
+    ctx = abi.create()
+
+    def boom(self, frame):
+        raise ZeroDivisionError("a bug deep inside")
+
+    monkeypatch.setattr(plugin.Context, "dispatch", boom)
+    out, _, _ = abi.output()
+    assert abi.lib.stss_dispatch(ctx, abi.frame(0), out) == int(Result.INTERNAL)
+    assert abi.error() == "stss_dispatch: internal error: ZeroDivisionError: a bug deep inside"
+    monkeypatch.undo()
+    assert abi.lib.stss_destroy(ctx) == OK
+    captured = capfd.readouterr()
+    assert captured.err == "" and "Traceback" not in captured.out

@@ -1,0 +1,143 @@
+"""The C ABI (``plugin/include/stss_plugin.h``, ``libstss_plugin.so``): built once per
+session into a temporary folder; the C example engine compiled with gcc and run as an
+engine would; then the table of malformed calls (``c_abi_table.py``), run in a process of
+its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin import c_abi
+from plugin.errors import Result
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the C ABI library")
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = ROOT / "plugin" / "examples" / "engine.c"
+RW, RH, DW, DH = 64, 40, 128, 80
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+
+#: The environment an engine process starts with: nothing for our Python, and PYTHON*
+#: variables meant for another one, which the library ignores.
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_NUM_THREADS": "2",
+             "PYTHONHOME": "/nonexistent/python", "PYTHONPATH": "/nonexistent/site-packages"}
+
+OK, INVALID_ARGUMENT, INVALID_STATE = int(Result.OK), int(Result.INVALID_ARGUMENT), int(Result.INVALID_STATE)
+UNSUPPORTED, BACKEND_UNAVAILABLE, NULL_POINTER = (int(Result.UNSUPPORTED), int(Result.BACKEND_UNAVAILABLE),
+                                                  int(Result.NULL_POINTER))
+
+
+@pytest.fixture(scope="session")
+def c_library(tmp_path_factory) -> Path:
+    return c_abi.build(tmp_path_factory.mktemp("c_abi"))
+
+
+def _compile(source: Path, out: Path, library: Path, extra: tuple[str, ...] = ()) -> Path:
+    cmd = ["gcc", *CFLAGS, str(source), f"-I{c_abi.HEADER.parent}", *extra, "-lm", "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine(c_library) -> Path:
+    lib_dir = c_library.parent
+    return _compile(ENGINE, lib_dir / "engine", c_library,
+                    (f"-L{lib_dir}", "-lstss_plugin", f"-Wl,-rpath,{lib_dir}"))
+
+
+# -- the library as built ----------------------------------------------------------------------
+
+def test_library_exports_the_header_functions_and_bakes_this_checkout(c_library):
+    nm = subprocess.run(["nm", "-D", "--defined-only", str(c_library)], capture_output=True, text=True)
+    if nm.returncode != 0:
+        pytest.skip("nm is not available")
+    exported = {line.split()[-1] for line in nm.stdout.splitlines() if " T " in line}
+    code = re.sub(r"/\*.*?\*/", "", c_abi.header_declarations(), flags=re.S)
+    declared = set(re.findall(r"\b(stss_\w+)\s*\(", code))
+    assert declared and declared <= exported, sorted(declared - exported)
+    source = (c_library.parent / f"{c_abi.MODULE_NAME}.c").read_text()
+    assert str(ROOT) in source and sys.executable in source  # tied to this checkout and venv
+
+
+# -- the C engine ---------------------------------------------------------------------------
+
+ENGINE_CHECKS = ("jitter", "capabilities", "create", "reset", "dispatch", "finite", "upscaled_vs_reference",
+                 "generated_vs_reference", "present_time", "moves", "reset_flag", "validation_warning",
+                 "frame_time_in_seconds", "frame_index_gap", "destroy", "dispatch_after_destroy", "destroy_twice")
+
+
+def test_c_engine_runs_the_stss_pass_and_every_check_passes(engine):
+    proc = subprocess.run([str(engine), "stss"], capture_output=True, text=True, timeout=300, env=CLEAN_ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ENGINE_CHECKS:
+        assert f"PASS {name}:" in proc.stdout, (name, proc.stdout)
+    assert "FAIL" not in proc.stdout
+    assert "ALL PASSED" in proc.stdout
+    assert proc.stderr == "", proc.stderr  # the library prints nothing, not even Python's start
+
+
+RTLD_LOCAL_HOST = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include "stss_plugin.h"
+int main(int argc, char** argv)
+{
+    if (argc < 2) return 2;
+    void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!h) { printf("dlopen: %s\n", dlerror()); return 3; }
+    int32_t (*query)(char*, size_t, size_t*) = (int32_t (*)(char*, size_t, size_t*))dlsym(h, "stss_query_capabilities");
+    const char* (*last_error)(void) = (const char* (*)(void))dlsym(h, "stss_last_error");
+    size_t needed = 0;
+    int32_t r = query(NULL, 0, &needed);
+    printf("result %d needed %zu error '%s'\n", (int)r, needed, last_error());
+    return r == 0 && needed > 2 ? 0 : 1;
+}
+"""
+
+
+def test_engine_that_dlopens_the_library_rtld_local(c_library, tmp_path):
+    """numpy and torch load although the host keeps the library (and libpython) local."""
+    src = tmp_path / "host.c"
+    src.write_text(RTLD_LOCAL_HOST)
+    host = _compile(src, tmp_path / "host", c_library, ("-ldl",))
+    proc = subprocess.run([str(host), str(c_library)], capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+
+
+def test_a_python_side_that_fails_to_load_is_reported_not_printed(tmp_path, monkeypatch):
+    """The init code cannot import the plugin: every call says why, nothing on stderr."""
+    monkeypatch.setattr(c_abi, "_INIT_CODE", c_abi._INIT_CODE.replace("from plugin import c_abi as",
+                                                                      "from plugin import no_such_module as"))
+    library = c_abi.build(tmp_path / "broken")
+    src = tmp_path / "host.c"
+    src.write_text(RTLD_LOCAL_HOST)
+    host = _compile(src, tmp_path / "host", library, ("-ldl",))
+    proc = subprocess.run([str(host), str(library)], capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"result {BACKEND_UNAVAILABLE} " in proc.stdout
+    assert "failed to load" in proc.stdout and "no_such_module" in proc.stdout
+    assert proc.stderr == ""
+
+
+# -- the malformed-call table, in a process of its own -------------------------------------------
+
+
+def test_the_malformed_call_table():
+    """Runs ``c_abi_table.py`` (cffi ABI mode, in-process loads of the library) in its own
+    pytest process: every case there must pass."""
+    table = Path(__file__).with_name("c_abi_table.py")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(table)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    passed = int(re.search(r"(\d+) passed", summary).group(1))
+    assert passed >= 45 and "failed" not in summary and "error" not in summary, summary
