@@ -113,21 +113,36 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--gt-repeats", type=_positive_int, default=3, help="timed ground-truth frames (default 3)")
     b.add_argument("--json", type=Path, help="also write the rows as JSON here")
 
+    from .pipeline import MODE_LABELS, MODES
+
     d = sub.add_parser("demo", help="run the demo (window if a display exists, else headless)",
-                       description="Native rendering against the bilinear upscale of the "
-                                   "low-resolution render, split screen. In a window when a "
-                                   "display exists (drag the divider with the mouse, space "
-                                   "pauses, Esc quits); otherwise headless, writing PNG frames and "
-                                   "an MP4 into --out.")
+                       description="The scene rendered at low resolution and brought to the display by "
+                                   "--mode through the plugin API, compared with native rendering. In a "
+                                   "window when a display exists: ImGui controls (scene, mode, quality, "
+                                   "compare wipe / side by side, zoom loupe, debug views) and the frame-time "
+                                   "overlay; space pauses, Esc quits. Otherwise headless: a clip (PNG frames "
+                                   "and an MP4), comparison.png (the passes against native and the ground "
+                                   "truth), profile.csv and frame_times.png in --out, and a summary.")
     d.add_argument("--scene", default="traffic", help="built-in scene name or scene file (default traffic)")
+    d.add_argument("--mode", default="stss", choices=list(MODES),
+                   help="what brings the render to the display (default stss: supersampling + extrapolation, "
+                        "2x frames): " + "; ".join(f"{k}: {v}" for k, v in MODE_LABELS.items()))
+    d.add_argument("--quality", default="PERFORMANCE", type=str.upper,
+                   choices=["NATIVE_AA", "QUALITY", "BALANCED", "PERFORMANCE", "ULTRA_PERFORMANCE"],
+                   help="render scale per axis (default PERFORMANCE = 2x, what STSS is trained at)")
+    d.add_argument("--compare", default="wipe", choices=["wipe", "side_by_side", "off"],
+                   help="against native rendering: a split-screen wipe (default), side by side, or off")
     d.add_argument("--frames", type=int, default=None,
-                   help="frames to run (default: 120 headless; until closed in a window)")
-    d.add_argument("--render-size", type=parse_size, default=(480, 270), metavar="WxH")
+                   help="display frames to run (default: 120 headless; until closed in a window)")
     d.add_argument("--display-size", type=parse_size, default=(960, 540), metavar="WxH")
-    d.add_argument("--out", type=Path, default=Path("out/demo"), help="headless output folder (default out/demo)")
+    d.add_argument("--out", type=Path, default=Path("out/demo"),
+                   help="output folder: headless results; in a window, the profile on exit / Export (default out/demo)")
+    d.add_argument("--sheet-frames", type=int, default=8,
+                   help="headless: display frames each pass runs for comparison.png (default 8; 0: no sheet)")
     mode = d.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="force headless even with a display")
     mode.add_argument("--window", action="store_true", help="force a window (fails without a display)")
+    d.add_argument("--no-overlay", action="store_true", help="window mode: no ImGui controls and overlay")
     d.add_argument("--screenshot", type=Path, help="window mode: save the last frame here (PNG)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -196,28 +211,46 @@ def cmd_demo(args) -> int:
     frames = args.frames if args.frames is not None else (0 if window else 120)
     if frames < (0 if window else 1):
         raise CliError(f"--frames must be >= {0 if window else 1}, got {frames}")
+    if args.sheet_frames < 0:
+        raise CliError(f"--sheet-frames must be >= 0, got {args.sheet_frames}")
     scene = _load_scene(args.scene)
-    cfg = DemoConfig(scene=args.scene, frames=frames, render_size=args.render_size,
-                     display_size=args.display_size)
-    if window:
-        summary = run_window(scene, cfg, args.screenshot)
-        print(f"demo: {summary['frames']} frames, median frame time {summary['median_frame_ms']:.1f} ms")
-        return 0
-    from .gl import create_headless_context
-
+    cfg = DemoConfig(scene=args.scene, frames=frames, display_size=args.display_size, mode=args.mode,
+                     quality=args.quality, compare=args.compare, sheet_frames=args.sheet_frames)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"output folder '{out}' is not writable: {e.strerror or e}") from None
-    print(f"demo: no display, running headless into {out}/ "
-          f"(left: native {cfg.display_size[0]}x{cfg.display_size[1]}, right: bilinear from "
-          f"{cfg.render_size[0]}x{cfg.render_size[1]})")
+    if window:
+        summary = run_window(scene, cfg, args.screenshot, overlay=not args.no_overlay, profile_out=out)
+        print(f"demo: {summary['frames']} frames, median frame time {summary['median_frame_ms']:.1f} ms; "
+              f"profile in {out}/profile.csv and {out}/frame_times.png")
+        _print_stats(summary["stats"])
+        return 0
+    from .gl import create_headless_context
+
+    print(f"demo: no display, running headless into {out}/ ({args.mode}, {args.quality}; "
+          f"left of the divider: native {cfg.display_size[0]}x{cfg.display_size[1]})")
     summary = run_headless(scene, cfg, out, create_headless_context(), progress=not args.no_progress)
-    print(f"demo: frames in {summary['frames']}/, video {summary['video']}")
-    print("demo: median GPU ms per pass: " +
-          ", ".join(f"{k} {v:.1f}" for k, v in summary["median_ms"].items()))
+    print(f"demo: clip in {summary['video']} (frames in {summary['frames']}/)")
+    print(f"demo: profile in {summary['profile']}, plot in {summary['plot']}")
+    _print_stats(summary["stats"])
+    if summary["sheet"] is not None:
+        print(f"demo: comparison sheet in {summary['sheet']}")
+        print(summary["table"])
     return 0
+
+
+def _print_stats(stats: dict) -> None:
+    if stats.get("frames"):
+        print(f"demo: {stats['frames']} frames ({stats['rendered']} rendered, {stats['generated']} generated, "
+              f"{stats['native']} native): frame time ms min {stats['min_ms']:.1f}, mean {stats['mean_ms']:.1f}, "
+              f"p95 {stats['p95_ms']:.1f}, p99 {stats['p99_ms']:.1f}; 1% low {stats['low_1pct_fps']:.1f} fps; "
+              f"presented {stats['presented_fps']:.1f} fps from {stats['render_fps']:.1f} rendered fps")
+    passes = stats.get("passes", {})
+    if passes:
+        print("demo: mean ms per pass (cpu / gpu): " + ", ".join(
+            f"{k} {v['cpu_ms_mean']:.1f} / {v['gpu_ms_mean']:.1f}" for k, v in passes.items()))
 
 
 COMMANDS = {"render": cmd_render, "scenes": cmd_scenes, "bench": cmd_bench, "demo": cmd_demo}

@@ -6,7 +6,9 @@ flip rows once so row 0 is the top of the image (CONVENTIONS.md).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Callable, ContextManager
 from dataclasses import dataclass, field
 
 import moderngl
@@ -146,9 +148,15 @@ class Renderer:
         self._targets: dict[tuple[int, int], GBuffer] = {}
         self._accum: dict[tuple[int, int], tuple[moderngl.Texture, moderngl.Framebuffer]] = {}
         self._queries: dict[str, moderngl.Query] = {}
+        #: Optional ``name -> context manager`` wrapped around each pass (the demo's
+        #: deferred timers, which read GPU times frames later instead of stalling here).
+        self.pass_scope: Callable[[str], ContextManager] | None = None
         self._setup_shadow_projection()
 
     # ------------------------------------------------------------------ resources
+    def _scope(self, name: str) -> ContextManager:
+        return self.pass_scope(name) if self.pass_scope is not None else contextlib.nullcontext()
+
     def _timer(self, name: str, timed: bool) -> _Timer:
         if not (timed and self.timers):
             return _Timer(None)
@@ -336,13 +344,13 @@ class Renderer:
         """
         target = self.target(size)
         cam = self.camera(t, prev_t, target.size)
-        with self._timer("shadow", timed) as ts:
+        with self._timer("shadow", timed) as ts, self._scope("shadow"):
             self._shadow_pass(t)
-        with self._timer("gbuffer", timed) as tg:
+        with self._timer("gbuffer", timed) as tg, self._scope("gbuffer"):
             self._gbuffer_pass(target, t, prev_t, cam, jitter_px, lod_bias)
         timers = {"shadow": ts, "gbuffer": tg}
         if shade:
-            with self._timer("shading", timed) as tsh:
+            with self._timer("shading", timed) as tsh, self._scope("shading"):
                 self._shading_pass(target, cam, jitter_px)
             timers["shading"] = tsh
         if timed:

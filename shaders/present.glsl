@@ -1,11 +1,15 @@
-// Shows a linear HDR texture on screen through the project's display transform
-// (Reinhard per channel, then sRGB; CONVENTIONS.md). The source is sampled with bilinear
-// filtering over the viewport, so a low-resolution source is upscaled bilinearly.
+// Shows a texture in a rectangle of the screen. Linear HDR sources go through the
+// project's display transform (Reinhard per channel, then sRGB; CONVENTIONS.md); sources
+// already display-encoded (8-bit debug views) are shown as they are. The source is sampled
+// with the texture's own filter over the viewport (bilinear: a low-resolution source is
+// upscaled bilinearly; nearest: the zoom loupe shows pixels).
 #if defined VERTEX_SHADER
 #include "include/fullscreen.glsl"
 #elif defined FRAGMENT_SHADER
 uniform sampler2D u_source;
 uniform vec4 u_viewport;   // x, y, w, h of the destination rectangle, pixels
+uniform vec4 u_uv_rect;    // x, y, w, h of the source rectangle, texture coordinates (0..1)
+uniform int u_encoded;     // 1: the source is already display-encoded
 out vec4 out_color;
 
 vec3 srgb_encode(vec3 x) {
@@ -14,8 +18,8 @@ vec3 srgb_encode(vec3 x) {
 }
 
 void main() {
-    vec2 uv = (gl_FragCoord.xy - u_viewport.xy) / u_viewport.zw;
-    vec3 c = max(texture(u_source, uv).rgb, 0.0);
-    out_color = vec4(srgb_encode(c / (1.0 + c)), 1.0);
+    vec2 uv = u_uv_rect.xy + (gl_FragCoord.xy - u_viewport.xy) / u_viewport.zw * u_uv_rect.zw;
+    vec3 c = texture(u_source, uv).rgb;
+    out_color = vec4(u_encoded == 1 ? c : srgb_encode(max(c, 0.0) / (1.0 + max(c, 0.0))), 1.0);
 }
 #endif
