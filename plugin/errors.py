@@ -28,15 +28,19 @@ class PluginError(Exception):
     code = Result.INTERNAL
 
 
-class InvalidInputError(PluginError, ValueError):
-    """A field of a description or a resource is wrong."""
-
-    code = Result.INVALID_ARGUMENT
+class _FieldError(PluginError, ValueError):
+    """An error about one field: ``field``, ``expected`` and ``actual`` are kept."""
 
     def __init__(self, field: str, expected: str, actual: object, hint: str = ""):
         self.field, self.expected, self.actual = field, expected, actual
         msg = f"{field}: expected {expected}, got {actual}"
         super().__init__(msg + (f" ({hint})" if hint else ""))
+
+
+class InvalidInputError(_FieldError):
+    """A field of a description or a resource is wrong."""
+
+    code = Result.INVALID_ARGUMENT
 
 
 class ContextStateError(PluginError, RuntimeError):
@@ -45,15 +49,10 @@ class ContextStateError(PluginError, RuntimeError):
     code = Result.INVALID_STATE
 
 
-class UnsupportedError(PluginError, ValueError):
+class UnsupportedError(_FieldError):
     """The plugin does not do this combination (a field value it cannot serve)."""
 
     code = Result.UNSUPPORTED
-
-    def __init__(self, field: str, expected: str, actual: object, hint: str = ""):
-        self.field, self.expected, self.actual = field, expected, actual
-        msg = f"{field}: expected {expected}, got {actual}"
-        super().__init__(msg + (f" ({hint})" if hint else ""))
 
 
 class BackendUnavailableError(PluginError, RuntimeError):

@@ -23,13 +23,9 @@ class UsageError(Exception):
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 960x540, got {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"expected at least 8x8, got {text!r}")
-    return w, h
+    from .bench import parse_size
+
+    return parse_size(text)
 
 
 def _spec(args):
