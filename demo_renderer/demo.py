@@ -81,7 +81,7 @@ class Compositor:
             self._draw(self.debug, (0, 0, w, h), encoded=True)
         elif compare == "side_by_side":
             half = w // 2
-            hh = int(h / 2 * 1)  # letterboxed: each half keeps the display aspect
+            hh = h // 2  # letterboxed: each half keeps the display aspect
             y0 = (h - hh) // 2
             self._draw(nat, (0, y0, half, hh))
             self._draw(out, (half, y0, w - half, hh))
@@ -132,8 +132,7 @@ class _Run:
     def step(self, i: int, t: float, fbo, compare: str, split: float, debug_view: str = "none",
              loupe=None, zoom: int = 4) -> DemoFrame:
         prof = self.profiler
-        prof.begin_frame(i, "native" if self.pipeline.mode == "native" else ("generated" if (
-            self.pipeline._pending is not None and self.pipeline._pending.index == i) else "rendered"))
+        prof.begin_frame(i, self.pipeline.kind(i))
         t0 = time.perf_counter()
         frame = self.pipeline.frame(i, t)
         t1 = time.perf_counter()

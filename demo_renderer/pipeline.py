@@ -127,6 +127,12 @@ class DemoPipeline:
                       **{k: a[k] for k in _GB})
         return fields, (a["color"] if shade else None)
 
+    def kind(self, i: int) -> str:
+        """What :meth:`frame` will return for display frame ``i``: native, rendered or generated."""
+        if self.mode == "native":
+            return "native"
+        return "generated" if self._pending is not None and self._pending.index == i else "rendered"
+
     def frame(self, i: int, t: float) -> DemoFrame:
         """Display frame ``i`` at time ``t`` (``t`` of the next display frame is
         ``t + 1 / display_fps`` unless paused: then the same frame comes back)."""

@@ -288,12 +288,11 @@ class History:
         # px (CONVENTIONS.md) is each pixel itself: masks stay as they are
         colour = lambda t: W.sample(t, off, "bicubic").clamp(0.0, 1.0)  # noqa: E731
         smooth = lambda t: W.sample(t, off)  # noqa: E731
-        sharp = lambda t: t  # noqa: E731
         hist = inp.history
         if hist.shape[1]:
             parts = []
             for k in range(hist.shape[1] // 4):
-                parts += [colour(hist[:, 4 * k:4 * k + 3]), sharp(hist[:, 4 * k + 3:4 * k + 4])]
+                parts += [colour(hist[:, 4 * k:4 * k + 3]), hist[:, 4 * k + 3:4 * k + 4]]
             hist = torch.cat(parts, dim=1)
-        return NetworkInputs(x=colour(inp.x), feature=smooth(inp.feature), mask=sharp(inp.mask),
+        return NetworkInputs(x=colour(inp.x), feature=smooth(inp.feature), mask=inp.mask,
                              history=hist, shaded=inp.shaded)
