@@ -119,7 +119,8 @@ def test_two_process_ddp_on_gloo(tiny_dump, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(29500 + os.getpid() % 1000), "-m", "stss_runtime.train",
+                        # --standalone: torchrun picks a free port itself (a fixed one can collide)
+                        "--standalone", "-m", "stss_runtime.train",
                         "--no-progress", "--threads", "1", "--data", str(tiny_dump), "--out", str(run),
                         "--model", "stss_tiny", "--batch", "2", "--crop", "32", "--steps", "4",
                         "--log-every", "2"], capture_output=True, text=True, timeout=600, env=env)
