@@ -29,6 +29,7 @@ from .descriptions import (ContextDescription, DispatchResult, FrameDescription,
                            GeneratedFrameDescription, Severity)
 from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, Result,
                      UnsupportedError)
+from . import gl_interop
 from .resources import image_shape, kind_of, matrix, to_output, to_tensor
 
 NEURAL_PASSES = ("stss", "two_stage")
@@ -100,6 +101,11 @@ class Context:
         self._jitters: list[tuple[float, float]] = []
         self.last_frames: list[Frame] = []  # the last dispatch's frames (debug views)
         self.last_outputs: list[torch.Tensor] = []
+        # moderngl textures: None = not decided yet (decided on the first texture, so that a
+        # context that never sees one never imports cuda-python), then a GLInterop or False
+        self._gl: gl_interop.GLInterop | bool | None = None if self.desc.gl_interop != "host" else False
+        self._gl_notes: set[str] = set()  # INFO messages about the host path, once each
+        self._warnings: list[str] = []  # the dispatch in progress's (for messages from the GL reader)
 
     # -- description ------------------------------------------------------------------
 
@@ -130,6 +136,9 @@ class Context:
         if desc.message_callback is not None and not callable(desc.message_callback):
             raise InvalidInputError("desc.message_callback", "a callable (severity, message) or None",
                                     f"a {type(desc.message_callback).__name__}")
+        # 'cuda' that cannot be served is refused now, saying what is missing
+        gl_interop.decide(desc.gl_interop, torch.device(desc.device),
+                          probe=gl_interop.availability if desc.gl_interop == "cuda" else (lambda: (True, "")))
         return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh))
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -141,10 +150,14 @@ class Context:
         self.destroy()
 
     def destroy(self) -> None:
-        """Release the pass and its history; later calls raise ContextStateError. Idempotent."""
+        """Release the pass and its history, and unregister the GL textures interop
+        registered (call it with their GL context current); later calls raise
+        ContextStateError. Idempotent."""
         self._destroyed = True
         self.pass_ = None
         self.last_frames, self.last_outputs = [], []
+        if isinstance(self._gl, gl_interop.GLInterop):
+            self._gl.release()
 
     close = destroy
 
@@ -160,6 +173,77 @@ class Context:
         """Drop the history now (as ``reset=True`` on the next frame does)."""
         self._alive("reset")
         self._last_index = None
+
+    def release_gpu_resources(self) -> None:
+        """Unregister the GL textures CUDA-OpenGL interop registered (they are registered
+        again when next used). Call it, with their GL context current, before deleting or
+        re-creating a GL texture that was handed over by its GL name (the C ABI); moderngl
+        texture objects are tracked by the context itself."""
+        self._alive("release_gpu_resources")
+        if isinstance(self._gl, gl_interop.GLInterop):
+            self._gl.release()
+
+    @property
+    def gl_interop_active(self) -> bool | None:
+        """Whether moderngl textures reach the pass through CUDA-OpenGL interop: None until
+        the first texture is seen, then True or False (the host path)."""
+        return None if self._gl is None else isinstance(self._gl, gl_interop.GLInterop)
+
+    def interop(self) -> gl_interop.GLInterop:
+        """This context's interop object (created on first use); raises
+        :class:`~plugin.errors.BackendUnavailableError` / :class:`~plugin.errors.UnsupportedError`
+        saying what is missing where interop cannot run (a CPU context, no CUDA GPU, no
+        cuda-python). For GPU handles of the C ABI."""
+        self._alive("interop")
+        if not isinstance(self._gl, gl_interop.GLInterop):
+            gl_interop.decide("cuda", self.device)
+            self._gl = gl_interop.GLInterop(self.device)
+        return self._gl
+
+    def _gl_note(self, key: str, severity: Severity, text: str) -> None:
+        if key not in self._gl_notes:
+            self._gl_notes.add(key)
+            self._message(severity, text, self._warnings)
+
+    def _read_gl(self, texture: Any, name: str, rect: tuple[int, int] | None) -> torch.Tensor | None:
+        """A moderngl texture through CUDA-OpenGL interop, or None for the host path."""
+        forced = self.desc.gl_interop == "cuda"
+        if self._gl is None:
+            try:
+                on = gl_interop.decide(self.desc.gl_interop, self.device)
+                self._gl = gl_interop.GLInterop(self.device) if on else False
+            except gl_interop.GLInteropError as e:  # cuda-python vanished since the probe
+                if forced:
+                    raise
+                self._gl = False
+                self._gl_note("unavailable", Severity.WARNING, f"{e}; reading GL textures through host memory")
+            if self._gl is False and self.device.type == "cuda":
+                self._gl_note("unavailable", Severity.INFO, "GL textures are read through host memory: "
+                              f"CUDA-OpenGL interop is off ({gl_interop.availability()[1]})"
+                              if self.desc.gl_interop == "auto" else "GL textures are read through host memory "
+                              "(gl_interop='host')")
+        if self._gl is False:
+            return None
+        fmt, why = gl_interop.moderngl_format(texture)
+        if fmt is None:
+            if forced:
+                raise UnsupportedError(name, "a texture CUDA-OpenGL interop can map (1, 2 or 4 channels of f1, f2, "
+                                       "f4, u1, u2, u4 or i4; gl_interop='cuda')", why)
+            self._gl_note(f"format:{name}", Severity.INFO, f"{name}: read through host memory: {why}")
+            return None
+        try:
+            return self._gl.read(texture.glo, texture.size, fmt, name, rect=rect, owner=texture)
+        except gl_interop.GLInteropError as e:
+            if forced:
+                raise
+            self._gl.release()
+            self._gl = False
+            self._gl_note("failed", Severity.WARNING, f"{e}; reading GL textures through host memory from now on")
+            return None
+
+    def _tensor(self, res, name, size, channels, integer=False, allow_larger=True) -> torch.Tensor:
+        return to_tensor(res, name, size, channels, self.device, integer=integer, allow_larger=allow_larger,
+                         gl_reader=self._read_gl)
 
     def _message(self, severity: Severity, text: str, warnings: list[str]) -> None:
         if severity >= Severity.WARNING:
@@ -241,7 +325,7 @@ class Context:
                 "exposure": exposure, "motion_scale": scale}
 
     def _depth(self, res, name, size, near, far) -> torch.Tensor:
-        d = to_tensor(res, name, size, 1, self.device)
+        d = self._tensor(res, name, size, 1)
         if self.desc.depth_format == "device":
             if float(d.min()) < 0 or float(d.max()) > 1:
                 raise InvalidInputError(name, "OpenGL device depth in [0, 1] (depth_format='device')",
@@ -261,11 +345,11 @@ class Context:
         w, h = size
         if self.desc.display_res_motion:
             dw, dh = self.display_size
-            m = to_tensor(res, name, (dw, dh), 2, self.device)
+            m = self._tensor(res, name, (dw, dh), 2)
             m = torch.nn.functional.interpolate(m, size=(h, w), mode="nearest")
             m = m * torch.tensor([w / dw, h / dh], device=self.device).view(1, 2, 1, 1)
         else:
-            m = to_tensor(res, name, size, 2, self.device)
+            m = self._tensor(res, name, size, 2)
         m = m * torch.tensor(scale, device=self.device, dtype=torch.float32).view(1, 2, 1, 1)
         if self.desc.jittered_motion and prev_jitter is not None:
             # jittered motion = (prev + j_prev) - (cur + j_cur): take the jitter difference out
@@ -301,13 +385,13 @@ class Context:
                     t = torch.full((1, channels, h, w), float(default), device=self.device)
                 out[name] = t
             else:
-                out[name] = to_tensor(res, field, size, channels, self.device, integer=name == "object_id")
+                out[name] = self._tensor(res, field, size, channels, integer=name == "object_id")
         return out
 
     def _ui(self, res, name) -> torch.Tensor | None:
         if res is None:
             return None
-        ui = to_tensor(res, name, self.display_size, 4, self.device, allow_larger=False)
+        ui = self._tensor(res, name, self.display_size, 4, allow_larger=False)
         a = ui[:, 3:4]
         if float(a.min()) < 0 or float(a.max()) > 1:
             raise InvalidInputError(name, "alpha in [0, 1] (premultiplied RGBA)", f"[{float(a.min()):.3g}, {float(a.max()):.3g}]")
@@ -337,6 +421,7 @@ class Context:
         (the context's state is then unchanged: fix the frame and dispatch it again)."""
         self._alive("dispatch")
         warnings: list[str] = []
+        self._warnings = warnings
         t0 = self._sync()
         s = self._scalars(frame, warnings)
         size = self._frame_render_size(frame)
@@ -348,7 +433,7 @@ class Context:
                     self._message(Severity.WARNING, f"frame.{name} differs from the previous display frame's "
                                   f"{name[5:]} (the last generated frame's, with generated_frames=1): camera "
                                   f"matrices out of step with the frames?", warnings)
-        color = to_tensor(frame.color, "frame.color", size, (3, 4), self.device)
+        color = self._tensor(frame.color, "frame.color", size, (3, 4))
         if float(color.min()) < 0:
             n = int((color < 0).sum())
             self._message(Severity.WARNING, f"frame.color: {n} negative value(s) clamped to 0 (linear colour)", warnings)
@@ -366,11 +451,11 @@ class Context:
         for name in ("reactive", "transparency"):
             res = getattr(frame, name)
             if res is not None:
-                m = to_tensor(res, f"frame.{name}", size, 1, self.device)
+                m = self._tensor(res, f"frame.{name}", size, 1)
                 if float(m.min()) < 0 or float(m.max()) > 1:
                     raise InvalidInputError(f"frame.{name}", "values in [0, 1]", f"[{float(m.min()):.3g}, {float(m.max()):.3g}]")
         if frame.hudless is not None:
-            to_tensor(frame.hudless, "frame.hudless", size, (3, 4), self.device)
+            self._tensor(frame.hudless, "frame.hudless", size, (3, 4))
         ui = self._ui(frame.ui, "frame.ui")
         generated_inputs = []
         prev_jitter = s["jitter"]

@@ -55,6 +55,8 @@ class ContextDescription:
     display_res_motion: bool = False  # motion vectors are at display resolution, in display pixels
     validation: bool = False  # extra checks that warn about suspicious input (costs time)
     message_callback: Callable[[Severity, str], None] | None = field(default=None, compare=False)
+    gl_interop: str = "auto"  # moderngl textures: "auto" (CUDA-OpenGL interop on a CUDA context where it works,
+    #                           else through host memory), "host" (always host memory), "cuda" (interop or an error)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ class GeneratedFrame:
 
 @dataclass
 class DispatchResult:
-    output: Any  # (H, W, 3) the upscaled rendered frame, linear colour
+    output: Any  # (H, W, 3) the upscaled rendered frame, linear colour: numpy for numpy colour (and moderngl
+    #              colour on a CPU context), else a torch tensor on the context's device
     generated: list[GeneratedFrame]  # the extrapolated frames, in display order
     status: int  # Result.OK (0), warnings are still OK
     warnings: list[str]  # what validation noticed (also sent to the message callback)

@@ -75,10 +75,14 @@ def optional_inputs(pass_name: str = "stss") -> tuple[str, ...]:
 
 
 def capabilities() -> dict:
-    """What this installation can do: passes, back-ends (and why not), precisions, devices."""
+    """What this installation can do: passes, back-ends (and why not), precisions, devices,
+    GPU / TensorRT / CUDA-OpenGL interop present."""
     from stss_runtime.backends import availability
 
+    from .gl_interop import availability as gl_interop_availability
+
     backends = availability()
+    interop_ok, interop_why = gl_interop_availability()
     return {
         "passes": {name: cls.description for name, cls in PASSES.items()},
         "backends": {name: {"available": ok, "detail": why} for name, (ok, why) in backends.items()},
@@ -89,6 +93,8 @@ def capabilities() -> dict:
         "generated_frames": [0, 1],
         "quality_modes": {m.name: m.value for m in QualityMode},
         "trained_ratio": 2.0,
+        # CUDA-OpenGL interop for moderngl textures and the C ABI's GPU handles (needs device "cuda")
+        "gl_interop": {"available": interop_ok, "detail": interop_why},
     }
 
 

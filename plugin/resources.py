@@ -2,18 +2,20 @@
 ``__cuda_array_interface__`` objects and moderngl textures become (1, C, h, w) tensors on
 the context's device, checked for shape, dtype and finiteness, each error naming the field.
 
-moderngl textures are read through host memory (``Texture.read``) and flipped so that row 0
-is the top. Zero-copy CUDA-OpenGL interop needs a GPU and is not implemented yet.
+moderngl textures are flipped so that row 0 is the top. A context on CUDA reads them through
+CUDA-OpenGL interop (``plugin.gl_interop``: a copy on the GPU, never through host memory;
+written without a GPU to test it on) and falls back to ``Texture.read`` through host memory
+where interop cannot run; a CPU context always reads them through host memory.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UnsupportedError
 
 _FLOAT = (np.float32, np.float16, np.float64)
 _INT = (np.int32, np.uint32, np.int16, np.uint16, np.uint8, np.int64)
@@ -27,8 +29,9 @@ def kind_of(resource: Any) -> str:
         return "numpy"
     if isinstance(resource, torch.Tensor):
         return "torch"
-    if type(resource).__module__.startswith("moderngl") and hasattr(resource, "read") and hasattr(resource, "components"):
-        return "moderngl"
+    if (type(resource).__module__.startswith("moderngl") and hasattr(resource, "read")
+            and hasattr(resource, "components") and len(getattr(resource, "size", ())) == 2):
+        return "moderngl"  # a 2-D texture (not an array, cube or 3-D texture)
     if hasattr(resource, "__cuda_array_interface__"):
         return "cuda_array"
     if hasattr(resource, "__dlpack__"):
@@ -36,7 +39,13 @@ def kind_of(resource: Any) -> str:
     return type(resource).__name__
 
 
-def _to_torch(resource: Any, name: str) -> torch.Tensor:
+#: Reads a moderngl texture on the GPU: ``(texture, field, rect) -> (h, w, C) tensor``, or None
+#: for the host path. ``rect``: the (width, height) wanted from the top-left, or None for all.
+GLReader = Callable[[Any, str, "tuple[int, int] | None"], "torch.Tensor | None"]
+
+
+def _to_torch(resource: Any, name: str, gl_reader: GLReader | None = None,
+              rect: tuple[int, int] | None = None) -> torch.Tensor:
     kind = kind_of(resource)
     if kind == "torch":
         return resource.detach()
@@ -48,13 +57,28 @@ def _to_torch(resource: Any, name: str) -> torch.Tensor:
         dtype = _GL_DTYPES.get(resource.dtype)
         if dtype is None:
             raise InvalidInputError(name, "a moderngl texture of dtype f4, f2, u1, u2, u4 or i4", f"dtype {resource.dtype!r}")
+        if getattr(resource, "samples", 0):
+            raise InvalidInputError(name, "a single-sample texture (resolve a multisampled one first)",
+                                    f"{resource.samples} samples")
+        if gl_reader is not None:
+            t = gl_reader(resource, name, rect)
+            if t is not None:
+                return t
         w, h = resource.size
         a = np.frombuffer(resource.read(), dtype=dtype).reshape(h, w, resource.components)
         return torch.from_numpy(np.ascontiguousarray(a[::-1]))  # GL rows are bottom-up
     if kind == "cuda_array":
+        if not torch.cuda.is_available():
+            raise UnsupportedError(name, "host memory (numpy, CPU tensors, CPU __dlpack__ objects): this PyTorch "
+                                   "sees no CUDA GPU to read CUDA memory with", f"a {type(resource).__name__} with "
+                                   "__cuda_array_interface__")
         return torch.as_tensor(resource, device="cuda")
     if kind == "dlpack":
-        return torch.from_dlpack(resource)
+        try:
+            return torch.from_dlpack(resource)
+        except Exception as e:  # noqa: BLE001 - e.g. a CUDA array on a CPU build of PyTorch
+            raise InvalidInputError(name, "a __dlpack__ object PyTorch can import", f"a {type(resource).__name__} "
+                                    f"({type(e).__name__}: {e})") from None
     raise InvalidInputError(name, "a numpy array, torch tensor, __dlpack__ / __cuda_array_interface__ object "
                             "or moderngl texture", f"a {type(resource).__name__}")
 
@@ -64,6 +88,8 @@ def image_shape(resource: Any, name: str) -> tuple[int, ...]:
     if kind_of(resource) == "moderngl":
         return (resource.size[1], resource.size[0], resource.components)
     shape = getattr(resource, "shape", None)
+    if shape is None and resource is not None and kind_of(resource) == "cuda_array":
+        shape = resource.__cuda_array_interface__.get("shape")
     if shape is None and resource is not None and kind_of(resource) in ("dlpack", "cuda_array"):
         shape = _to_torch(resource, name).shape
     if shape is None or len(shape) < 2:
@@ -73,16 +99,18 @@ def image_shape(resource: Any, name: str) -> tuple[int, ...]:
 
 
 def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | tuple[int, ...],
-              device: torch.device, integer: bool = False, allow_larger: bool = True) -> torch.Tensor:
+              device: torch.device, integer: bool = False, allow_larger: bool = True,
+              gl_reader: GLReader | None = None) -> torch.Tensor:
     """``resource`` -> (1, C, h, w) on ``device``: float32, or int32 with ``integer``.
 
     ``size`` (width, height): the rectangle used; a larger resource gives its top-left
     part (``allow_larger``). ``channels``: the count expected (a tuple: any of them; the
     first ``min`` are used, e.g. RGBA colour -> RGB). Single-channel images may be (h, w).
+    ``gl_reader``: how this context reads moderngl textures on the GPU (None: host memory).
     """
     if resource is None:
         raise InvalidInputError(name, "an image", "None")
-    t = _to_torch(resource, name)
+    t = _to_torch(resource, name, gl_reader, size if allow_larger else None)
     source_ptr = t.untyped_storage().data_ptr() if t.numel() else None
     w, h = size
     want = (channels,) if isinstance(channels, int) else tuple(channels)
@@ -101,6 +129,9 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
     t = t[:h, :w, : min(want)]
     if integer:
         if t.is_floating_point():
+            if not bool(torch.isfinite(t).all()):
+                n = int((~torch.isfinite(t)).sum())
+                raise InvalidInputError(name, "finite integer ids", f"{n} non-finite value(s)")
             if not torch.equal(t, t.round()):
                 raise InvalidInputError(name, "integer ids", "fractional values")
         t = t.to(torch.int32)
@@ -121,9 +152,11 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
 
 
 def to_output(t: torch.Tensor, like: str) -> Any:
-    """(1, 3, H, W) -> (H, W, 3): numpy for numpy / moderngl inputs, a torch tensor otherwise."""
+    """(1, 3, H, W) -> (H, W, 3): numpy for numpy inputs, and for moderngl textures on a CPU
+    context; a torch tensor otherwise (on the context's device: a CUDA context keeps the
+    outputs of GL textures on the GPU)."""
     hwc = t[0].permute(1, 2, 0).contiguous()
-    if like in ("numpy", "moderngl"):
+    if like == "numpy" or (like == "moderngl" and hwc.device.type == "cpu"):
         return hwc.cpu().numpy()
     return hwc
 

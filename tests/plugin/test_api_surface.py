@@ -20,7 +20,7 @@ PUBLIC_NAMES = {
 FIELDS = {
     "ContextDescription": ["max_render_size", "display_size", "pass_name", "backend", "precision", "device",
                            "generated_frames", "hdr", "depth_format", "inverted_depth", "infinite_far",
-                           "jittered_motion", "display_res_motion", "validation", "message_callback"],
+                           "jittered_motion", "display_res_motion", "validation", "message_callback", "gl_interop"],
     "FrameDescription": ["frame_index", "color", "depth", "motion", "jitter_px", "frame_time_ms", "near", "far",
                          "fov_y_rad", "view", "proj", "albedo", "normal", "roughness", "metallic", "object_id",
                          "reactive", "transparency", "hudless", "ui", "motion_scale", "pre_exposure", "reset",
@@ -39,6 +39,8 @@ SIGNATURES = {
     "Context.dispatch": ["self", "frame"],
     "Context.reset": ["self"],
     "Context.destroy": ["self"],
+    "Context.release_gpu_resources": ["self"],
+    "Context.interop": ["self"],
     "render_size": ["display_size", "mode", "pass_name"],
     "jitter_offset": ["index", "phase_count"],
     "jitter_phase_count": ["render_width", "display_width"],
@@ -76,6 +78,16 @@ def test_signatures():
         for part in path.split("."):
             obj = getattr(obj, part)
         assert list(inspect.signature(obj).parameters)[: len(params)] == params, path
+
+
+def test_context_properties():
+    for name in ("destroyed", "gl_interop_active"):
+        assert isinstance(getattr(plugin.Context, name), property), name
+
+
+def test_capabilities_keys():
+    assert {"passes", "backends", "precisions", "devices", "gpu", "tensorrt", "generated_frames", "quality_modes",
+            "trained_ratio", "gl_interop"} <= set(plugin.capabilities())
 
 
 def test_context_is_a_context_manager():
