@@ -42,6 +42,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8, help="crops per step and process (default 8)")
     p.add_argument("--crop", type=int, default=128, help="crop side, render pixels, multiple of 8 (default 128)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                   help="constant, or cosine decay from --lr at step 0 to --min-lr at --steps "
+                        "(a function of the step alone, so a resumed run follows the same curve)")
+    p.add_argument("--min-lr", type=float, default=1e-6, help="final learning rate of --lr-schedule cosine")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (a weights.pt of the same model) instead of a "
+                        "random initialisation; ignored when the run folder has a checkpoint")
+    p.add_argument("--augment", action="store_true",
+                   help="mirror crops horizontally and permute colour channels (each p=1/2)")
     p.add_argument("--no-rrm", action="store_true", help="disable Random Reshading Masking")
     p.add_argument("--workers", type=int, default=1, help="data loader worker processes (default 1)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
@@ -59,7 +68,19 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--data {d}: not a frame dump folder (no meta.json)")
     if args.steps < 1 or args.batch < 1:
         p.error("--steps and --batch must be positive")
+    if not args.lr > 0 or not 0 <= args.min_lr <= args.lr:
+        p.error(f"--lr must be > 0 and --min-lr in [0, --lr], got --lr {args.lr}, --min-lr {args.min_lr}")
+    if args.init is not None and not args.init.exists():
+        p.error(f"--init {args.init}: no such file")
     return args
+
+
+def learning_rate(args: argparse.Namespace, step: int) -> float:
+    """The learning rate of optimisation step ``step`` (0-based) under ``--lr-schedule``."""
+    if args.lr_schedule == "constant":
+        return args.lr
+    progress = min(step / max(args.steps, 1), 1.0)
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
 def _dist_setup(device: str) -> tuple[int, int]:
@@ -128,6 +149,16 @@ def train(args: argparse.Namespace) -> int:
         step = int(ck["step"])
         if rank == 0:
             print(f"train: resuming {out} at step {step}")
+    elif args.init is not None:
+        from .checkpoint import WeightsError, load_weights
+        try:
+            init_model, info = load_weights(args.init, expected_model=args.model)
+        except WeightsError as e:
+            print(f"train: --init: {e}", file=sys.stderr)
+            return 2
+        model.load_state_dict(init_model.state_dict())
+        if rank == 0:
+            print(f"train: starting from {args.init} ({info.get('steps', '?')} steps)")
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
@@ -139,7 +170,7 @@ def train(args: argparse.Namespace) -> int:
         dist.barrier()
     ds_cls = ExtraNetCropDataset if isinstance(bare, ExtraNet) else CropDataset
     ds = ds_cls(args.data, crop=args.crop, rrm=not args.no_rrm, seed=args.seed * 1000 + rank,
-                progress=rank == 0 and not args.no_progress)
+                progress=rank == 0 and not args.no_progress, augment=args.augment)
     if isinstance(bare, SupersamplingNet):  # the supersampler only ever sees rendered frames
         ds.items = [it for it in ds.items if it[1] % 2 == 0]
 
@@ -194,6 +225,8 @@ def train(args: argparse.Namespace) -> int:
         for batch in batches():
             if step >= args.steps or stop["now"]:
                 break
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(args, step)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
                 pred = _forward(model, batch)

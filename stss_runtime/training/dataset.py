@@ -82,6 +82,37 @@ def random_reshading_mask(h: int, w: int, rng: np.random.Generator) -> tuple[int
     return int(rng.integers(0, h - rh + 1)), int(rng.integers(0, w - rw + 1)), rh, rw
 
 
+#: Channels of a sample's ``feature`` holding the view-space normal's x, and the albedo.
+NORMAL_X, ALBEDO = 0, slice(6, 9)
+
+
+def augment(sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Geometry-consistent augmentation of a finished sample (any resolution), in place:
+    a horizontal mirror (every image flipped, the normal's x negated, as the mirrored
+    scene would render) and a permutation of the colour channels applied alike to every
+    colour (inputs, history, albedo, target), each with probability 1/2. The published
+    recipe uses none; with a handful of training scenes it keeps the network from
+    learning their particular colours and layouts."""
+    colours = ("x", "history", "target")
+    if rng.random() < 0.5:
+        for k in ("x", "feature", "mask", "history", "target"):
+            sample[k] = sample[k].flip(-1)
+        sample["feature"][NORMAL_X] = -sample["feature"][NORMAL_X]
+    if rng.random() < 0.5:
+        perm = torch.from_numpy(rng.permutation(3))
+        for k in colours:
+            t = sample[k]
+            c = t.shape[0]
+            idx = torch.arange(c)
+            step = 4 if k == "history" else 3  # history: colour 3 + mask 1 per frame
+            for base in range(0, c, step):
+                idx[base:base + 3] = base + perm
+            sample[k] = t[idx]
+        f = sample["feature"]
+        f[ALBEDO] = f[ALBEDO][perm]
+    return sample
+
+
 class CropDataset(torch.utils.data.Dataset):
     with_geometry = False  # also return the crop origin and motion/depth (ExtraNet samples)
 
@@ -89,10 +120,10 @@ class CropDataset(torch.utils.data.Dataset):
     cached frame of ``folders``; each ``__getitem__`` draws a new crop position and RRM."""
 
     def __init__(self, folders: list[str | Path], crop: int = 128, rrm: bool = True,
-                 skip_first: int = 5, seed: int = 0, progress: bool = True):
+                 skip_first: int = 5, seed: int = 0, progress: bool = True, augment: bool = False):
         if crop % 8:
             raise ValueError(f"crop must be a multiple of 8, got {crop}")
-        self.crop, self.rrm, self.seed = crop, rrm, seed
+        self.crop, self.rrm, self.seed, self.augment = crop, rrm, seed, augment
         self.items: list[tuple[Path, int]] = []
         for folder in folders:
             cdir = build_cache(folder, progress=progress)
@@ -105,10 +136,17 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _rng(self, k: int) -> np.random.Generator:
+        info = torch.utils.data.get_worker_info()
+        return np.random.default_rng([self.seed, self.epoch, k, info.id if info else 0])
+
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        rng = self._rng(k)
+        s = self._sample(k, rng)
+        return augment(s, rng) if self.augment else s
+
+    def _sample(self, k: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         cdir, i = self.items[k]
-        rng = np.random.default_rng([self.seed, self.epoch, k, torch.utils.data.get_worker_info().id
-                                     if torch.utils.data.get_worker_info() else 0])
         inp = np.load(cdir / f"{i:06d}.in.npy", mmap_mode="r")
         gt = np.load(cdir / f"{i:06d}.gt.npy", mmap_mode="r")
         _, h, w = inp.shape
@@ -147,10 +185,10 @@ class ExtraNetCropDataset(CropDataset):
         super().__init__(folders, crop=crop, **kw)
         self.items = [it for it in self.items if it[1] % 2 == 1]
 
-    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+    def _sample(self, k: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         from .. import warp as W
 
-        s = super().__getitem__(k)  # render-resolution crop, RRM applied to its mask
+        s = super()._sample(k, rng)  # render-resolution crop, RRM applied to its mask
         cdir, i = self.items[k]
         c = self.crop
         y0, x0 = s.pop("origin")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from stss_runtime.training.dataset import (CropDataset, ExtraNetCropDataset, build_cache,
+from stss_runtime.train import learning_rate, parse_args
+from stss_runtime.training.dataset import (CropDataset, ExtraNetCropDataset, augment, build_cache,
                                            random_reshading_mask)
 from stss_runtime.training.loss import stss_loss
 
@@ -41,6 +42,48 @@ def test_rrm_changes_only_the_mask(tiny_dump):
         assert torch.all(a["mask"] <= b["mask"])
         cut += int((a["mask"] < b["mask"]).any())
     assert cut > 0  # some crops see the rectangle
+
+
+def _sample(h=8, w=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"x": torch.rand(6, h, w, generator=g), "feature": torch.rand(9, h, w, generator=g) - 0.5,
+            "mask": (torch.rand(1, h, w, generator=g) > 0.3).float(),
+            "history": torch.rand(12, h, w, generator=g), "target": torch.rand(3, 2 * h, 2 * w, generator=g)}
+
+
+def test_augment_mirrors_and_permutes_consistently():
+    seen = set()
+    for seed in range(40):
+        ref = _sample()
+        out = augment({k: v.clone() for k, v in ref.items()}, np.random.default_rng(seed))
+        flipped = not torch.equal(out["mask"], ref["mask"])
+        r = {k: (v.flip(-1) if flipped else v) for k, v in ref.items()}
+        if flipped:  # a mirrored scene has its normals' x mirrored; nothing else changes sign
+            assert torch.equal(out["feature"][0], -r["feature"][0])
+        assert torch.equal(out["mask"], r["mask"]) and torch.equal(out["feature"][1:6], r["feature"][1:6])
+        # one colour permutation, found from the target, explains every colour channel
+        perm = [next(j for j in range(3) if torch.equal(out["target"][c], r["target"][j])) for c in range(3)]
+        assert sorted(perm) == [0, 1, 2]
+        for base in (0, 3):
+            assert torch.equal(out["x"][base:base + 3], r["x"][base + torch.tensor(perm)])
+        for base in (0, 4, 8):
+            assert torch.equal(out["history"][base:base + 3], r["history"][base + torch.tensor(perm)])
+            assert torch.equal(out["history"][base + 3], r["history"][base + 3])  # masks stay
+        assert torch.equal(out["feature"][6:9], r["feature"][6 + torch.tensor(perm)])
+        seen.add((flipped, tuple(perm)))
+    assert {f for f, _ in seen} == {False, True} and len({p for _, p in seen}) > 2
+
+
+def test_cosine_schedule_runs_from_lr_to_min_lr(tmp_path):
+    (tmp_path / "meta.json").write_text("{}")
+    args = parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "100",
+                       "--lr", "4e-4", "--min-lr", "1e-5", "--lr-schedule", "cosine"])
+    lrs = [learning_rate(args, s) for s in range(101)]
+    assert lrs[0] == pytest.approx(4e-4) and lrs[100] == pytest.approx(1e-5)
+    assert lrs[50] == pytest.approx((4e-4 + 1e-5) / 2)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    constant = parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--lr", "3e-4"])
+    assert {learning_rate(constant, s) for s in (0, 500, 5000)} == {3e-4}
 
 
 def test_cache_matches_the_runtime_and_is_reused(tiny_dump):
@@ -93,6 +136,27 @@ def test_tiny_training_run_loss_drops_and_resumes(tiny_dump, tmp_path):
 
     model, info = load_weights(run / "weights.pt", "stss_tiny")
     assert info["steps"] == 80
+
+
+def test_fine_tuning_starts_from_init_weights(tiny_dump, tmp_path):
+    from stss_runtime.checkpoint import load_weights, save_weights
+    from stss_runtime.models import build_model
+
+    torch.manual_seed(5)
+    start = build_model("stss_tiny")
+    save_weights(tmp_path / "start.pt", start, "stss_tiny", steps=123)
+    run = tmp_path / "ft"
+    r = _train("--data", str(tiny_dump), "--out", str(run), "--model", "stss_tiny", "--batch", "2",
+               "--crop", "32", "--steps", "2", "--lr", "1e-9", "--min-lr", "0", "--lr-schedule", "cosine",
+               "--augment", "--init", str(tmp_path / "start.pt"))
+    assert r.returncode == 0, r.stderr
+    assert "starting from" in r.stdout and "123 steps" in r.stdout
+    tuned, _ = load_weights(run / "weights.pt", "stss_tiny")
+    for k, v in start.state_dict().items():  # lr 1e-9: two steps barely move the start
+        assert torch.allclose(tuned.state_dict()[k], v, atol=1e-6), k
+    bad = _train("--data", str(tiny_dump), "--out", str(tmp_path / "bad"), "--model", "stss", "--steps", "1",
+                 "--init", str(tmp_path / "start.pt"))
+    assert bad.returncode == 2 and "expected 'stss'" in bad.stderr
 
 
 def test_interrupted_training_keeps_its_progress(tiny_dump, tmp_path):
