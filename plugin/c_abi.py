@@ -47,6 +47,16 @@ caller's memory, which the caller may reuse after ``stss_dispatch`` returns. 8-b
 formats are converted to float32 (a copy). Outputs are written into the caller's buffers,
 honouring their pitch (RGBA32F: alpha = 1).
 
+GPU handles (``stss_image.memory``), on a context with device "cuda" only (a CPU context
+refuses them with ``STSS_RESULT_UNSUPPORTED`` naming the field): a CUDA device pointer
+becomes a torch tensor over that memory through ``__cuda_array_interface__`` (no copy; same
+format, pitch and alignment checks as host memory), and a GL texture name is copied on the
+GPU by :mod:`plugin.gl_interop` (its declared size and format are checked against the
+mapped CUDA array). Outputs can be CUDA pointers or GL textures (RGBA32F / RGBA16F); the
+library synchronises the device before ``stss_dispatch`` returns. These paths were written
+without a GPU (none was available): here only their refusal and the pure parts are tested;
+the tests of their success skip, saying a CUDA GPU is required.
+
 Handles: ``stss_context*`` encodes an integer id (1, 2, ...) of a dict entry; it is never
 dereferenced. A destroyed id stays known, so a later call returns
 ``STSS_RESULT_INVALID_STATE`` ("context 3 was destroyed") instead of crashing.
@@ -71,7 +81,8 @@ import numpy as np
 
 from .context import Context
 from .descriptions import ContextDescription, FrameDescription, GeneratedFrameDescription, Severity
-from .errors import ContextStateError, InvalidInputError, PluginError, Result
+from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result,
+                     UnsupportedError)
 from .helpers import capabilities, required_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +90,7 @@ HEADER = Path(__file__).resolve().parent / "include" / "stss_plugin.h"
 DEFAULT_OUT = REPO_ROOT / "build" / "plugin"
 LIBRARY_NAME = "libstss_plugin.so"
 MODULE_NAME = "_stss_plugin"  # cffi's module inside the library
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: Internal entry points return TAG + result code, so that cffi's "init failed, returning
 #: 0" is told apart from STSS_RESULT_OK by the C wrappers.
@@ -101,6 +112,16 @@ FORMATS: dict[int, tuple[str, int, Any, str]] = {
     11: ("RGBA8_UNORM", 4, np.uint8, "unorm"),
 }
 OUTPUT_FORMATS = (3, 4)  # RGB32F, RGBA32F
+
+# stss_memory
+MEMORY_HOST, MEMORY_CUDA, MEMORY_GL_TEXTURE = 0, 1, 2
+MEMORY_NAMES = {MEMORY_HOST: "STSS_MEMORY_HOST", MEMORY_CUDA: "STSS_MEMORY_CUDA",
+                MEMORY_GL_TEXTURE: "STSS_MEMORY_GL_TEXTURE"}
+#: The formats a GL texture handle may declare -> (moderngl dtype, channels) of
+#: plugin.gl_interop: CUDA-OpenGL interop maps 1, 2 and 4 channels, never RGB.
+GL_FORMATS = {1: ("f4", 1), 2: ("f4", 2), 4: ("f4", 4), 5: ("f2", 1), 6: ("f2", 2), 7: ("f2", 4), 8: ("i4", 1),
+              9: ("u4", 1), 10: ("f1", 1), 11: ("f1", 4)}
+GL_OUTPUT_FORMATS = (4, 7)  # RGBA32F, RGBA16F
 
 FLAG_HDR, FLAG_INVERTED_DEPTH, FLAG_INFINITE_FAR = 0x1, 0x2, 0x4
 FLAG_JITTERED_MOTION, FLAG_DISPLAY_RES_MOTION, FLAG_DEPTH_IS_DEVICE, FLAG_VALIDATION = 0x8, 0x10, 0x20, 0x40
@@ -260,7 +281,8 @@ def bind(ffi, lib) -> None:
     _ffi, _lib = ffi, lib
     for c_name, fn in (("stss__py_init", _init), ("stss__py_query_capabilities", _query_capabilities),
                        ("stss__py_create", _create), ("stss__py_dispatch", _dispatch),
-                       ("stss__py_reset", _reset), ("stss__py_destroy", _destroy)):
+                       ("stss__py_reset", _reset), ("stss__py_release_gpu_resources", _release_gpu_resources),
+                       ("stss__py_destroy", _destroy)):
         ffi.def_extern(name=c_name, error=_TAG + int(Result.INTERNAL), onerror=_onerror)(_boundary(c_name, fn))
 
 
@@ -369,6 +391,10 @@ def _reset(call: _Call, context) -> None:
     _entry(context, call)[1].context.reset()
 
 
+def _release_gpu_resources(call: _Call, context) -> None:
+    _entry(context, call)[1].context.release_gpu_resources()
+
+
 def _destroy(call: _Call, context) -> None:
     handle, entry = _entry(context, call)
     del _contexts[handle]
@@ -382,8 +408,25 @@ def _format_names(channels: tuple[int, ...], kinds: tuple[str, ...]) -> str:
     return ", ".join(name for name, c, _, kind in FORMATS.values() if c in channels and kind in kinds)
 
 
-def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.ndarray:
-    """The (h, w, c) numpy view of ``img`` (an ``stss_image`` cdata), checked."""
+def _memory(img, field: str, entry: _Entry) -> int:
+    """``img.memory``, checked: known, and a GPU handle only on a CUDA context."""
+    mem = int(img.memory)
+    if mem not in MEMORY_NAMES:
+        raise InvalidInputError(f"{field}.memory", ", ".join(f"{n} ({v})" for v, n in MEMORY_NAMES.items()), mem,
+                                "an uninitialised stss_image? zero it first")
+    if mem != MEMORY_HOST and entry.desc.device != "cuda":
+        raise UnsupportedError(f"{field}.memory", f"STSS_MEMORY_HOST (0) on this context: GPU handles need a context "
+                               f"created with desc.device = \"cuda\" (this one runs on \"{entry.desc.device}\")",
+                               f"{MEMORY_NAMES[mem]} ({mem})")
+    return mem
+
+
+def _given(img, mem: int) -> bool:
+    return int(img.gl_texture) != 0 if mem == MEMORY_GL_TEXTURE else img.data != _ffi.NULL
+
+
+def _layout(img, field: str, formats: dict[int, tuple[str, int, Any, str]]):
+    """The checked layout of a pointer image: (format name, channels, dtype, w, h, pitch)."""
     ffi = _ffi
     if img.data == ffi.NULL:
         raise NullPointerError(f"{field}.data")
@@ -408,6 +451,15 @@ def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.
     address = int(ffi.cast("uintptr_t", img.data))
     if address % esize:
         raise InvalidInputError(f"{field}.data", f"an address aligned to {esize} bytes ({name})", f"{address:#x}")
+    return name, channels, dtype, w, h, pitch
+
+
+def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.ndarray:
+    """The (h, w, c) numpy view of a host-memory ``img`` (an ``stss_image`` cdata), checked."""
+    ffi = _ffi
+    name, channels, dtype, w, h, pitch = _layout(img, field, formats)
+    esize = np.dtype(dtype).itemsize
+    row = w * channels * esize
     span = (h - 1) * abs(pitch) + row
     base = img.data if pitch > 0 else ffi.cast("char *", img.data) + (h - 1) * pitch
     buf = ffi.buffer(ffi.cast("char *", base), span)
@@ -415,13 +467,78 @@ def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.
     return arr if pitch > 0 else arr[::-1]
 
 
-def _input(img, field: str, kind: str, required: bool) -> np.ndarray | None:
-    """An input image as numpy (None when optional and absent), in the shape the plugin takes."""
-    if img.data == _ffi.NULL and not required:
-        return None
+def cuda_array_interface(address: int, pitch: int, width: int, height: int, channels: int, dtype: Any) -> dict:
+    """``__cuda_array_interface__`` (v3) of an (height, width, channels) image at device
+    ``address`` with rows ``pitch`` bytes apart. A negative pitch (bottom-up rows, ``address``
+    at the top row) describes the rows from the lowest address up: flip the result."""
+    esize = np.dtype(dtype).itemsize
+    base = address if pitch > 0 else address + (height - 1) * pitch
+    return {"shape": (height, width, channels), "typestr": np.dtype(dtype).str, "data": (base, False),
+            "strides": (abs(pitch), channels * esize, esize), "version": 3, "stream": None}
+
+
+class _CudaImage:
+    def __init__(self, interface: dict):
+        self.__cuda_array_interface__ = interface
+
+
+def _cuda_view(img, field: str, formats: dict[int, tuple[str, int, Any, str]], entry: _Entry):
+    """The (h, w, c) torch view of an ``img`` in CUDA memory (no copy; flipped for a negative pitch)."""
+    import torch
+
+    _, channels, dtype, w, h, pitch = _layout(img, field, formats)
+    address = int(_ffi.cast("uintptr_t", img.data))
+    t = torch.as_tensor(_CudaImage(cuda_array_interface(address, pitch, w, h, channels, dtype)),
+                        device=entry.context.device)
+    return t if pitch > 0 else t.flip(0)
+
+
+def _interop(entry: _Entry, field: str):
+    try:
+        return entry.context.interop()
+    except PluginError as e:
+        raise BackendUnavailableError(f"{field}.memory: STSS_MEMORY_GL_TEXTURE needs CUDA-OpenGL interop, which "
+                                      f"cannot run here: {e}") from None
+
+
+def _gl_format(img, field: str, allowed: tuple[int, ...]):
+    from .gl_interop import gl_format
+
+    fmt = int(img.format)
+    if fmt not in allowed:
+        names = ", ".join(f"STSS_FORMAT_{FORMATS[k][0]} ({k})" for k in allowed)
+        got = f"STSS_FORMAT_{FORMATS[fmt][0]} ({fmt})" if fmt in FORMATS else fmt
+        raise InvalidInputError(f"{field}.format", f"one of {names} (a GL texture: CUDA-OpenGL interop maps 1, 2 or "
+                                "4 channels)", got)
+    w, h = int(img.width), int(img.height)
+    if w <= 0 or h <= 0:
+        raise InvalidInputError(f"{field}.width/height", "the texture's positive size", f"{w}x{h}")
+    return gl_format(*GL_FORMATS[fmt])[0], (w, h)
+
+
+def _gl_view(img, field: str, entry: _Entry):
+    """A GL texture handle's (h, w, c) tensor on the context's GPU, row 0 = top."""
+    fmt, size = _gl_format(img, field, tuple(GL_FORMATS))
+    return _interop(entry, field).read(int(img.gl_texture), size, fmt, field)
+
+
+def _input(img, field: str, kind: str, required: bool, entry: _Entry):
+    """An input image (None when optional and absent), in the shape the plugin takes: numpy
+    for host memory, a torch tensor on the GPU for GPU handles."""
+    mem = _memory(img, field, entry)
+    if not _given(img, mem):
+        if not required:
+            return None
+        if mem == MEMORY_GL_TEXTURE:
+            raise NullPointerError(f"{field}.gl_texture", "a GL texture name (0 is none)")
     want, kinds = _FIELDS[kind]
     allowed = want + ((4,) if want == (3,) else ())
-    arr = _view(img, field, FORMATS)
+    if mem == MEMORY_HOST:
+        arr = _view(img, field, FORMATS)
+    elif mem == MEMORY_CUDA:
+        arr = _cuda_view(img, field, FORMATS, entry)
+    else:
+        arr = _gl_view(img, field, entry)
     name, channels, _, fkind = FORMATS[int(img.format)]
     if channels not in allowed or fkind not in kinds:
         kind_words = " or ".join(kinds)
@@ -430,15 +547,44 @@ def _input(img, field: str, kind: str, required: bool) -> np.ndarray | None:
     if channels > max(want):
         arr = arr[..., : max(want)]
     if fkind == "unorm":
-        return (arr.astype(np.float32) / 255.0).squeeze(-1) if arr.shape[-1] == 1 else arr.astype(np.float32) / 255.0
+        arr = (arr.astype(np.float32) if isinstance(arr, np.ndarray) else arr.float()) / 255.0
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
     if arr.shape[-1] == 1:
-        # the runtime may keep this array's tensor (history): own the memory
-        return np.array(arr[..., 0], copy=True)
+        # the runtime may keep this array's tensor (history): own the memory (tensors on the
+        # GPU are copied by plugin.resources when they alias the engine's memory)
+        return np.array(arr[..., 0], copy=True) if isinstance(arr, np.ndarray) else arr[..., 0]
     return arr
 
 
-def _output_view(img, field: str, display: tuple[int, int]) -> np.ndarray:
-    arr = _view(img, field, {k: FORMATS[k] for k in OUTPUT_FORMATS})
+class _GLOutput:
+    """An output GL texture, checked before the frame runs, written after."""
+
+    def __init__(self, img, field: str, display: tuple[int, int], entry: _Entry):
+        self.fmt, size = _gl_format(img, field, GL_OUTPUT_FORMATS)
+        if size != display:
+            raise InvalidInputError(f"{field}.width/height", f"the display size {display[0]}x{display[1]} "
+                                    "(desc.display_width x display_height)", f"{size[0]}x{size[1]}")
+        self.name, self.size, self.field, self.entry = int(img.gl_texture), size, field, entry
+        _interop(entry, field).check(self.name, size, self.fmt, field, write=True)
+
+    def write(self, image: Any) -> None:
+        import torch
+
+        device = self.entry.context.device
+        src = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.asarray(image, np.float32))
+        rgb = src[..., :3].to(device, torch.float32)
+        rgba = torch.cat([rgb, torch.ones_like(rgb[..., :1])], -1)
+        _interop(self.entry, self.field).write(self.name, self.size, self.fmt, rgba, self.field)
+
+
+def _output_view(img, field: str, display: tuple[int, int], entry: _Entry):
+    mem = _memory(img, field, entry)
+    if mem == MEMORY_GL_TEXTURE:
+        if not _given(img, mem):
+            raise NullPointerError(f"{field}.gl_texture", "a GL texture name (0 is none)")
+        return _GLOutput(img, field, display, entry)
+    formats = {k: FORMATS[k] for k in OUTPUT_FORMATS}
+    arr = _view(img, field, formats) if mem == MEMORY_HOST else _cuda_view(img, field, formats, entry)
     h, w = arr.shape[:2]
     if (w, h) != display:
         raise InvalidInputError(f"{field}.width/height", f"the display size {display[0]}x{display[1]} "
@@ -452,13 +598,14 @@ def _matrix(values) -> np.ndarray:
     return m.T.copy()
 
 
-def _gbuffers(src, prefix: str, required: frozenset[str]) -> dict[str, np.ndarray | None]:
-    return {name: _input(getattr(src, name), f"{prefix}.{name}", name, name in required) for name in _GBUFFERS}
+def _gbuffers(src, prefix: str, entry: _Entry) -> dict[str, Any]:
+    return {name: _input(getattr(src, name), f"{prefix}.{name}", name, name in entry.required, entry)
+            for name in _GBUFFERS}
 
 
 def _frame(entry: _Entry, f) -> FrameDescription:
-    ffi, desc, required = _ffi, entry.desc, entry.required
-    color = _input(f.color, "frame.color", "color", True)
+    ffi, desc = _ffi, entry.desc
+    color = _input(f.color, "frame.color", "color", True, entry)
     rw, rh = int(f.render_width), int(f.render_height)
     render_size = None
     if (rw, rh) == (0, 0):
@@ -479,16 +626,16 @@ def _frame(entry: _Entry, f) -> FrameDescription:
     for k in range(n):
         g, name = f.generated[k], f"frame.generated[{k}]"
         generated.append(GeneratedFrameDescription(
-            depth=_input(g.depth, f"{name}.depth", "depth", True),
-            motion=_input(g.motion, f"{name}.motion", "motion", True),
+            depth=_input(g.depth, f"{name}.depth", "depth", True, entry),
+            motion=_input(g.motion, f"{name}.motion", "motion", True, entry),
             jitter_px=(float(g.jitter_x), float(g.jitter_y)), view=_matrix(g.view), proj=_matrix(g.proj),
-            ui=_input(g.ui, f"{name}.ui", "ui", False), **_gbuffers(g, name, required)))
-    optional = {name: _input(getattr(f, name), f"frame.{name}", name, False)
+            ui=_input(g.ui, f"{name}.ui", "ui", False, entry), **_gbuffers(g, name, entry)))
+    optional = {name: _input(getattr(f, name), f"frame.{name}", name, False, entry)
                 for name in ("reactive", "transparency", "hudless", "ui")}
     return FrameDescription(
         frame_index=int(f.frame_index), color=color,
-        depth=_input(f.depth, "frame.depth", "depth", True),
-        motion=_input(f.motion, "frame.motion", "motion", True),
+        depth=_input(f.depth, "frame.depth", "depth", True, entry),
+        motion=_input(f.motion, "frame.motion", "motion", True, entry),
         jitter_px=(float(f.jitter_x), float(f.jitter_y)), frame_time_ms=float(f.frame_time_ms),
         near=float(f.near_plane), far=math.inf if desc.infinite_far else float(f.far_plane),
         fov_y_rad=float(f.fov_y_rad), view=_matrix(f.view), proj=_matrix(f.proj),
@@ -496,12 +643,24 @@ def _frame(entry: _Entry, f) -> FrameDescription:
         reset=bool(f.reset), render_size=render_size,
         prev_view=None if f.prev_view == ffi.NULL else _matrix(f.prev_view),
         prev_proj=None if f.prev_proj == ffi.NULL else _matrix(f.prev_proj),
-        generated=tuple(generated), **_gbuffers(f, "frame", required), **optional)
+        generated=tuple(generated), **_gbuffers(f, "frame", entry), **optional)
 
 
-def _write(dst: np.ndarray, image: Any) -> None:
-    src = np.asarray(image.cpu() if hasattr(image, "cpu") else image, dtype=np.float32)
-    dst[..., :3] = src[..., :3]
+def _write(dst: Any, image: Any) -> None:
+    """An output image into the caller's buffer: host memory, CUDA memory or a GL texture."""
+    if isinstance(dst, _GLOutput):
+        dst.write(image)
+        return
+    if isinstance(dst, np.ndarray):
+        src = np.asarray(image.cpu() if hasattr(image, "cpu") else image, dtype=np.float32)
+        dst[..., :3] = src[..., :3]
+        if dst.shape[-1] == 4:
+            dst[..., 3] = 1.0
+        return
+    import torch  # a tensor over the caller's CUDA memory
+
+    src = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.asarray(image, np.float32))
+    dst[..., :3].copy_(src[..., :3])
     if dst.shape[-1] == 4:
         dst[..., 3] = 1.0
 
@@ -517,19 +676,23 @@ def _dispatch(call: _Call, context, frame, output) -> None:
     desc = _frame(entry, frame)
     # every output is checked before the context's state changes
     display = entry.desc.display_size
-    out_color = _output_view(output.color, "output.color", display)
+    out_color = _output_view(output.color, "output.color", display, entry)
     n = entry.desc.generated_frames
     if int(output.generated_count) != n:
         raise InvalidInputError("output.generated_count", f"{n} (desc.generated_frames)", int(output.generated_count))
     if n and output.generated == ffi.NULL:
         raise NullPointerError("output.generated", f"a pointer to {n} stss_generated_output")
-    out_generated = [_output_view(output.generated[k].color, f"output.generated[{k}].color", display)
+    out_generated = [_output_view(output.generated[k].color, f"output.generated[{k}].color", display, entry)
                      for k in range(n)]
     result = entry.context.dispatch(desc)
     _write(out_color, result.output)
     for k, (dst, g) in enumerate(zip(out_generated, result.generated)):
         _write(dst, g.color)
         output.generated[k].present_time_ms = float(g.present_time_ms)
+    if entry.context.device.type == "cuda" and not all(isinstance(o, np.ndarray) for o in [out_color, *out_generated]):
+        import torch
+
+        torch.cuda.synchronize(entry.context.device)  # GPU outputs are complete when stss_dispatch returns
     output.reset = int(result.reset)
     output.warning_count = len(result.warnings)
     t = result.timings_ms
@@ -546,6 +709,7 @@ int32_t stss__py_query_capabilities(char* json_out, size_t capacity, size_t* nee
 int32_t stss__py_create(const stss_context_desc* desc, stss_context** out);
 int32_t stss__py_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output);
 int32_t stss__py_reset(stss_context* context);
+int32_t stss__py_release_gpu_resources(stss_context* context);
 int32_t stss__py_destroy(stss_context* context);
 """
 
@@ -682,6 +846,11 @@ STSS_API int32_t stss_reset(stss_context* context)
     STSS__CALL(stss__py_reset(context));
 }
 
+STSS_API int32_t stss_release_gpu_resources(stss_context* context)
+{
+    STSS__CALL(stss__py_release_gpu_resources(context));
+}
+
 STSS_API int32_t stss_destroy(stss_context* context)
 {
     STSS__CALL(stss__py_destroy(context));
@@ -809,7 +978,7 @@ except BaseException as _e:
         return %(tag)d + 4  # STSS_RESULT_BACKEND_UNAVAILABLE
 
     for _name in ("stss__py_init", "stss__py_query_capabilities", "stss__py_create", "stss__py_dispatch",
-                  "stss__py_reset", "stss__py_destroy"):
+                  "stss__py_reset", "stss__py_release_gpu_resources", "stss__py_destroy"):
         ffi.def_extern(name=_name, error=%(tag)d + 5)(_stss_failed)
 '''
 

@@ -98,6 +98,7 @@ typedef struct gbuffer {
 static stss_image image(void* data, int64_t pitch, int32_t w, int32_t h, int32_t format)
 {
     stss_image im;
+    memset(&im, 0, sizeof im);   /* memory = STSS_MEMORY_HOST, gl_texture = 0 */
     im.data = data;
     im.pitch_bytes = pitch;
     im.width = w;
@@ -388,6 +389,17 @@ int main(int argc, char** argv)
     r = stss_dispatch(ctx, &frame, &output);
     check(r == STSS_RESULT_INVALID_ARGUMENT && strstr(stss_last_error(), "frame.frame_index") != NULL,
           "frame_index_gap", "result %d: %s", (int)r, stss_last_error());
+    frame.frame_index -= 5;
+
+    /* -- GPU handles (a CUDA pointer, a GL texture) need a context on "cuda": this one is on the CPU -- */
+    frame.depth.memory = STSS_MEMORY_GL_TEXTURE;
+    frame.depth.gl_texture = 1;
+    r = stss_dispatch(ctx, &frame, &output);
+    check(r == STSS_RESULT_UNSUPPORTED && strstr(stss_last_error(), "frame.depth.memory") != NULL,
+          "gpu_handle_refused", "result %d: %s", (int)r, stss_last_error());
+    frame.depth.memory = STSS_MEMORY_HOST;
+    r = stss_release_gpu_resources(ctx);
+    check(r == STSS_RESULT_OK, "release_gpu_resources", "result %d %s", (int)r, stss_last_error());
 
     /* -- destroy, then use the dead handle -- */
     r = stss_destroy(ctx);

@@ -26,6 +26,20 @@
  *
  * Threads: any thread may call; calls are serialised inside the library. Images are
  * read during stss_dispatch only: the library keeps no pointer to them afterwards.
+ *
+ * GPU handles (stss_image.memory): on a context created with device = "cuda", an image may
+ * be a CUDA device pointer (STSS_MEMORY_CUDA: data, pitch_bytes and format as for host
+ * memory, on the context's GPU, in the primary context; finish writing it -- synchronise
+ * your stream -- before stss_dispatch) or an OpenGL texture name (STSS_MEMORY_GL_TEXTURE: a
+ * GL_TEXTURE_2D of the GL context current on the calling thread, which must run on the
+ * NVIDIA driver of the same GPU; width, height and format declare the texture's size and
+ * internal format, and are checked; its rows are bottom-up as GL's, the plugin flips
+ * them). GL textures are copied on the GPU through CUDA-OpenGL interop, never through host
+ * memory; each is registered with CUDA once per context (call stss_release_gpu_resources
+ * before deleting or re-creating one). Outputs may be CUDA pointers or GL textures
+ * (RGBA32F / RGBA16F) too; they are complete when stss_dispatch returns. A context on the
+ * CPU refuses GPU handles with STSS_RESULT_UNSUPPORTED. The GPU paths were written without
+ * a GPU to test them on (none was available): only their refusal is tested so far.
  */
 #ifndef STSS_PLUGIN_H
 #define STSS_PLUGIN_H
@@ -47,7 +61,7 @@ extern "C" {
  * plugin/c_abi.py hands the text between cffi:begin and cffi:end to cffi (with STSS_API
  * removed): declarations only, no other preprocessor lines than integer #defines. */
 
-#define STSS_ABI_VERSION 1
+#define STSS_ABI_VERSION 2  /* 2: stss_image.memory and .gl_texture, stss_release_gpu_resources */
 
 /* Result codes: the values of plugin.errors.Result. */
 typedef enum stss_result {
@@ -76,6 +90,14 @@ typedef enum stss_format {
     STSS_FORMAT_RGBA8_UNORM = 11  /* uint8 x4 / 255: ui (premultiplied), albedo */
 } stss_format;
 
+/* Where an stss_image lives (see "GPU handles" above). 0, what the *_init functions and
+ * a zeroed struct give, is host memory. */
+typedef enum stss_memory {
+    STSS_MEMORY_HOST = 0,        /* data is a host pointer */
+    STSS_MEMORY_CUDA = 1,        /* data is a CUDA device pointer (a context with device "cuda" only) */
+    STSS_MEMORY_GL_TEXTURE = 2   /* gl_texture names an OpenGL GL_TEXTURE_2D (device "cuda" only) */
+} stss_memory;
+
 /* ContextDescription flags (0: LDR colour, linear depth, finite far plane, ...). */
 #define STSS_FLAG_HDR 0x1                /* colour is linear HDR (any >= 0); unset: checked to be in [0, 1] */
 #define STSS_FLAG_INVERTED_DEPTH 0x2     /* device depth is reversed-Z (1 = near plane) */
@@ -97,7 +119,9 @@ typedef struct stss_context stss_context;
  * during the call only. Must not call back into the library. */
 typedef void (*stss_message_callback)(int32_t severity, const char* message, void* user);
 
-/* An image in host memory. data == NULL means "not given" for optional images. */
+/* An image: host memory, or a GPU handle (memory). data == NULL (gl_texture == 0 for a GL
+ * texture) means "not given" for optional images. Zero the struct (or set memory and
+ * gl_texture) before filling it. */
 typedef struct stss_image {
     void* data;            /* the top-left pixel (row 0 = top); aligned to the element size.
                               The plugin never writes input images. */
@@ -107,7 +131,11 @@ typedef struct stss_image {
                               data pointing at its last row, which is the top of the image) */
     int32_t width;         /* pixels */
     int32_t height;        /* pixels */
-    int32_t format;        /* an stss_format */
+    int32_t format;        /* an stss_format; a GL texture: its internal format, one of R32F, RG32F,
+                              RGBA32F, R16F, RG16F, RGBA16F, R32I, R32UI, R8_UNORM (GL_R8),
+                              RGBA8_UNORM (GL_RGBA8) -- CUDA cannot map RGB textures */
+    int32_t memory;        /* an stss_memory: STSS_MEMORY_HOST (0) unless a GPU handle */
+    uint32_t gl_texture;   /* STSS_MEMORY_GL_TEXTURE: the texture's GL name (data and pitch_bytes unused) */
 } stss_image;
 
 /* How a context is set up; fixed for its lifetime. Fill with stss_context_desc_init. */
@@ -183,13 +211,15 @@ typedef struct stss_frame_desc {
 
 /* One generated frame's output: the caller provides the buffer, the library the time. */
 typedef struct stss_generated_output {
-    stss_image color;          /* in: display size, RGB32F or RGBA32F, caller-allocated */
+    stss_image color;          /* in: display size, RGB32F or RGBA32F (a GL texture: RGBA32F or RGBA16F),
+                                  caller-allocated */
     double present_time_ms;    /* out: when to present it, after the rendered frame's present */
 } stss_generated_output;
 
 /* Where stss_dispatch writes. The caller allocates every image. */
 typedef struct stss_dispatch_output {
-    stss_image color;          /* in: the upscaled rendered frame, display size, RGB32F or RGBA32F */
+    stss_image color;          /* in: the upscaled rendered frame, display size, RGB32F or RGBA32F
+                                  (a GL texture: RGBA32F or RGBA16F) */
     stss_generated_output* generated; /* in: generated_count entries */
     int32_t generated_count;   /* in: = stss_context_desc.generated_frames */
     int32_t reset;             /* out: 1 when the history was dropped before this frame */
@@ -201,7 +231,7 @@ typedef struct stss_dispatch_output {
     double total_ms;           /* out: the whole stss_dispatch call inside the library */
 } stss_dispatch_output;
 
-/* The library's version ("0.1.0 (abi 1)") and STSS_ABI_VERSION as built. No Python needed. */
+/* The library's version ("0.1.0 (abi 2)") and STSS_ABI_VERSION as built. No Python needed. */
 STSS_API const char* stss_version(void);
 STSS_API int32_t stss_abi_version(void);
 
@@ -243,6 +273,11 @@ STSS_API int32_t stss_dispatch(stss_context* context, const stss_frame_desc* fra
 
 /* Drop the history now (as reset = 1 on the next frame does). */
 STSS_API int32_t stss_reset(stss_context* context);
+
+/* Unregister the OpenGL textures this context registered with CUDA (GPU handles); they
+ * are registered again when next used. Call it, with their GL context current, before
+ * deleting or re-creating a texture you passed by name. Nothing to do on a CPU context. */
+STSS_API int32_t stss_release_gpu_resources(stss_context* context);
 
 /* Release the context. A destroyed handle stays invalid: any later call with it
  * (stss_destroy included) returns STSS_RESULT_INVALID_STATE. */

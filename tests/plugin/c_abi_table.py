@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import plugin
 from plugin import c_abi
@@ -349,6 +350,17 @@ DISPATCH_CASES = [
      ["output.generated_count"]),
     ("motion_scale_nan", lambda a, f, o: _set(f, motion_scale_y=math.nan), INVALID_ARGUMENT,
      ["frame.motion_scale_x/motion_scale_y"]),
+    # GPU handles on a context that runs on the CPU
+    ("cuda_pointer_on_cpu_context", lambda a, f, o: _set(f.color, memory=a.lib.STSS_MEMORY_CUDA), UNSUPPORTED,
+     ["frame.color.memory", "got STSS_MEMORY_CUDA (1)", 'desc.device = "cuda"', 'runs on "cpu"']),
+    ("gl_texture_on_cpu_context", lambda a, f, o: _set(f.depth, memory=a.lib.STSS_MEMORY_GL_TEXTURE, gl_texture=3),
+     UNSUPPORTED, ["frame.depth.memory", "got STSS_MEMORY_GL_TEXTURE (2)"]),
+    ("gpu_handle_in_generated_frame", lambda a, f, o: _set(f.generated[0].motion, memory=a.lib.STSS_MEMORY_CUDA),
+     UNSUPPORTED, ["frame.generated[0].motion.memory", "STSS_MEMORY_CUDA"]),
+    ("gpu_output_on_cpu_context", lambda a, f, o: _set(o.color, memory=a.lib.STSS_MEMORY_GL_TEXTURE, gl_texture=4),
+     UNSUPPORTED, ["output.color.memory", "STSS_MEMORY_GL_TEXTURE"]),
+    ("unknown_memory", lambda a, f, o: _set(f.motion, memory=7), INVALID_ARGUMENT,
+     ["frame.motion.memory", "STSS_MEMORY_HOST (0)", "got 7", "uninitialised"]),
 ]
 
 
@@ -521,3 +533,93 @@ def test_an_unexpected_exception_is_internal_and_silent(abi, capfd, monkeypatch)
     assert abi.lib.stss_destroy(ctx) == OK
     captured = capfd.readouterr()
     assert captured.err == "" and "Traceback" not in captured.out
+
+
+# -- GPU handles on a CUDA context (need a GPU: skipped here, saying so) ----------------------------
+
+GPU_REASON = "needs a CUDA GPU (GPU handles: CUDA pointers, GL textures through CUDA-OpenGL interop); none here"
+
+
+def _cuda_desc(abi, **kw):
+    d = abi.desc(**kw)
+    device = abi.ffi.new("char[]", b"cuda")
+    abi.keep.append(device)
+    d.device = device
+    return d
+
+
+def _to_cuda(abi, img):
+    """Replace a host stss_image by a CUDA copy of it (same format, packed rows)."""
+    name, channels, dtype, _ = c_abi.FORMATS[int(img.format)]
+    h, w = int(img.height), int(img.width)
+    host = np.frombuffer(abi.ffi.buffer(img.data, h * w * channels * np.dtype(dtype).itemsize), dtype)
+    t = torch.from_numpy(host.reshape(h, w, channels).copy()).cuda()
+    abi.keep.append(t)
+    img.data = abi.ffi.cast("void *", t.data_ptr())
+    img.pitch_bytes = 0
+    img.memory = abi.lib.STSS_MEMORY_CUDA
+    return t
+
+
+def _interop_here() -> bool:
+    from plugin import gl_interop
+
+    return gl_interop.availability()[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=GPU_REASON)
+def test_gpu_handles_give_the_host_pictures(abi):
+    lib, ffi = abi.lib, abi.ffi
+    results = []
+    for gpu in (False, True):
+        out = ffi.new("stss_context **")
+        assert lib.stss_create(_cuda_desc(abi, pass_name="bilinear", generated=1), out) == OK, abi.error()
+        ctx, pictures = out[0], []
+        for i in range(3):
+            f = abi.frame(i)
+            o, buf, gbufs = abi.output()
+            if gpu:
+                for img in (f.color, f.depth, f.motion, f.generated[0].depth, f.generated[0].motion):
+                    _to_cuda(abi, img)
+                dst = torch.full((DH, DW, 4), -1.0, device="cuda")
+                abi.keep.append(dst)
+                o.color.data, o.color.memory = ffi.cast("void *", dst.data_ptr()), lib.STSS_MEMORY_CUDA
+            assert lib.stss_dispatch(ctx, f, o) == OK, abi.error()
+            pictures.append((dst.cpu().numpy() if gpu else buf.copy(), gbufs[0].copy()))
+        assert lib.stss_destroy(ctx) == OK
+        results.append(pictures)
+    for (a, ga), (b, gb) in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        np.testing.assert_allclose(ga, gb, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not _interop_here(), reason=GPU_REASON)
+def test_gl_texture_handles_give_the_host_pictures(abi, gl):
+    if "NVIDIA" not in gl.info.get("GL_RENDERER", ""):
+        pytest.skip(f"{GPU_REASON} (the GL context here is {gl.info.get('GL_RENDERER')})")
+    lib, ffi = abi.lib, abi.ffi
+    textures, results = [], []
+    for use_gl in (False, True):
+        out = ffi.new("stss_context **")
+        assert lib.stss_create(_cuda_desc(abi, pass_name="bilinear", generated=0), out) == OK, abi.error()
+        ctx = out[0]
+        f = abi.frame(0, generated=0)
+        o, buf, _ = abi.output(generated=0)
+        if use_gl:  # the motion vectors and the output as GL textures (GL rows bottom-up)
+            m = np.frombuffer(ffi.buffer(f.motion.data, RW * RH * 8), np.float32).reshape(RH, RW, 2)
+            tex = gl.texture((RW, RH), 2, np.ascontiguousarray(m[::-1]).tobytes(), dtype="f4")
+            target = gl.texture((DW, DH), 4, dtype="f4")
+            textures += [tex, target]
+            f.motion.memory, f.motion.gl_texture = lib.STSS_MEMORY_GL_TEXTURE, tex.glo
+            o.color.memory, o.color.gl_texture = lib.STSS_MEMORY_GL_TEXTURE, target.glo
+        assert lib.stss_dispatch(ctx, f, o) == OK, abi.error()
+        if use_gl:
+            picture = np.frombuffer(target.read(), np.float32).reshape(DH, DW, 4)[::-1]
+        else:
+            picture = buf.copy()
+        assert lib.stss_release_gpu_resources(ctx) == OK
+        assert lib.stss_destroy(ctx) == OK
+        results.append(picture)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-5)
+    for t in textures:
+        t.release()

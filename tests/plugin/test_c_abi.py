@@ -71,7 +71,8 @@ def test_library_exports_the_header_functions_and_bakes_this_checkout(c_library)
 
 ENGINE_CHECKS = ("jitter", "capabilities", "create", "reset", "dispatch", "finite", "upscaled_vs_reference",
                  "generated_vs_reference", "present_time", "moves", "reset_flag", "validation_warning",
-                 "frame_time_in_seconds", "frame_index_gap", "destroy", "dispatch_after_destroy", "destroy_twice")
+                 "frame_time_in_seconds", "frame_index_gap", "gpu_handle_refused", "release_gpu_resources", "destroy",
+                 "dispatch_after_destroy", "destroy_twice")
 
 
 def test_c_engine_runs_the_stss_pass_and_every_check_passes(engine):
@@ -141,3 +142,16 @@ def test_the_malformed_call_table():
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     assert passed >= 45 and "failed" not in summary and "error" not in summary, summary
+
+
+def test_cuda_pointer_images_are_described_without_a_copy():
+    """What a CUDA-memory stss_image becomes (``__cuda_array_interface__``), without a GPU:
+    padded rows keep their pitch; bottom-up rows (negative pitch) start at the lowest row."""
+    import numpy as np
+
+    cai = c_abi.cuda_array_interface(0x10000, 1040, 64, 40, 4, np.float32)
+    assert cai == {"shape": (40, 64, 4), "typestr": "<f4", "data": (0x10000, False), "strides": (1040, 16, 4),
+                   "version": 3, "stream": None}
+    up = c_abi.cuda_array_interface(0x10000 + 39 * 256, -256, 64, 40, 1, np.float32)
+    assert up["data"] == (0x10000, False) and up["strides"] == (256, 4, 4)
+    assert c_abi.cuda_array_interface(0x20000, 128, 64, 1, 1, np.float16)["typestr"] == "<f2"
