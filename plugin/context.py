@@ -426,10 +426,11 @@ class Context:
         s = self._scalars(frame, warnings)
         size = self._frame_render_size(frame)
         view, proj = matrix(frame.view, "frame.view"), matrix(frame.proj, "frame.proj")
+        prev = {name: matrix(getattr(frame, name), f"frame.{name}") for name in ("prev_view", "prev_proj")
+                if getattr(frame, name) is not None}  # checked whenever given, compared in validation mode
         if self.desc.validation and self._prev_view is not None and not frame.reset:
-            for name, given, known in (("prev_view", frame.prev_view, self._prev_view),
-                                       ("prev_proj", frame.prev_proj, self._prev_proj)):
-                if given is not None and not np.allclose(matrix(given, f"frame.{name}"), known, atol=1e-4):
+            for name, known in (("prev_view", self._prev_view), ("prev_proj", self._prev_proj)):
+                if name in prev and not np.allclose(prev[name], known, atol=1e-4):
                     self._message(Severity.WARNING, f"frame.{name} differs from the previous display frame's "
                                   f"{name[5:]} (the last generated frame's, with generated_frames=1): camera "
                                   f"matrices out of step with the frames?", warnings)

@@ -92,3 +92,61 @@ def test_capabilities_keys():
 
 def test_context_is_a_context_manager():
     assert hasattr(plugin.Context, "__enter__") and hasattr(plugin.Context, "__exit__")
+
+
+# -- the C ABI (stss_plugin.h): functions, constants and struct layouts -------------------------
+
+C_FUNCTIONS = {"stss_version", "stss_abi_version", "stss_last_error", "stss_context_desc_init", "stss_frame_desc_init",
+               "stss_generated_desc_init", "stss_format_bytes_per_pixel", "stss_jitter_phase_count",
+               "stss_jitter_offset", "stss_query_capabilities", "stss_create", "stss_dispatch", "stss_reset",
+               "stss_release_gpu_resources", "stss_destroy"}
+
+#: Struct fields in order: the layout an engine compiled against the header relies on.
+C_STRUCTS = {
+    "stss_image": ["data", "pitch_bytes", "width", "height", "format", "memory", "gl_texture"],
+    "stss_context_desc": ["max_render_width", "max_render_height", "display_width", "display_height", "pass_name",
+                          "backend", "precision", "device", "generated_frames", "flags", "message_callback",
+                          "message_user"],
+    "stss_generated_desc": ["depth", "motion", "albedo", "normal", "roughness", "metallic", "object_id", "ui",
+                            "jitter_x", "jitter_y", "view", "proj"],
+    "stss_frame_desc": ["frame_index", "color", "depth", "motion", "albedo", "normal", "roughness", "metallic",
+                        "object_id", "reactive", "transparency", "hudless", "ui", "jitter_x", "jitter_y",
+                        "motion_scale_x", "motion_scale_y", "frame_time_ms", "near_plane", "far_plane", "fov_y_rad",
+                        "pre_exposure", "reset", "render_width", "render_height", "view", "proj", "prev_view",
+                        "prev_proj", "generated", "generated_count"],
+    "stss_generated_output": ["color", "present_time_ms"],
+    "stss_dispatch_output": ["color", "generated", "generated_count", "reset", "warning_count", "inputs_ms",
+                             "upscale_ms", "generate_ms", "ui_ms", "total_ms"],
+}
+
+C_CONSTANTS = {"STSS_ABI_VERSION": 2, "STSS_MEMORY_HOST": 0, "STSS_MEMORY_CUDA": 1, "STSS_MEMORY_GL_TEXTURE": 2,
+               "STSS_FLAG_HDR": 0x1, "STSS_FLAG_INVERTED_DEPTH": 0x2, "STSS_FLAG_INFINITE_FAR": 0x4,
+               "STSS_FLAG_JITTERED_MOTION": 0x8, "STSS_FLAG_DISPLAY_RES_MOTION": 0x10,
+               "STSS_FLAG_DEPTH_IS_DEVICE": 0x20, "STSS_FLAG_VALIDATION": 0x40, "STSS_SEVERITY_INFO": 0,
+               "STSS_SEVERITY_WARNING": 1, "STSS_SEVERITY_ERROR": 2, "STSS_FORMAT_UNKNOWN": 0, "STSS_FORMAT_R32F": 1,
+               "STSS_FORMAT_RG32F": 2, "STSS_FORMAT_RGB32F": 3, "STSS_FORMAT_RGBA32F": 4, "STSS_FORMAT_R16F": 5,
+               "STSS_FORMAT_RG16F": 6, "STSS_FORMAT_RGBA16F": 7, "STSS_FORMAT_R32I": 8, "STSS_FORMAT_R32UI": 9,
+               "STSS_FORMAT_R8_UNORM": 10, "STSS_FORMAT_RGBA8_UNORM": 11,
+               **{f"STSS_RESULT_{name}": code for name, code in RESULT_CODES.items()}}
+
+
+def test_c_header_surface():
+    """The header as cffi parses it (no compiler, no library): every function, constant
+    and struct field is still there, fields in their order (an engine's compiled layout)."""
+    import re
+
+    import cffi
+
+    from plugin import c_abi
+
+    decls = c_abi.header_declarations()
+    code = re.sub(r"/\*.*?\*/", "", decls, flags=re.S)
+    functions = set(re.findall(r"\b(stss_\w+)\s*\(", code))
+    assert C_FUNCTIONS <= functions, sorted(C_FUNCTIONS - functions)
+    ffi = cffi.FFI()
+    ffi.cdef(decls)
+    lib = ffi.dlopen(None)  # constants and types only; no function of the library is called
+    for name, value in C_CONSTANTS.items():
+        assert getattr(lib, name) == value, name
+    for struct, fields in C_STRUCTS.items():
+        assert [f for f, _ in ffi.typeof(struct).fields] == fields, f"{struct}: fields changed (ABI break)"

@@ -172,5 +172,100 @@ def test_cuda_without_a_gpu_says_so(dump):
         plugin.Context(dump.desc(device="cuda"))
 
 
+# -- NaN and Inf in any input --------------------------------------------------------------------
+
+#: Every image of a frame description (and of its generated frame), with the field named in the error.
+IMAGES = ["color", "depth", "motion", "albedo", "normal", "roughness", "metallic", "object_id", "reactive",
+          "transparency", "hudless", "ui", "generated.depth", "generated.motion", "generated.albedo",
+          "generated.normal", "generated.roughness", "generated.metallic", "generated.object_id", "generated.ui"]
+#: Every number and matrix.
+SCALARS = ["frame_time_ms", "near", "far", "fov_y_rad", "pre_exposure", "jitter_px", "motion_scale", "view", "proj",
+           "prev_view", "prev_proj", "generated.jitter_px", "generated.view", "generated.proj"]
+
+
+def _image_for(dump, key):
+    """A valid image for ``key`` (a dump G-buffer, or a mask / HUD-less colour / UI layer)."""
+    W, H = dump.display_size
+    w, h = dump.render_size
+    src = dump.arrays(1 if key.startswith("generated.") else 0)
+    name = key.split(".")[-1]
+    if name in ("reactive", "transparency"):
+        return np.full((h, w), 0.5, np.float32)
+    if name == "hudless":
+        return src["color"].astype(np.float32)
+    if name == "ui":
+        return np.zeros((H, W, 4), np.float32)
+    return src[name].astype(np.float32)
+
+
+def _scalar_for(dump, key, bad):
+    name = key.split(".")[-1]
+    if name in ("view", "proj", "prev_view", "prev_proj"):
+        m = dump.arrays(0)["view" if "view" in name else "proj"].copy()
+        m[1, 2] = bad
+        return m
+    if name in ("jitter_px", "motion_scale"):
+        return (0.1, bad)
+    return bad
+
+
+def _with(dump, key, value):
+    if key.startswith("generated."):
+        return {"generated": [dump.generated(0, **{key.split(".")[1]: value})]}
+    return {key: value}
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_nan_and_inf_in_any_input_are_refused_by_name(dump, bad):
+    """Every image and every number of a frame, with one NaN / +Inf / -Inf: a typed error
+    naming that field, and the context goes on (checked on one context for all of them)."""
+    names = {"generated": "generated[0]"}
+    with plugin.Context(dump.desc()) as ctx:
+        ctx.dispatch(dump.frame(0))
+        for key in IMAGES + SCALARS:
+            if key in IMAGES:
+                img = _image_for(dump, key)
+                img[(3, 5) + (0,) * (img.ndim - 2)] = bad
+                value = img
+            else:
+                value = _scalar_for(dump, key, bad)
+            field = ".".join(names.get(p, p) for p in ("frame." + key).split("."))
+            with pytest.raises(InvalidInputError) as info:
+                ctx.dispatch(dump.frame(1, **_with(dump, key, value)))
+            msg = str(info.value)
+            assert msg.startswith(field + ":") and "expected" in msg and "got" in msg, (key, msg)
+            assert info.value.field == field and ctx.last_frames[0].index == 0, key
+        assert not ctx.dispatch(dump.frame(1)).reset  # the stream goes on
+
+
+# -- resources this machine cannot read --------------------------------------------------------
+
+class _CudaOnly:
+    """An object that lives in CUDA memory (e.g. a CuPy array)."""
+
+    def __init__(self, shape):
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f4", "data": (0x7000_0000, False),
+                                         "strides": None, "version": 3}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a CUDA GPU")
+def test_cuda_memory_without_a_gpu_is_refused_by_name(dump):
+    with plugin.Context(dump.desc()) as ctx:
+        with pytest.raises(UnsupportedError) as info:
+            ctx.dispatch(dump.frame(0, motion=_CudaOnly((40, 64, 2))))
+        _check_message(info.value, "frame.motion", "__cuda_array_interface__")
+        assert "sees no CUDA GPU" in str(info.value)
+
+
+def test_texture_arrays_and_odd_objects_are_refused_by_name(dump, gl):
+    arr = gl.texture_array((64, 40, 2), 4, dtype="f4")
+    with plugin.Context(dump.desc()) as ctx:
+        for value, words in ((arr, "got a TextureArray"), ("color.png", "got a str"), (object(), "got a object")):
+            with pytest.raises(InvalidInputError) as info:
+                ctx.dispatch(dump.frame(0, color=value))
+            _check_message(info.value, "frame.color", words)
+    arr.release()
+
+
 def test_the_table_is_big_enough():
     assert len(FRAME_CASES) + len(DESC_CASES) + 4 >= 30

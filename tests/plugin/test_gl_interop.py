@@ -380,13 +380,13 @@ def _gl_frame(gl, dump, n, keep):
 
 def test_context_reads_textures_through_interop_when_it_is_on(gl, dump):
     keep: list = []
-    with plugin.Context(dump.desc()) as ref_ctx:
+    with plugin.Context(dump.desc(pass_name="bilinear")) as ref_ctx:
         ref = [ref_ctx.dispatch(dump.frame(n, **_gl_frame(gl, dump, n, keep))) for n in range(2)]
         assert ref_ctx.gl_interop_active is False  # a CPU context: the host path
     keep2: list = []
     frames = [_gl_frame(gl, dump, n, keep2) for n in range(2)]
     interop, rt = _interop({t.glo: t for t in keep2})
-    with plugin.Context(dump.desc()) as ctx:
+    with plugin.Context(dump.desc(pass_name="bilinear")) as ctx:
         ctx._gl = interop  # what a CUDA context with working interop holds
         got = [ctx.dispatch(dump.frame(n, **frames[n])) for n in range(2)]
         assert ctx.gl_interop_active is True
@@ -402,7 +402,7 @@ def test_auto_falls_back_to_host_memory_with_one_warning(gl, dump):
     keep: list = []
     interop, rt = _interop({})
     rt.fail["cudaGraphicsGLRegisterImage"] = 999
-    with plugin.Context(dump.desc()) as ctx:
+    with plugin.Context(dump.desc(pass_name="bilinear")) as ctx:
         ctx._gl = interop
         r0 = ctx.dispatch(dump.frame(0, **_gl_frame(gl, dump, 0, keep)))
         r1 = ctx.dispatch(dump.frame(1, **_gl_frame(gl, dump, 1, keep)))
