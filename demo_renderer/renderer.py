@@ -154,6 +154,30 @@ class Renderer:
         self._setup_shadow_projection()
 
     # ------------------------------------------------------------------ resources
+    def release(self) -> None:
+        """Free every GL object this renderer made (meshes, textures, the shadow map, targets,
+        queries); the shared shader programs stay. The renderer is unusable afterwards."""
+        ours = {id(o) for o in [self.shadow_fbo] + [t.gbuffer_fbo for t in self._targets.values()]
+                + [t.color_fbo for t in self._targets.values()] + [f for _, f in self._accum.values()]}
+        if id(self.ctx.fbo) in ours:  # moderngl re-binds the current framebuffer after making one
+            (self.ctx.screen or self.ctx.detect_framebuffer(0)).use()
+        for gm in self.meshes:
+            for o in (gm.vao, gm.shadow_vao, gm.vbo, gm.ibo):
+                o.release()
+        for o in (*self._textures.values(), self.white, self.shadow_fbo, self.shadow_map,
+                  self.empty_vao, self.sky_vao, self.accum_vao):
+            o.release()
+        for target in self._targets.values():
+            target.release()
+        for tex, fbo in self._accum.values():
+            fbo.release()
+            tex.release()
+        for q in self._queries.values():
+            rel = getattr(q.mglo, "release", None)
+            if rel is not None:
+                rel()
+        self.meshes, self._textures, self._targets, self._accum, self._queries = [], {}, {}, {}, {}
+
     def _scope(self, name: str) -> ContextManager:
         return self.pass_scope(name) if self.pass_scope is not None else contextlib.nullcontext()
 
@@ -204,10 +228,16 @@ class Renderer:
         self.shadow_matrix = bias @ self.light_proj @ self.light_view
 
     # ------------------------------------------------------------------ cameras
-    def camera(self, t: float, prev_t: float, size: tuple[int, int]) -> FrameCamera:
+    def camera(self, t: float, prev_t: float, size: tuple[int, int],
+               views: tuple[np.ndarray, np.ndarray] | None = None) -> FrameCamera:
+        """The scene camera at ``t`` and ``prev_t``; ``views``: (view, previous view) to use
+        instead of the scripted camera's (a free-flying camera), same projection."""
         cam = self.scene.camera
         aspect = size[0] / size[1]
         proj = perspective(cam.fov_y_deg, aspect, cam.near, cam.far)
+        if views is not None:
+            view, prev_view = (np.asarray(v, dtype=np.float64).reshape(4, 4) for v in views)
+            return FrameCamera(view=view, proj=proj, prev_view=prev_view, prev_proj=proj)
         return FrameCamera(view=cam.view(t), proj=proj, prev_view=cam.view(prev_t), prev_proj=proj)
 
     # ------------------------------------------------------------------ passes
@@ -334,21 +364,27 @@ class Renderer:
     # ------------------------------------------------------------------ public API
     def render(self, t: float, prev_t: float, size: tuple[int, int],
                jitter_px: tuple[float, float] = (0.0, 0.0), lod_bias: float = 0.0,
-               shade: bool = True, timed: bool = True) -> tuple[GBuffer, FrameCamera]:
-        """Shadow, G-buffer and (when ``shade``) shading passes for time ``t``.
+               shade: bool = True, timed: bool = True,
+               views: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBuffer, FrameCamera]:
+        """Shadow (only when shading: the G-buffers do not need it), G-buffer and (when
+        ``shade``) shading passes for time ``t``.
 
         ``prev_t`` is the previous frame's time (for motion vectors); ``jitter_px`` the
         sub-pixel offset in pixels of ``size``. With ``timed`` (and timers enabled), the
         passes' times land in :attr:`last_times`. Targets are kept per size, so one renderer
-        serves several sizes; the shadow map is drawn once per distinct ``t``.
+        serves several sizes; the shadow map is drawn once per distinct ``t``. ``views``:
+        (view, previous view) instead of the scene camera's (see :meth:`camera`).
         """
         target = self.target(size)
-        cam = self.camera(t, prev_t, target.size)
-        with self._timer("shadow", timed) as ts, self._scope("shadow"):
-            self._shadow_pass(t)
+        cam = self.camera(t, prev_t, target.size, views)
+        timers = {}
+        if shade:
+            with self._timer("shadow", timed) as ts, self._scope("shadow"):
+                self._shadow_pass(t)
+            timers["shadow"] = ts
         with self._timer("gbuffer", timed) as tg, self._scope("gbuffer"):
             self._gbuffer_pass(target, t, prev_t, cam, jitter_px, lod_bias)
-        timers = {"shadow": ts, "gbuffer": tg}
+        timers["gbuffer"] = tg
         if shade:
             with self._timer("shading", timed) as tsh, self._scope("shading"):
                 self._shading_pass(target, cam, jitter_px)

@@ -131,3 +131,25 @@ def test_every_project_shader_compiles(gl):
     for name in ("gbuffer.glsl", "sky_gbuffer.glsl", "shadow.glsl", "shading.glsl",
                  "accumulate.glsl", "present.glsl"):
         assert lib.get(name) is lib.get(name)  # compiled once, then cached
+
+
+def test_gbuffer_only_frames_skip_the_shadow_map_and_views_replace_the_camera(gl):
+    """A frame rendered for extrapolation (shade=False) needs no shadow map; its G-buffers are
+    the same either way. ``views`` stands in for the scripted camera (the demo's free camera)."""
+    box = SceneObject("box", P.box(1, 1, 1), Material(), static(translate(0.3, 0.0, 0.0)))
+    scene = _scene([box])
+    r = Renderer(gl, scene, timers=True)
+    shaded = r.read_frame(r.render(0.5, 0.4, SIZE)[0])
+    assert set(r.last_times.gpu_ms) == {"shadow", "gbuffer", "shading"}
+    cheap = r.read_frame(r.render(0.5, 0.4, SIZE, shade=False)[0])
+    assert set(r.last_times.gpu_ms) == {"gbuffer"}
+    for k in ("albedo", "normal", "depth", "motion", "object_id"):
+        np.testing.assert_array_equal(cheap[k], shaded[k])
+    moved = np.linalg.inv(translate(0.5, 0.0, 0.0)) @ scene.camera.view(0.5)  # the camera 0.5 m right
+    target, cam = r.render(0.5, 0.4, SIZE, views=(moved, scene.camera.view(0.4)))
+    np.testing.assert_array_equal(cam.view, moved)
+    ids = r.read_frame(target)["object_id"]
+    assert np.nonzero(ids == 1)[1].mean() < np.nonzero(shaded["object_id"] == 1)[1].mean() - 3  # box further left
+    r.release()
+    fb = gl.framebuffer(color_attachments=[gl.texture((4, 4), 4)])  # no stale binding left behind
+    fb.release()
