@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import replace
 from typing import Any
 
@@ -104,6 +105,8 @@ class Context:
         # moderngl textures: None = not decided yet (decided on the first texture, so that a
         # context that never sees one never imports cuda-python), then a GLInterop or False
         self._gl: gl_interop.GLInterop | bool | None = None if self.desc.gl_interop != "host" else False
+        self._gl_handles: gl_interop.GLInterop | None = None  # for GL names handed over explicitly (C ABI)
+        self._gl_host_only: weakref.WeakSet = weakref.WeakSet()  # textures interop cannot map as they say
         self._gl_notes: set[str] = set()  # INFO messages about the host path, once each
         self._warnings: list[str] = []  # the dispatch in progress's (for messages from the GL reader)
 
@@ -156,10 +159,14 @@ class Context:
         self._destroyed = True
         self.pass_ = None
         self.last_frames, self.last_outputs = [], []
-        if isinstance(self._gl, gl_interop.GLInterop):
-            self._gl.release()
+        self._release_gl()
 
     close = destroy
+
+    def _release_gl(self) -> None:
+        for interop in (self._gl, self._gl_handles):
+            if isinstance(interop, gl_interop.GLInterop):
+                interop.release()
 
     @property
     def destroyed(self) -> bool:
@@ -180,8 +187,7 @@ class Context:
         re-creating a GL texture that was handed over by its GL name (the C ABI); moderngl
         texture objects are tracked by the context itself."""
         self._alive("release_gpu_resources")
-        if isinstance(self._gl, gl_interop.GLInterop):
-            self._gl.release()
+        self._release_gl()
 
     @property
     def gl_interop_active(self) -> bool | None:
@@ -195,10 +201,12 @@ class Context:
         saying what is missing where interop cannot run (a CPU context, no CUDA GPU, no
         cuda-python). For GPU handles of the C ABI."""
         self._alive("interop")
-        if not isinstance(self._gl, gl_interop.GLInterop):
+        if isinstance(self._gl, gl_interop.GLInterop):
+            return self._gl
+        if self._gl_handles is None:
             gl_interop.decide("cuda", self.device)
-            self._gl = gl_interop.GLInterop(self.device)
-        return self._gl
+            self._gl_handles = gl_interop.GLInterop(self.device)
+        return self._gl_handles
 
     def _gl_note(self, key: str, severity: Severity, text: str) -> None:
         if key not in self._gl_notes:
@@ -222,7 +230,7 @@ class Context:
                               f"CUDA-OpenGL interop is off ({gl_interop.availability()[1]})"
                               if self.desc.gl_interop == "auto" else "GL textures are read through host memory "
                               "(gl_interop='host')")
-        if self._gl is False:
+        if self._gl is False or texture in self._gl_host_only:
             return None
         fmt, why = gl_interop.moderngl_format(texture)
         if fmt is None:
@@ -233,6 +241,12 @@ class Context:
             return None
         try:
             return self._gl.read(texture.glo, texture.size, fmt, name, rect=rect, owner=texture)
+        except UnsupportedError as e:  # CUDA maps it otherwise than moderngl describes it (a packed format)
+            if forced:
+                raise
+            self._gl_host_only.add(texture)
+            self._gl_note(f"format:{name}", Severity.INFO, f"{e}; this texture is read through host memory")
+            return None
         except gl_interop.GLInteropError as e:
             if forced:
                 raise

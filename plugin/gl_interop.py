@@ -84,6 +84,16 @@ class GLFormat:
         return self.components * self.bits // 8
 
 
+#: Unsigned element types PyTorch's CUDA kernels may lack (flip): flipped through a signed view.
+_SIGNED_VIEW = {torch.uint16: torch.int16, torch.uint32: torch.int32}
+
+
+def flip_rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` upside down (a new tensor), for every element type interop reads."""
+    signed = _SIGNED_VIEW.get(t.dtype)
+    return t.flip(0) if signed is None else t.view(signed).flip(0).view(t.dtype)
+
+
 #: moderngl ``Texture.dtype`` -> (element type, bits, CUDA channel kind, format-name suffix).
 #: The same dtypes as the host path (``plugin.resources``) accepts.
 MODERNGL_DTYPES: dict[str, tuple[torch.dtype, int, str, str]] = {
@@ -305,6 +315,7 @@ class GLInterop:
 
     def _mapped(self, reg: _Registration, field: str, stream: int, body: Callable[[Any], None]) -> None:
         """Map ``reg``, run ``body(array)``, unmap -- also when ``body`` raised."""
+        self._set_device(field)  # cuda-python's runtime keeps its own current device per thread
         self._call("cudaGraphicsMapResources", field, 1, reg.resource, stream)
         try:
             array = self._call("cudaGraphicsSubResourceGetMappedArray", field, reg.resource, 0, 0)
@@ -341,7 +352,7 @@ class GLInterop:
                        MEMCPY_DEVICE_TO_DEVICE, stream)
 
         self._mapped(reg, field, stream, copy)
-        return staging.flip(0)  # a new tensor: the staging buffer is reused next frame
+        return flip_rows(staging)  # a new tensor: the staging buffer is reused next frame
 
     def write(self, name: int, size: tuple[int, int], fmt: GLFormat, image: torch.Tensor, field: str,
               owner: Any = None) -> None:

@@ -415,6 +415,32 @@ def test_auto_falls_back_to_host_memory_with_one_warning(gl, dump):
         t.release()
 
 
+def test_a_texture_cuda_sees_otherwise_is_read_through_host_memory(gl, dump):
+    """A texture whose mapped array does not match what moderngl says (a packed internal
+    format, say): "auto" reads that texture through host memory, with one INFO message."""
+    keep: list = []
+    frames = [_gl_frame(gl, dump, n, keep) for n in range(2)]
+    interop, rt = _interop({t.glo: t for t in keep})
+    for f in frames:  # CUDA would see the colour textures as 10/10/10/2-bit unsigned
+        w, h = f["color"].size
+        rt.textures[f["color"].glo] = ((w, h), 4, 8, "unsigned", bytes(w * h * 4))
+    got = []
+    with plugin.Context(dump.desc(pass_name="bilinear", message_callback=lambda sev, m: got.append((sev, m)))) as ctx:
+        ctx._gl = interop
+        results = [ctx.dispatch(dump.frame(n, **frames[n])) for n in range(2)]
+        assert ctx.gl_interop_active is True  # the other textures still go through interop
+    with plugin.Context(dump.desc(pass_name="bilinear")) as ref_ctx:
+        ref = [ref_ctx.dispatch(dump.frame(n, **frames[n])) for n in range(2)]
+    for a, b in zip(ref, results):
+        assert np.array_equal(a.output, b.output)
+    notes = [m for sev, m in got if "frame.color" in m and "host memory" in m]
+    assert len(notes) == 1 and got[0][0] == plugin.Severity.INFO, got
+    assert "expected a 64x40 RGBA16F texture" in notes[0]
+    assert rt.count("cudaMemcpy2DFromArrayAsync") == 4  # depth and motion, two frames; not the colour
+    for t in keep:
+        t.release()
+
+
 def test_forced_interop_refuses_what_it_cannot_map(gl, dump):
     keep: list = []
     rgb = gl.texture((64, 40), 3, np.zeros((40, 64, 3), np.float32).tobytes(), dtype="f4")
