@@ -118,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the demo (window if a display exists, else headless)",
                        description="The scene rendered at low resolution and brought to the display by "
                                    "--mode through the plugin API, compared with native rendering. In a "
-                                   "window when a display exists: ImGui controls (scene, mode, quality, "
-                                   "compare wipe / side by side, zoom loupe, debug views) and the frame-time "
-                                   "overlay; space pauses, Esc quits. Otherwise headless: a clip (PNG frames "
+                                   "window when a display exists: ImGui controls (scene or scene file, mode, quality, "
+                                   "compare wipe / side by side, zoom loupe, debug views, free camera) and the "
+                                   "frame-time overlay; Space pauses, Esc quits, F1 hides the overlay. Otherwise headless: a clip (PNG frames "
                                    "and an MP4), comparison.png (the passes against native and the ground "
                                    "truth), profile.csv and frame_times.png in --out, and a summary.")
     d.add_argument("--scene", default="traffic", help="built-in scene name or scene file (default traffic)")
@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode = d.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true", help="force headless even with a display")
     mode.add_argument("--window", action="store_true", help="force a window (fails without a display)")
+    from .views import DEBUG_LABELS, DEBUG_VIEWS
+
+    d.add_argument("--debug-view", default="none", choices=list(DEBUG_VIEWS),
+                   help="show a debug view instead of the picture: " + "; ".join(
+                       f"{k}: {v}" for k, v in DEBUG_LABELS.items() if k != "none"))
+    d.add_argument("--loupe", action="store_true",
+                   help="the zoom loupe (bottom right): at the mouse pointer in a window, the centre headless")
+    d.add_argument("--free-camera", action="store_true",
+                   help="window mode: start with the free-flying camera (WASD, Q/E, Shift, right-drag to look)")
     d.add_argument("--no-overlay", action="store_true", help="window mode: no ImGui controls and overlay")
     d.add_argument("--screenshot", type=Path, help="window mode: save the last frame here (PNG)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -213,9 +222,12 @@ def cmd_demo(args) -> int:
         raise CliError(f"--frames must be >= {0 if window else 1}, got {frames}")
     if args.sheet_frames < 0:
         raise CliError(f"--sheet-frames must be >= 0, got {args.sheet_frames}")
+    if args.free_camera and not window:
+        raise CliError("--free-camera needs a window (a display, or --window); headless runs the scripted camera")
     scene = _load_scene(args.scene)
     cfg = DemoConfig(scene=args.scene, frames=frames, display_size=args.display_size, mode=args.mode,
-                     quality=args.quality, compare=args.compare, sheet_frames=args.sheet_frames)
+                     quality=args.quality, compare=args.compare, sheet_frames=args.sheet_frames,
+                     debug_view=args.debug_view, loupe=args.loupe, free_camera=args.free_camera)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)

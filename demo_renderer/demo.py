@@ -21,6 +21,7 @@ from .pipeline import MODE_LABELS, MODES, DemoFrame, DemoPipeline
 from .profiler import DeferredGpuTimer, FrameProfiler
 from .scene import Scene
 from .shaderlib import ShaderLibrary
+from .views import GBUFFER_VIEWS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class DemoConfig:
     split: float = 0.5  # wipe divider, fraction of the width
     compare: str = "wipe"  # "wipe" (native | mode), "side_by_side" or "off"
     sheet_frames: int = 8  # headless comparison sheet: display frames run per pass (0: no sheet)
+    debug_view: str = "none"  # see views.DEBUG_VIEWS
+    loupe: bool = False  # the zoom loupe (window: at the pointer; headless: the centre)
+    free_camera: bool = False  # window: start with the free-flying camera
 
 
 class Compositor:
@@ -117,7 +121,15 @@ def has_display() -> bool:
 
 class _Run:
     """The demo loop shared by the window and headless modes: one display frame per call,
-    its times into the profiler (GPU times arrive a few frames late)."""
+    its times into the profiler (GPU times arrive a few frames late).
+
+    Profile columns, each a separate cost (none contains another): ``shadow``, ``gbuffer``,
+    ``shading`` (the rendered or native frame), ``next_gbuffer`` (the G-buffers of the frame
+    to extrapolate), ``readback`` (G-buffers to host memory for the plugin), the plugin pass
+    (e.g. ``stss``: upscaling, and ``stss_generate``: the extrapolated frame, both timed by
+    the plugin during the rendered frame), ``compare`` (the native frame rendered for the
+    wipe / side by side), ``debug`` (a debug view), ``present`` (uploads and composition) and,
+    in a window, ``overlay``."""
 
     def __init__(self, gl: moderngl.Context, scene: Scene, cfg: DemoConfig):
         self.gl, self.cfg = gl, cfg
@@ -127,31 +139,37 @@ class _Run:
         self.pipeline = DemoPipeline(gl, scene, cfg.display_size, cfg.mode, cfg.quality, cfg.fps,
                                      self.shaders, scope=self.timer.scope)
         self.comp = Compositor(gl, self.shaders, cfg.display_size)
-        self.last_present = None
+
+    def switch_scene(self, scene: Scene) -> None:
+        """Replace the scene (a new renderer and plugin context; same mode and quality)."""
+        old = self.pipeline
+        self.pipeline = DemoPipeline(self.gl, scene, self.cfg.display_size, old.mode, old.quality, self.cfg.fps,
+                                     self.shaders, scope=self.timer.scope)
+        old.close()
 
     def step(self, i: int, t: float, fbo, compare: str, split: float, debug_view: str = "none",
-             loupe=None, zoom: int = 4) -> DemoFrame:
-        prof = self.profiler
-        prof.begin_frame(i, self.pipeline.kind(i))
-        t0 = time.perf_counter()
-        frame = self.pipeline.frame(i, t)
-        t1 = time.perf_counter()
-        self.comp.upload("output", frame.output)
-        if compare != "off" and self.pipeline.mode != "native":
-            self.comp.upload("native", self.pipeline.native(t))
-        elif self.pipeline.mode == "native":
-            self.comp.upload("native", frame.output)
-        dbg = self.pipeline.debug_image(debug_view) if debug_view != "none" else None
-        if dbg is not None:
-            self.comp.upload("debug", dbg)
-        with self.timer.scope("present"):
-            self.comp.compose(fbo, compare if self.pipeline.mode != "native" else "off", split, dbg is not None,
-                              loupe, zoom)
-        t2 = time.perf_counter()
-        prof.add("pipeline", cpu_ms=(t1 - t0) * 1e3)  # render + the plugin dispatch
-        prof.add("views", cpu_ms=(t2 - t1) * 1e3)  # uploads, native frame, debug view, compose
-        for name, ms in frame.cpu_ms.items():
+             loupe=None, zoom: int = 4, dt: float | None = None) -> DemoFrame:
+        """Display frame ``i`` at scene time ``t`` into ``fbo``; ``dt``: scene seconds since
+        the previous display frame (default ``1 / fps``; 0 while paused)."""
+        dt = 1.0 / self.cfg.fps if dt is None else dt
+        prof, timer, p = self.profiler, self.timer, self.pipeline
+        prof.begin_frame(i, p.kind(i))
+        frame = p.frame(i, t, dt, gbuffers=debug_view in GBUFFER_VIEWS)
+        for name, ms in frame.cpu_ms.items():  # the plugin's own timings
             prof.add(name, cpu_ms=ms)
+        compare = compare if p.mode != "native" else "off"
+        dbg = None
+        if debug_view != "none":
+            with timer.scope("debug"):
+                dbg = p.debug_image(debug_view, frame)
+                if dbg is not None:
+                    self.comp.upload("debug", dbg)
+        if compare != "off" and dbg is None:
+            with timer.scope("compare"):
+                self.comp.upload("native", p.native(i, t, dt))
+        with timer.scope("present"):
+            self.comp.upload("output", frame.output)
+            self.comp.compose(fbo, compare, split, dbg is not None, loupe, zoom)
         return frame
 
     def end(self, present_ms: float) -> None:
@@ -182,14 +200,16 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
 
         iterator = tqdm(iterator, unit="frame", desc=f"demo {scene.name} {cfg.mode}", dynamic_ncols=True)
     last = time.perf_counter()
+    loupe = (0.5, 0.5) if cfg.loupe else None
     for i in iterator:
-        run.step(i, i / cfg.fps, fbo, cfg.compare, cfg.split)
+        run.step(i, i / cfg.fps, fbo, cfg.compare, cfg.split, cfg.debug_view, loupe)
         rgb = np.frombuffer(target.read(), np.uint8).reshape(h, w, 4)[::-1, :, :3]
         Image.fromarray(rgb).save(frames_dir / f"{i:06d}.png")
         images.append(np.ascontiguousarray(rgb))
         now = time.perf_counter()
         run.end((now - last) * 1e3)
         last = now
+    render_size = run.pipeline.render_size
     run.finish()
     video = out / "demo.mp4"
     iio.imwrite(video, np.stack(images), fps=min(cfg.fps, 30.0), codec="libx264", macro_block_size=2,
@@ -202,7 +222,7 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
         from .compare import compare_passes, format_table, save_sheet
 
         comparison = compare_passes(gl, scene, passes=("native", "bilinear", "temporal", "stss"),
-                                    frames=cfg.sheet_frames, render_size=run.pipeline.render_size,
+                                    frames=cfg.sheet_frames, render_size=render_size,
                                     display_size=cfg.display_size, fps=cfg.fps / 2, progress=progress)
         save_sheet(comparison, out / "comparison.png")
         summary["sheet"] = out / "comparison.png"
@@ -218,11 +238,99 @@ def _has_pyav() -> bool:
     return True
 
 
+@dataclass
+class InputSnapshot:
+    """The keyboard and mouse of one frame, as the demo uses them."""
+
+    quit: bool = False  # Esc
+    toggle_pause: bool = False  # Space (pressed since the last poll)
+    move: tuple[float, float, float] = (0.0, 0.0, 0.0)  # right (D-A), up (E-Q), forward (W-S)
+    fast: bool = False  # Shift
+    look_px: tuple[float, float] = (0.0, 0.0)  # pointer motion while the right button is held
+    cursor: tuple[float, float] | None = None  # pointer in the window, 0..1, y down
+    left_drag: bool = False  # left button held over the scene (not over a panel)
+
+
+class WindowInput:
+    """Polls a glfw window's keys and mouse once a frame. Sticky keys: a key pressed and
+    released between two polls still counts. ``keyboard`` / ``mouse`` False (an ImGui text
+    field or panel has them) leave the demo's controls alone."""
+
+    def __init__(self, glfw, window):
+        self.glfw, self.window = glfw, window
+        glfw.set_input_mode(window, glfw.STICKY_KEYS, True)
+        glfw.set_input_mode(window, glfw.STICKY_MOUSE_BUTTONS, True)
+        self._down: set[int] = set()
+        self._cursor_px: tuple[float, float] | None = None
+
+    def _pressed(self, key: int) -> bool:
+        return self.glfw.get_key(self.window, key) == self.glfw.PRESS
+
+    def _edge(self, key: int) -> bool:
+        now = self._pressed(key)
+        was = key in self._down
+        (self._down.add if now else self._down.discard)(key)
+        return now and not was
+
+    def poll(self, keyboard: bool = True, mouse: bool = True) -> InputSnapshot:
+        g, win = self.glfw, self.window
+        snap = InputSnapshot()
+        esc, space = self._edge(g.KEY_ESCAPE), self._edge(g.KEY_SPACE)
+        if keyboard:
+            k = self._pressed
+            snap.quit, snap.toggle_pause = esc, space
+            snap.move = (float(k(g.KEY_D)) - float(k(g.KEY_A)), float(k(g.KEY_E)) - float(k(g.KEY_Q)),
+                         float(k(g.KEY_W)) - float(k(g.KEY_S)))
+            snap.fast = k(g.KEY_LEFT_SHIFT) or k(g.KEY_RIGHT_SHIFT)
+        x, y = g.get_cursor_pos(win)
+        ww, wh = g.get_window_size(win)
+        prev, self._cursor_px = self._cursor_px, (x, y)
+        snap.cursor = (min(max(x / max(ww, 1), 0.0), 1.0), min(max(y / max(wh, 1), 0.0), 1.0))
+        if mouse:
+            if g.get_mouse_button(win, g.MOUSE_BUTTON_RIGHT) == g.PRESS and prev is not None:
+                snap.look_px = (x - prev[0], y - prev[1])
+            snap.left_drag = g.get_mouse_button(win, g.MOUSE_BUTTON_LEFT) == g.PRESS
+        return snap
+
+
+class SceneSources:
+    """The scenes the window offers: the built-in ones and every scene file loaded so far,
+    by the name shown in the scene list."""
+
+    def __init__(self, current: Scene, source: str):
+        from .scenes import BUILTIN_SCENES
+
+        self._source = {name: name for name in BUILTIN_SCENES}
+        self._source[current.name] = source
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._source)
+
+    def load(self, name_or_path: str) -> Scene:
+        """A listed scene by name, or a scene file (then listed); ValueError (with the file
+        and the reason) when it cannot be loaded."""
+        from .scenes import load_scene
+
+        key = str(name_or_path).strip()
+        if not key:
+            raise ValueError("scene file: expected a path to a .gltf/.glb/.obj/.json file, got an empty path")
+        scene = load_scene(self._source.get(key, os.path.expanduser(key)))
+        if key not in self._source:
+            self._source[scene.name] = os.path.expanduser(key)
+        return scene
+
+
 def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, overlay: bool = True,
                profile_out: Path | None = None) -> dict:
     """Open a glfw window with the controls and the frame-time overlay; run until closed (Esc)
     or ``cfg.frames`` frames (if > 0). ``screenshot``: save the last frame (PNG);
-    ``profile_out``: a folder for the profile CSV and plot at exit (also on "Export")."""
+    ``profile_out``: a folder for the profile CSV and plot at exit (also on "Export").
+
+    Keys: Space pauses the scene (frames go on, so temporal passes converge and the free
+    camera still flies), Esc quits, F1 hides the overlay; with the free camera, W/A/S/D fly,
+    Q/E go down/up, Shift is faster, and dragging with the right mouse button looks around.
+    Dragging with the left button over the scene moves the wipe divider."""
     if overlay:
         from .overlay import import_glfw
 
@@ -245,29 +353,22 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         glfw.swap_interval(0)
         gl = moderngl.create_context(require=430)
         run = _Run(gl, scene, cfg)
+        sources = SceneSources(scene, cfg.scene)
+        from .uistate import DemoUiState
+
+        s = DemoUiState(scene=scene.name, scenes=sources.names, pass_name=cfg.mode, passes=list(MODES),
+                        quality=cfg.quality, compare=cfg.compare, split=cfg.split, debug_view=cfg.debug_view,
+                        loupe=cfg.loupe, free_camera=cfg.free_camera, scene_path=os.getcwd() + os.sep)
         ui = None
         if overlay:
-            from .overlay import DemoUiState, Overlay
-            from .scenes import BUILTIN_SCENES
+            from .overlay import Overlay
 
-            state = DemoUiState(scene=scene.name, scenes=sorted(set(BUILTIN_SCENES) | {scene.name}),
-                                pass_name=cfg.mode, passes=list(MODES), quality=cfg.quality, compare=cfg.compare,
-                                split=cfg.split)
-            ui = Overlay(window, run.profiler, state)
-        keys = {"paused": False}
-
-        def on_key(win, key, scancode, action, mods):
-            if action != glfw.PRESS:
-                return
-            if key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
-                glfw.set_window_should_close(win, True)
-            elif key == glfw.KEY_SPACE:
-                keys["paused"] = not keys["paused"]
-
-        if ui is None:
-            glfw.set_key_callback(window, on_key)
+            ui = Overlay(window, run.profiler, s)
+        inp = WindowInput(glfw, window)
         index, t = 0, 0.0
-        frame_ms = []
+        frame_ms: list[float] = []
+        look = np.zeros(2)
+        flying = False
         last = time.perf_counter()
         while not glfw.window_should_close(window):
             glfw.poll_events()
@@ -275,30 +376,57 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
             if fb_w == 0 or fb_h == 0:  # minimised
                 glfw.wait_events()
                 continue
-            if ui is not None:
-                s = ui.state
-                if "scene" in s.changed and s.scene != run.pipeline.scene.name:
-                    from .scenes import load_scene
-
-                    run.pipeline = DemoPipeline(gl, load_scene(s.scene), cfg.display_size, s.pass_name, s.quality,
-                                                cfg.fps, run.shaders, scope=run.timer.scope)
-                    index, t = 0, 0.0
-                elif s.changed & {"pass_name", "quality"}:
-                    run.pipeline.set_mode(s.pass_name, s.quality)
-                paused, compare, split = s.paused, s.compare, s.split
-                debug_view = s.debug_view
-                loupe = None
-                if s.loupe:
-                    mx, my = glfw.get_cursor_pos(window)
-                    win_w, win_h = glfw.get_window_size(window)
-                    loupe = (min(max(mx / max(win_w, 1), 0), 1), min(max(my / max(win_h, 1), 0), 1))
-                zoom = s.loupe_zoom
-                if s.export_requested and profile_out is not None:
+            # what the user changed in the last overlay frame
+            if s.load_scene_requested or ("scene" in s.changed and s.scene != run.pipeline.scene.name):
+                key = s.scene_path if s.load_scene_requested else s.scene
+                s.load_scene_requested = False
+                try:
+                    new_scene = sources.load(key)
+                except ValueError as e:  # SceneFileError, UnknownSceneError: one line naming the file
+                    s.status = f"could not load: {e}"
+                    s.scene = run.pipeline.scene.name
+                else:
+                    run.switch_scene(new_scene)
+                    s.scenes, s.scene, s.status = sources.names, new_scene.name, f"scene: {new_scene.name}"
+                    glfw.set_window_title(window, f"STSS demo - {new_scene.name}")
+                    index, t, flying = 0, 0.0, False
+            elif s.changed & {"pass_name", "quality"}:
+                run.pipeline.set_mode(s.pass_name, s.quality)
+            if s.export_requested:
+                s.export_requested = False
+                if profile_out is None:
+                    s.status = "export: no output folder (--out)"
+                else:
                     _export(run.profiler, profile_out)
-                    s.export_requested = False
-            else:
-                paused, compare, split, debug_view, loupe, zoom = keys["paused"], cfg.compare, cfg.split, "none", None, 4
-            run.step(index, t, gl.detect_framebuffer(), compare, split, debug_view, loupe, zoom)
+                    s.status = f"exported {profile_out / 'profile.csv'} and frame_times.png"
+            keyboard = ui is None or not ui.wants_keyboard
+            mouse = ui is None or not ui.wants_mouse
+            snap = inp.poll(keyboard, mouse)
+            if snap.quit:
+                break
+            if snap.toggle_pause:
+                s.paused = not s.paused
+            if snap.left_drag and s.compare == "wipe" and snap.cursor is not None:
+                s.split = snap.cursor[0]
+            # the free-flying camera: steered before each frame the pipeline renders
+            p = run.pipeline
+            if s.free_camera and not flying:
+                from .freecam import FreeCamera
+
+                eye, target = p.scene.camera.eye_target(t)
+                p.free_camera = FreeCamera(eye, target, fps=cfg.fps, start=index)
+                flying, look = True, np.zeros(2)
+            elif flying and not s.free_camera:
+                p.free_camera, flying = None, False
+                p.reset_history()  # back on the scripted path: a camera jump
+            if flying:
+                look += snap.look_px
+                if p.kind(index) != "generated":
+                    p.free_camera.steer(index, snap.move, look, snap.fast)
+                    look = np.zeros(2)
+            loupe = snap.cursor if s.loupe else None
+            dt = 0.0 if s.paused else 1.0 / cfg.fps
+            run.step(index, t, gl.detect_framebuffer(), s.compare, s.split, s.debug_view, loupe, s.loupe_zoom, dt)
             if ui is not None:
                 with run.timer.scope("overlay"):  # the overlay's own CPU and GPU cost
                     ui.frame()
@@ -310,9 +438,8 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
             frame_ms.append((now - last) * 1e3)
             run.end(frame_ms[-1])
             last = now
-            if not paused:
-                t += 1.0 / cfg.fps
-                index += 1
+            t += dt
+            index += 1
             if cfg.frames and len(frame_ms) >= cfg.frames:
                 break
         run.finish()
@@ -322,7 +449,7 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
             ui.shutdown()
         glfw.destroy_window(window)
         return {"frames": len(frame_ms), "median_frame_ms": float(np.median(frame_ms)) if frame_ms else None,
-                "stats": run.profiler.stats()}
+                "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status}
     finally:
         glfw.terminate()
 
@@ -339,8 +466,10 @@ def _save_screen(gl: moderngl.Context, path: Path) -> None:
     fbo = gl.detect_framebuffer()
     w, h = fbo.size
     rgb = np.frombuffer(fbo.read(components=3), np.uint8).reshape(h, w, 3)[::-1]
+    gl.error  # clears the GL_INVALID_OPERATION moderngl's read of the default framebuffer leaves on Mesa
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path)
 
 
-__all__ = ["Compositor", "DemoConfig", "MODE_LABELS", "MODES", "has_display", "run_headless", "run_window"]
+__all__ = ["Compositor", "DemoConfig", "InputSnapshot", "MODE_LABELS", "MODES", "SceneSources", "WindowInput", "has_display",
+           "run_headless", "run_window"]

@@ -34,7 +34,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,39 +41,43 @@ import imgui_bundle  # noqa: F401  (first: points pyGLFW at imgui-bundle's libgl
 from imgui_bundle import imgui, implot
 
 from demo_renderer.profiler import KINDS, FrameProfiler
+from demo_renderer.uistate import DemoUiState
+from demo_renderer.views import DEBUG_LABELS, DEBUG_VIEWS
 
 QUALITIES = ["NATIVE_AA", "QUALITY", "BALANCED", "PERFORMANCE", "ULTRA_PERFORMANCE"]
 COMPARES = ["wipe", "side_by_side", "off"]
-DEBUG_VIEWS = ["none", "albedo", "normal", "depth", "motion", "holes", "generated_tinted"]
 
 #: Passes shown first in the per-pass bars (others follow in the order the profiler saw them).
-PASS_ORDER = ["shadow", "gbuffer", "shading", "stss", "present", "overlay"]
-PASS_LABELS = {"gbuffer": "G-buffer", "shading": "shading", "shadow": "shadow", "stss": "STSS",
-               "present": "present", "overlay": "overlay"}
+#: Passes shown first in the per-pass bars, in this order; the plugin passes
+#: ("stss", "stss_generate", "bilinear", ...) go after "readback".
+PASS_ORDER = ["shadow", "gbuffer", "shading", "next_gbuffer", "readback", "stss", "stss_generate",
+              "compare", "debug", "present", "overlay"]
+PASS_LABELS = {"gbuffer": "G-buffer", "shading": "shading", "shadow": "shadow", "next_gbuffer": "G-buf next",
+               "readback": "readback", "stss": "STSS", "stss_generate": "STSS gen", "compare": "compare",
+               "debug": "debug view", "present": "present", "overlay": "overlay"}
+#: Scene files the "Browse" list offers.
+SCENE_SUFFIXES = (".gltf", ".glb", ".obj", ".json")
 
 
-@dataclass
-class DemoUiState:
-    """What the demo reads from the overlay (and may set itself). ``changed`` holds the names
-    of the fields the user changed in the last :meth:`Overlay.frame` (cleared at its start).
-    ``export_requested`` turns True when "Export CSV + PNG" is clicked; the demo exports and
-    sets it back to False."""
-
-    scene: str = ""
-    scenes: list[str] = field(default_factory=list)
-    pass_name: str = "final"
-    passes: list[str] = field(default_factory=lambda: ["final"])
-    quality: str = "QUALITY"
-    compare: str = "wipe"
-    split: float = 0.5
-    loupe: bool = False
-    loupe_zoom: int = 4
-    debug_view: str = "none"
-    paused: bool = False
-    free_camera: bool = False
-    show_overlay: bool = True
-    export_requested: bool = False
-    changed: set[str] = field(default_factory=set)
+def scene_file_entries(folder: str) -> tuple[list[str], list[str]]:
+    """Sub-folders and scene files (:data:`SCENE_SUFFIXES`) of ``folder``, sorted, hidden
+    ones left out; ([], []) when it cannot be listed."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name.lower())
+    except OSError:
+        return [], []
+    dirs, files = [], []
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        try:
+            if e.is_dir():
+                dirs.append(e.name)
+            elif os.path.splitext(e.name)[1].lower() in SCENE_SUFFIXES:
+                files.append(e.name)
+        except OSError:
+            continue
+    return dirs, files
 
 
 def import_glfw():
@@ -113,6 +116,7 @@ _RGBA = {
     "generated": imgui.ImVec4(1.00, 0.65, 0.20, 1.0),
     "native": imgui.ImVec4(0.45, 0.90, 0.40, 1.0),
     "budget": imgui.ImVec4(1.00, 0.30, 0.30, 1.0),
+    "status": imgui.ImVec4(1.00, 0.85, 0.40, 1.0),
     "dim": imgui.ImVec4(0.70, 0.70, 0.70, 1.0),
 }
 
@@ -147,6 +151,7 @@ class Overlay:
         self.last_build_ms = 0.0
         self.last_render_ms = 0.0
         self._built = False
+        self._browsing = False
         self._alive = False
         self._imgui_ctx = imgui.create_context()
         self._implot_ctx = implot.create_context()
@@ -216,12 +221,13 @@ class Overlay:
         imgui.destroy_context(self._imgui_ctx)
 
     # ------------------------------------------------------------------ widgets
-    def _combo(self, label: str, name: str, options: list[str]) -> None:
+    def _combo(self, label: str, name: str, options, labels: dict[str, str] | None = None) -> None:
+        options = list(options)
         if not options:
             return
         cur = getattr(self.state, name)
         idx = options.index(cur) if cur in options else 0
-        ch, idx = imgui.combo(label, idx, options)
+        ch, idx = imgui.combo(label, idx, [labels.get(o, o) for o in options] if labels else options)
         if ch and options[idx] != cur:
             setattr(self.state, name, options[idx])
             self.state.changed.add(name)
@@ -240,6 +246,7 @@ class Overlay:
         if expanded:
             imgui.push_item_width(190)
             self._combo("scene", "scene", st.scenes or ([st.scene] if st.scene else []))
+            self._scene_file()
             self._combo("pass", "pass_name", st.passes or ([st.pass_name] if st.pass_name else []))
             self._combo("quality", "quality", QUALITIES)
             self._combo("compare", "compare", COMPARES)
@@ -248,7 +255,7 @@ class Overlay:
                 if ch:
                     st.split = v
                     st.changed.add("split")
-            self._combo("debug view", "debug_view", DEBUG_VIEWS)
+            self._combo("debug view", "debug_view", DEBUG_VIEWS, DEBUG_LABELS)
             self._checkbox("loupe", "loupe")
             if st.loupe:
                 imgui.same_line()
@@ -258,16 +265,60 @@ class Overlay:
                 if ch:
                     st.loupe_zoom = v
                     st.changed.add("loupe_zoom")
-            self._checkbox("paused", "paused")
+            self._checkbox("paused (Space)", "paused")
             imgui.same_line()
             self._checkbox("free camera", "free_camera")
+            if st.free_camera:
+                imgui.text_disabled("WASD fly, Q/E down/up, Shift fast, right-drag look")
             imgui.pop_item_width()
             if imgui.button("Export CSV + PNG"):
                 st.export_requested = True
                 st.changed.add("export_requested")
             imgui.same_line()
-            imgui.text_disabled("F1: hide")
+            imgui.text_disabled("F1: hide  Esc: quit")
+            if st.status:
+                imgui.push_text_wrap_pos(380)
+                imgui.text_colored(_RGBA["status"], st.status)
+                imgui.pop_text_wrap_pos()
         imgui.end()
+
+    def _scene_file(self) -> None:
+        """A scene file: a path field, "Load", and "Browse" (folders and scene files)."""
+        st = self.state
+        ch, v = imgui.input_text("##scene_path", st.scene_path)
+        if ch:
+            st.scene_path = v
+            st.changed.add("scene_path")
+        imgui.same_line()
+        if imgui.button("Load"):
+            st.load_scene_requested = True
+            st.changed.add("load_scene_requested")
+        imgui.same_line()
+        if imgui.button("Browse" if not self._browsing else "Close"):
+            self._browsing = not self._browsing
+        if not self._browsing:
+            return
+        path = os.path.expanduser(st.scene_path or ".")
+        folder = path if os.path.isdir(path) else (os.path.dirname(path) or ".")
+        dirs, files = scene_file_entries(folder)
+        imgui.text_disabled(f"{os.path.abspath(folder)}")
+        if imgui.begin_child("##browse", imgui.ImVec2(380, 150), imgui.ChildFlags_.borders):
+            if imgui.selectable("../", False)[0]:
+                st.scene_path = os.path.dirname(os.path.abspath(folder)) + os.sep
+                st.changed.add("scene_path")
+            for d in dirs:
+                if imgui.selectable(f"{d}/", False)[0]:
+                    st.scene_path = os.path.join(folder, d) + os.sep
+                    st.changed.add("scene_path")
+            for f in files:
+                if imgui.selectable(f, False)[0]:  # pick and load
+                    st.scene_path = os.path.join(folder, f)
+                    st.load_scene_requested = True
+                    st.changed |= {"scene_path", "load_scene_requested"}
+                    self._browsing = False
+            if not dirs and not files:
+                imgui.text_disabled("(no folders or .gltf/.glb/.obj/.json files)")
+        imgui.end_child()
 
     def _last_finite(self, name: str, gpu: bool) -> float:
         h = self.profiler.history(name, gpu=gpu, last=8)  # GPU times arrive frames late
@@ -286,6 +337,16 @@ class Overlay:
         imgui.progress_bar(min(1.0, max(0.0, ms / budget)), imgui.ImVec2(width, 0), f"{ms:.2f}")
         imgui.pop_style_color()
 
+    def plot_span_s(self) -> float:
+        """Seconds the plot and the statistics cover: ``plot_seconds``, or longer (up to 120 s)
+        when fewer than 30 frames fall in it (a slow frame rate, e.g. on a CPU)."""
+        prof = self.profiler
+        n = len(prof)
+        if n == 0 or len(prof.frame_times(window_s=self.plot_seconds)) >= 30:
+            return self.plot_seconds
+        t = prof.times_s(last=30)
+        return float(min(120.0, max(self.plot_seconds, t[-1] - t[0] + 1e-3)))
+
     def _frame_times(self) -> None:
         prof = self.profiler
         io = imgui.get_io()
@@ -294,31 +355,40 @@ class Overlay:
         imgui.set_next_window_bg_alpha(0.85)
         expanded, _ = imgui.begin("Frame times", None, imgui.WindowFlags_.always_auto_resize)
         if expanded:
-            s = prof.stats(window_s=self.plot_seconds)
+            span = self.plot_span_s()
+            s = prof.stats(window_s=span)
             if s["frames"]:
                 imgui.text(f"frame ms  min {s['min_ms']:.2f}  mean {s['mean_ms']:.2f}  "
                            f"p95 {s['p95_ms']:.2f}  p99 {s['p99_ms']:.2f}")
                 imgui.text(f"FPS {s['fps_mean']:.1f}   1% low {s['low_1pct_fps']:.1f}   "
                            f"over {prof.budget_ms:g} ms: {s['over_budget']}/{s['frames']}")
-                imgui.text(f"presented {s['presented_fps']:.1f} FPS   render {s['render_fps']:.1f} FPS")
+                imgui.text(f"presented {s['presented_fps']:.2f} FPS  from  render {s['render_fps']:.2f} FPS")
                 imgui.text_colored(_RGBA["rendered"], f"rendered {s['rendered']}")
                 imgui.same_line()
                 imgui.text_colored(_RGBA["generated"], f"generated {s['generated']}")
                 imgui.same_line()
                 imgui.text_colored(_RGBA["native"], f"native {s['native']}")
                 imgui.same_line()
-                imgui.text_disabled(f"(last {self.plot_seconds:g} s)")
+                imgui.text_disabled(f"(last {span:.3g} s)")
             else:
                 imgui.text_disabled("no frames recorded yet")
+            self._plot(span)
             self._pass_table(s)
-            self._plot()
         imgui.end()
+
+    @staticmethod
+    def pass_order(names: list[str]) -> list[str]:
+        """:data:`PASS_ORDER` first; other passes (the plugin's: "bilinear", "two_stage",
+        "two_stage_generate", ...) after "readback", in the order first seen."""
+        known = [p for p in PASS_ORDER if p in names]
+        others = [p for p in names if p not in PASS_ORDER]
+        at = next((k + 1 for k, p in enumerate(known) if p == "readback"), len(known))
+        return known[:at] + others + known[at:]
 
     def _pass_table(self, s: dict) -> None:
         names = self.profiler.pass_names
         if not names:
             return
-        order = [p for p in PASS_ORDER if p in names] + [p for p in names if p not in PASS_ORDER]
         imgui.separator_text(f"per pass, last frame (bar = {self.profiler.budget_ms:g} ms)")
         flags = imgui.TableFlags_.sizing_fixed_fit | imgui.TableFlags_.row_bg
         if imgui.begin_table("##passes", 4, flags):
@@ -327,7 +397,7 @@ class Overlay:
             imgui.table_setup_column("GPU ms", imgui.TableColumnFlags_.width_fixed, 105)
             imgui.table_setup_column("mean CPU/GPU", imgui.TableColumnFlags_.width_fixed, 110)
             imgui.table_headers_row()
-            for p in order:
+            for p in self.pass_order(names):
                 d = s["passes"].get(p, {})
                 imgui.table_next_row()
                 imgui.table_next_column()
@@ -341,25 +411,30 @@ class Overlay:
                 imgui.text(f"{_fmt(c)} / {_fmt(g)}")
             imgui.end_table()
 
-    def _plot(self) -> None:
+    def _plot(self, span: float) -> None:
         prof = self.profiler
         n = len(prof)
-        imgui.separator_text("frame time (ms) over the last seconds")
-        if not implot.begin_plot("##frametimes", imgui.ImVec2(430, 180)):
-            return
-        implot.setup_axes("seconds ago", "ms", 0, 0)
-        ft = prof.frame_times(window_s=self.plot_seconds) if n else np.zeros(0)
-        t = prof.times_s(window_s=self.plot_seconds) if n else np.zeros(0)
+        ft = prof.frame_times(window_s=span) if n else np.zeros(0)
+        t = prof.times_s(window_s=span) if n else np.zeros(0)
         top = prof.budget_ms * 2.0
         if ft.size:
-            top = max(top, float(np.percentile(ft, 99)) * 1.15)
-        implot.setup_axis_limits(implot.ImAxis_.x1, -self.plot_seconds, 0.0, implot.Cond_.always)
-        implot.setup_axis_limits(implot.ImAxis_.y1, 0.0, top, implot.Cond_.always)
+            top = max(top, float(np.max(ft)) * 1.15)
+        log = top > 20 * prof.budget_ms  # slow frames: a log axis keeps the budget line in sight
+        imgui.separator_text("frame time (ms)" + (", log scale" if log else ""))
+        if not implot.begin_plot("##frametimes", imgui.ImVec2(430, 170)):
+            return
+        implot.setup_axes("seconds ago", "ms", 0, 0)
+        implot.setup_legend(implot.Location_.north, implot.LegendFlags_.horizontal | implot.LegendFlags_.outside)
+        if log:
+            implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
+        implot.setup_axis_limits(implot.ImAxis_.x1, -span, 0.0, implot.Cond_.always)
+        bottom = min(prof.budget_ms / 2, float(np.min(ft)) / 1.5) if (log and ft.size) else 0.0
+        implot.setup_axis_limits(implot.ImAxis_.y1, bottom, top, implot.Cond_.always)
         if ft.size:
             x = t - t[-1]
             implot.plot_line("all frames", x, np.ascontiguousarray(ft),
                              spec=implot.Spec(line_color=_RGBA["dim"]))
-            kinds = prof.kinds(window_s=self.plot_seconds)
+            kinds = prof.kinds(window_s=span)
             for code, k in enumerate(KINDS):
                 m = kinds == code
                 if m.any():

@@ -10,6 +10,7 @@ extrapolated from its G-buffers alone: two display frames per rendered frame).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager
 
@@ -18,9 +19,12 @@ import numpy as np
 
 import plugin
 
+from stss_runtime.conventions import display_transform
+
 from .renderer import Renderer
 from .scene import Scene
 from .shaderlib import ShaderLibrary
+from .views import GBUFFER_VIEWS, check_view, gbuffer_view
 
 #: Demo mode -> (plugin pass, generated frames per rendered frame); None: native rendering.
 MODES: dict[str, tuple[str, int] | None] = {
@@ -48,16 +52,22 @@ class DemoFrame:
     t: float
     kind: str  # "rendered", "generated" or "native"
     output: np.ndarray  # (H, W, 3) linear colour
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # plugin stages (this frame's share)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # the plugin's stages, by profile column
     reset: bool = False
+    gbuffers: dict[str, np.ndarray] | None = None  # what the engine drew for this frame (render size)
+    view: np.ndarray | None = None  # the camera's 4x4 view matrix
 
 
 class DemoPipeline:
     """Renders and runs the chosen mode for display frame ``i`` at time ``t``.
 
-    ``scope(name)``: a context manager around each GPU pass (the demo's deferred timers);
-    the renderer's passes are named ``shadow``, ``gbuffer``, ``shading`` (the rendered frame),
-    ``next_*`` (the G-buffers of the frame to extrapolate) and ``native_*``.
+    ``scope(name)``: a context manager around each GPU pass (the demo's deferred timers).
+    The passes are named ``shadow``, ``gbuffer``, ``shading`` (the rendered frame, or the
+    native one), ``next_gbuffer`` (the G-buffers of the frame to extrapolate: no shadow map,
+    no shading); :attr:`DemoFrame.cpu_ms` has ``readback`` (G-buffers to host memory, for
+    the plugin) and the plugin's own timings.
+    :attr:`free_camera` (a :class:`~demo_renderer.freecam.FreeCamera`), when set, replaces the
+    scene's scripted camera.
     """
 
     def __init__(self, gl: moderngl.Context, scene: Scene, display_size: tuple[int, int],
@@ -70,7 +80,9 @@ class DemoPipeline:
         self.display_fps = display_fps
         self.shaders = shaders or ShaderLibrary(gl)
         self.renderer = Renderer(gl, scene, self.shaders, timers=False)
-        self.scope = scope
+        self.scope = scope or nullscope
+        self.free_camera = None
+        self.readback_ms = 0.0  # G-buffer read-back CPU time of the last frame() call
         self.ctx: plugin.Context | None = None
         self.set_mode(mode, quality)
 
@@ -86,6 +98,7 @@ class DemoPipeline:
             self.ctx.destroy()
             self.ctx = None
         spec = MODES[mode]
+        self.pass_name = None if spec is None else spec[0]
         self.generated_frames = 0 if spec is None else spec[1]
         if spec is not None:
             self.ctx = plugin.Context(plugin.ContextDescription(
@@ -93,39 +106,75 @@ class DemoPipeline:
                 generated_frames=spec[1]))
         self.phases = plugin.jitter_phase_count(self.render_size[0], self.display_size[0])
         self.bias = plugin.mip_bias(self.render_size[0], self.display_size[0])
+        self._rendered_index = 0  # the new context's frame numbers
+        self.reset_history()
+
+    def reset_history(self) -> None:
+        """Start over: the next frame is rendered and dispatched with ``reset`` (after a camera
+        jump, e.g. the free camera switched on or off)."""
         self._pending: DemoFrame | None = None
-        self._rendered_index = 0
         self._last_display: int | None = None
 
     def close(self) -> None:
+        """Destroy the plugin context and release the renderer's GL objects."""
         if self.ctx is not None:
             self.ctx.destroy()
             self.ctx = None
+        if self.renderer is not None:
+            self.renderer.release()
+            self.renderer = None
 
     # -- rendering ----------------------------------------------------------------------
 
-    def _render(self, t: float, prev_t: float, size, jitter, bias, shade: bool, prefix: str):
+    def _views(self, i: int):
+        fc = self.free_camera
+        return None if fc is None else (fc.view(i), fc.view(i - 1))
+
+    def camera_view(self, i: int, t: float) -> np.ndarray:
+        """The view matrix of display frame ``i`` at ``t``: the free camera's when flying."""
+        return self.free_camera.view(i) if self.free_camera is not None else self.scene.camera.view(t)
+
+    def _render(self, i: int, t: float, prev_t: float, size, jitter, bias, shade: bool, prefix: str | None):
         r = self.renderer
-        if self.scope is not None:
+        if prefix is not None:
             r.pass_scope = lambda name: self.scope(prefix + name)
         try:
-            target, cam = r.render(t, prev_t, size, jitter, bias, shade=shade, timed=False)
+            target, cam = r.render(t, prev_t, size, jitter, bias, shade=shade, timed=False, views=self._views(i))
         finally:
             r.pass_scope = None
         return target, cam
 
-    def native(self, t: float) -> np.ndarray:
-        """The display-resolution shaded frame at ``t`` (linear), for comparisons."""
-        target, _ = self._render(t, t - 1.0 / self.display_fps, self.display_size, (0.0, 0.0), 0.0, True, "native_")
-        return self.renderer.read_color(target.color)
+    def native(self, i: int, t: float, dt: float | None = None, gbuffers: bool = False,
+               prefix: str | None = None) -> np.ndarray | tuple[np.ndarray, dict]:
+        """Display frame ``i`` at time ``t`` shaded at display resolution (linear colour), for
+        comparisons; ``dt``: seconds since the previous display frame (default
+        ``1 / display_fps``, 0 when paused). With ``gbuffers``: (colour, every buffer).
+        ``prefix``: time its passes as ``prefix + pass`` (default: untimed; the caller times
+        the whole comparison render)."""
+        dt = 1.0 / self.display_fps if dt is None else dt
+        target, _ = self._render(i, t, t - dt, self.display_size, (0.0, 0.0), 0.0, True, prefix)
+        if not gbuffers:
+            return self.renderer.read_color(target.color)
+        a = self._read(target)
+        return a["color"].astype(np.float32), a
 
-    def _engine_frame(self, i: int, t: float, shade: bool, prefix: str) -> tuple[dict, np.ndarray | None]:
-        jitter = plugin.jitter_offset(i, self.phases)
-        target, cam = self._render(t, t - 1.0 / self.display_fps, self.render_size, jitter, self.bias, shade, prefix)
+    def _read(self, target) -> dict[str, np.ndarray]:
+        """Every buffer to host memory, its CPU time added to :attr:`readback_ms`. (CPU time
+        only: a GL timer query around a read-back does not measure the transfer on Mesa.)"""
+        t0 = time.perf_counter()
         a = self.renderer.read_frame(target)
+        self.readback_ms += (time.perf_counter() - t0) * 1e3
+        return a
+
+    def _engine_frame(self, i: int, t: float, dt: float, shade: bool, prefix: str) -> tuple[dict, dict]:
+        jitter = plugin.jitter_offset(i, self.phases)
+        target, cam = self._render(i, t, t - dt, self.render_size, jitter, self.bias, shade, prefix)
+        a = self._read(target)
         fields = dict(depth=a["depth"], motion=a["motion"], jitter_px=jitter, view=cam.view, proj=cam.proj,
                       **{k: a[k] for k in _GB})
-        return fields, (a["color"] if shade else None)
+        if not shade:
+            a.pop("color")
+        return fields, a
 
     def kind(self, i: int) -> str:
         """What :meth:`frame` will return for display frame ``i``: native, rendered or generated."""
@@ -133,53 +182,70 @@ class DemoPipeline:
             return "native"
         return "generated" if self._pending is not None and self._pending.index == i else "rendered"
 
-    def frame(self, i: int, t: float) -> DemoFrame:
-        """Display frame ``i`` at time ``t`` (``t`` of the next display frame is
-        ``t + 1 / display_fps`` unless paused: then the same frame comes back)."""
+    def frame(self, i: int, t: float, dt: float | None = None, gbuffers: bool = False) -> DemoFrame:
+        """Display frame ``i`` at time ``t``; ``dt``: scene seconds between display frames
+        (default ``1 / display_fps``; 0 while paused: the scene stands still, frames go on).
+        Frame indices must increase by one; any other step resets the history.
+        ``gbuffers``: in native mode, also read back the G-buffers (for debug views); the
+        other modes always have them."""
+        dt = 1.0 / self.display_fps if dt is None else float(dt)
+        self.readback_ms = 0.0
         if self.mode == "native":
-            return DemoFrame(i, t, "native", self.native(t))
+            if gbuffers:
+                color, arrays = self.native(i, t, dt, gbuffers=True, prefix="")
+                return DemoFrame(i, t, "native", color, {"readback": self.readback_ms}, gbuffers=arrays,
+                                 view=self.camera_view(i, t))
+            return DemoFrame(i, t, "native", self.native(i, t, dt, prefix=""), view=self.camera_view(i, t))
         if self._pending is not None and self._pending.index == i:  # the extrapolated frame
             out, self._pending = self._pending, None
             return out
-        dt = 1.0 / self.display_fps
         cam = self.scene.camera
-        rendered, color = self._engine_frame(i, t, True, "")
-        generated = []
+        rendered, arrays = self._engine_frame(i, t, dt, True, "")
+        generated, next_arrays = [], None
         if self.generated_frames:
-            nxt, _ = self._engine_frame(i + 1, t + dt, False, "next_")
+            nxt, next_arrays = self._engine_frame(i + 1, t + dt, dt, False, "next_")
             generated = [plugin.GeneratedFrameDescription(**nxt)]
         reset = self._last_display is None or i != self._last_display + 1
         result = self.ctx.dispatch(plugin.FrameDescription(
-            frame_index=self._rendered_index, color=color, frame_time_ms=1000.0 * dt * (1 + self.generated_frames),
+            frame_index=self._rendered_index, color=arrays["color"],
+            frame_time_ms=1000.0 * (1 + self.generated_frames) / self.display_fps,
             near=cam.near, far=cam.far, fov_y_rad=plugin.helpers.vertical_fov_from_proj(rendered["proj"]),
             reset=reset, generated=generated, **rendered))
         self._rendered_index += 1
         self._last_display = i + self.generated_frames
         stages = dict(result.timings_ms)
+        cpu = {"readback": self.readback_ms, self.pass_name: stages["inputs"] + stages["upscale"] + stages["ui"]}
         if generated:
-            self._pending = DemoFrame(i + 1, t + dt, "generated", result.generated[0].color,
-                                      {"pass_generate": stages["generate"]})
-        return DemoFrame(i, t, "rendered", result.output,
-                         {"pass_inputs": stages["inputs"], "pass_upscale": stages["upscale"],
-                          "pass_ui": stages["ui"]}, reset=result.reset)
+            # done now, during the rendered frame: timed there, shown at the next present
+            cpu[self.pass_name + "_generate"] = stages["generate"]
+            self._pending = DemoFrame(i + 1, t + dt, "generated", result.generated[0].color, gbuffers=next_arrays,
+                                      view=nxt["view"])
+        return DemoFrame(i, t, "rendered", result.output, cpu, reset=result.reset, gbuffers=arrays,
+                         view=rendered["view"])
 
-    def debug_image(self, view: str) -> np.ndarray | None:
-        """A debug view of the last dispatch as (H, W, 3) uint8, or None (native mode,
-        nothing dispatched, or no generated frame for the generated-frame views)."""
-        if self.ctx is None or view == "none":
-            return None
+    def debug_image(self, view: str, frame: DemoFrame) -> np.ndarray | None:
+        """Debug view ``view`` (:data:`~demo_renderer.views.DEBUG_VIEWS`) of display frame
+        ``frame`` as (H, W, 3) uint8, or None where it has nothing to show: the G-buffers of
+        a frame without them, the hole mask without frame generation or before a generated
+        frame was dispatched. "tint_generated" shows the frame itself, magenta-tinted when it
+        was generated."""
         from plugin import debug
 
+        check_view(view)
+        if view == "none":
+            return None
+        if view in GBUFFER_VIEWS:
+            if frame.gbuffers is None:
+                return None
+            cam = self.scene.camera
+            return gbuffer_view(view, frame.gbuffers, self.display_size, cam.near, cam.far)
+        if view == "tint_generated":
+            img = display_transform(np.asarray(frame.output, dtype=np.float32))
+            return debug.tint(img) if frame.kind == "generated" else img
+        if self.ctx is None or not self.generated_frames:  # "holes"
+            return None
         try:
-            if view in ("albedo", "normal"):
-                f = self.ctx.last_frames[0]
-                t = getattr(f, view)[0].permute(1, 2, 0).numpy()
-                img = (np.clip(t * 0.5 + 0.5 if view == "normal" else t, 0, 1) * 255).astype(np.uint8)
-                return np.repeat(np.repeat(img, self.display_size[1] // img.shape[0], 0),
-                                 self.display_size[0] // img.shape[1], 1)
-            fn = {"depth": debug.depth_view, "motion": debug.motion_view, "holes": debug.hole_mask_view,
-                  "generated_tinted": debug.generated_tinted}[view]
-            return fn(self.ctx)
+            return debug.hole_mask_view(self.ctx)
         except plugin.ContextStateError:
             return None
 

@@ -412,7 +412,12 @@ class FrameProfiler:
             ax.axhline(st["p99_ms"], color="0.3", ls=":", lw=1, label=f"p99 {st['p99_ms']:.2f} ms")
         ax.set_xlabel("display frame")
         ax.set_ylabel("frame time (ms between presents)")
-        ax.set_ylim(bottom=0, top=max(self.budget_ms * 1.5, float(np.nanmax(ft)) * 1.08 if n else 1.0))
+        top = max(self.budget_ms * 1.5, float(np.nanmax(ft)) * 1.08 if n else 1.0)
+        if top > 20 * self.budget_ms:  # slow frames (a CPU): a log axis keeps the budget line in sight
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=min(self.budget_ms / 2, float(np.nanmin(ft)) / 1.5), top=top * 1.5)
+        else:
+            ax.set_ylim(bottom=0, top=top)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
         if n:

@@ -1,0 +1,34 @@
+"""What the demo's controls hold: the state the overlay (:mod:`demo_renderer.overlay`, the
+only module that imports imgui) edits and the demo loop reads. Plain data, so the loop runs
+the same with ``--no-overlay``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DemoUiState:
+    """``changed`` holds the names of the fields the user changed in the last
+    ``Overlay.frame()`` (cleared at its start). ``export_requested`` turns True when "Export
+    CSV + PNG" is clicked, ``load_scene_requested`` when "Load" is (``scene_path`` then names
+    the scene file); the demo acts, sets them back to False and reports in ``status``."""
+
+    scene: str = ""
+    scenes: list[str] = field(default_factory=list)
+    scene_path: str = ""  # a .gltf/.glb/.obj/.json scene file to load
+    load_scene_requested: bool = False
+    pass_name: str = "final"
+    passes: list[str] = field(default_factory=lambda: ["final"])
+    quality: str = "QUALITY"
+    compare: str = "wipe"
+    split: float = 0.5
+    loupe: bool = False
+    loupe_zoom: int = 4
+    debug_view: str = "none"
+    paused: bool = False
+    free_camera: bool = False
+    show_overlay: bool = True
+    export_requested: bool = False
+    status: str = ""  # one line the overlay shows: what the last action did, or why it failed
+    changed: set[str] = field(default_factory=set)
