@@ -118,11 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the demo (window if a display exists, else headless)",
                        description="The scene rendered at low resolution and brought to the display by "
                                    "--mode through the plugin API, compared with native rendering. In a "
-                                   "window when a display exists: ImGui controls (scene or scene file, mode, quality, "
-                                   "compare wipe / side by side, zoom loupe, debug views, free camera) and the "
-                                   "frame-time overlay; Space pauses, Esc quits, F1 hides the overlay. Otherwise headless: a clip (PNG frames "
-                                   "and an MP4), comparison.png (the passes against native and the ground "
-                                   "truth), profile.csv and frame_times.png in --out, and a summary.")
+                                   "window when a display exists: ImGui controls (scene or scene file, mode, "
+                                   "quality, compare wipe / side by side, zoom loupe, debug views, free camera) "
+                                   "and the frame-time overlay; Space pauses, Esc quits, F1 hides the overlay. "
+                                   "Otherwise headless: a clip (PNG frames and an MP4), comparison.png (the "
+                                   "passes against native and the ground truth), profile.csv and "
+                                   "frame_times.png in --out, and a summary.")
     d.add_argument("--scene", default="traffic", help="built-in scene name or scene file (default traffic)")
     d.add_argument("--mode", default="stss", choices=list(MODES),
                    help="what brings the render to the display (default stss: supersampling + extrapolation, "

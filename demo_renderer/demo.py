@@ -471,5 +471,5 @@ def _save_screen(gl: moderngl.Context, path: Path) -> None:
     Image.fromarray(rgb).save(path)
 
 
-__all__ = ["Compositor", "DemoConfig", "InputSnapshot", "MODE_LABELS", "MODES", "SceneSources", "WindowInput", "has_display",
-           "run_headless", "run_window"]
+__all__ = ["Compositor", "DemoConfig", "InputSnapshot", "MODE_LABELS", "MODES", "SceneSources", "WindowInput",
+           "has_display", "run_headless", "run_window"]

@@ -391,6 +391,8 @@ class Overlay:
             return
         imgui.separator_text(f"per pass, last frame (bar = {self.profiler.budget_ms:g} ms)")
         flags = imgui.TableFlags_.sizing_fixed_fit | imgui.TableFlags_.row_bg
+        imgui.push_style_var(imgui.StyleVar_.cell_padding, imgui.ImVec2(4, 0))  # compact: fits 540 px
+        imgui.push_style_var(imgui.StyleVar_.frame_padding, imgui.ImVec2(4, 1))
         if imgui.begin_table("##passes", 4, flags):
             imgui.table_setup_column("pass", imgui.TableColumnFlags_.width_fixed, 80)
             imgui.table_setup_column("CPU ms", imgui.TableColumnFlags_.width_fixed, 105)
@@ -410,6 +412,7 @@ class Overlay:
                 c, g = d.get("cpu_ms_mean", math.nan), d.get("gpu_ms_mean", math.nan)
                 imgui.text(f"{_fmt(c)} / {_fmt(g)}")
             imgui.end_table()
+        imgui.pop_style_var(2)
 
     def _plot(self, span: float) -> None:
         prof = self.profiler
@@ -421,7 +424,7 @@ class Overlay:
             top = max(top, float(np.max(ft)) * 1.15)
         log = top > 20 * prof.budget_ms  # slow frames: a log axis keeps the budget line in sight
         imgui.separator_text("frame time (ms)" + (", log scale" if log else ""))
-        if not implot.begin_plot("##frametimes", imgui.ImVec2(430, 170)):
+        if not implot.begin_plot("##frametimes", imgui.ImVec2(430, 135)):
             return
         implot.setup_axes("seconds ago", "ms", 0, 0)
         implot.setup_legend(implot.Location_.north, implot.LegendFlags_.horizontal | implot.LegendFlags_.outside)

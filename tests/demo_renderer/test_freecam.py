@@ -72,7 +72,8 @@ def test_steering_keeps_the_poses_of_earlier_frames():
                                                                                   - cam.eye_target(191)[0]))
 
 
-@pytest.mark.parametrize("kwargs, field", [({"speed": 0}, "FreeCamera.speed"), ({"fps": float("nan")}, "FreeCamera.fps"),
+@pytest.mark.parametrize("kwargs, field", [({"speed": 0}, "FreeCamera.speed"),
+                                           ({"fps": float("nan")}, "FreeCamera.fps"),
                                            ({"look_rad_per_px": -1}, "FreeCamera.look_rad_per_px")])
 def test_bad_settings_name_the_field(kwargs, field):
     with pytest.raises(FreeCameraError, match=field.replace(".", r"\.") + ": expected a finite number > 0, got"):

@@ -69,5 +69,6 @@ def test_bad_names_and_shapes_are_refused():
         gbuffer_view("holes", _arrays(), (8, 6))
     bad = _arrays()
     bad["motion"] = np.zeros((6, 8), np.float32)
-    with pytest.raises(DebugViewError, match=r"gbuffer_view\('motion'\): expected a \(h, w, 2\) array, got shape \(6, 8\)"):
+    with pytest.raises(DebugViewError,
+                       match=r"gbuffer_view\('motion'\): expected a \(h, w, 2\) array, got shape \(6, 8\)"):
         gbuffer_view("motion", bad, (8, 6))
