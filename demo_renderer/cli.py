@@ -262,8 +262,11 @@ def _print_stats(stats: dict) -> None:
               f"presented {stats['presented_fps']:.1f} fps from {stats['render_fps']:.1f} rendered fps")
     passes = stats.get("passes", {})
     if passes:
+        def ms(v: float) -> str:
+            return "-" if v != v else f"{v:.1f}"  # NaN: not measured (CPU-only passes have no GPU time)
+
         print("demo: mean ms per pass (cpu / gpu): " + ", ".join(
-            f"{k} {v['cpu_ms_mean']:.1f} / {v['gpu_ms_mean']:.1f}" for k, v in passes.items()))
+            f"{k} {ms(v['cpu_ms_mean'])} / {ms(v['gpu_ms_mean'])}" for k, v in passes.items()))
 
 
 COMMANDS = {"render": cmd_render, "scenes": cmd_scenes, "bench": cmd_bench, "demo": cmd_demo}

@@ -350,6 +350,23 @@ class FrameProfiler:
         out["passes"] = passes
         return out
 
+    def per_frame_ms(self, last: int | None = None, window_s: float | None = None) -> dict[str, dict[str, float]]:
+        """``{pass: {"cpu": ms, "gpu": ms}}``: each pass's time summed over the held frames
+        (or the newest ``last`` / those within ``window_s``) divided by the number of frames,
+        a pass counting 0 in frames that did not run it (NaN if it never did). Unlike the
+        means in :meth:`stats` (over the frames that measured a pass) these add up: with
+        frame generation the plugin pass runs on rendered frames only, the present on every
+        frame, and their sum is the frame time minus what no pass timed."""
+        n = self._n(last, window_s)
+        out = {}
+        for name in self._pass_names:
+            row = {}
+            for tag in ("cpu", "gpu"):
+                h = self.history(name, gpu=tag == "gpu", last=n)
+                row[tag] = float(np.nansum(h)) / n if n and not np.isnan(h).all() else math.nan
+            out[name] = row
+        return out
+
     # ------------------------------------------------------------------ export
     def to_csv(self, path) -> Path:
         """One row per held frame, oldest first, PresentMon-like: ``Frame``, ``TimeInSeconds``,
@@ -430,26 +447,26 @@ class FrameProfiler:
         ax.set_title(summ, fontsize=8.5)
 
         bx = fig.add_subplot(gs[0, 1])
-        passes = st["passes"]
+        passes = self.per_frame_ms()
         names = list(passes)
         palette = [c for c in (f"C{i}" for i in range(10)) if c != "C3"]  # C3 red: the budget
         cmap = [palette[i % len(palette)] for i in range(len(names))]
         for j, tag in enumerate(("cpu", "gpu")):
             bottom = 0.0
             for i, p in enumerate(names):
-                v = passes[p][f"{tag}_ms_mean"]
+                v = passes[p][tag]
                 if math.isnan(v) or v <= 0:
                     continue
                 bx.bar(j, v, bottom=bottom, color=cmap[i], edgecolor="white", width=0.6,
-                       label=p if j == 0 or math.isnan(passes[p]["cpu_ms_mean"]) else None)
+                       label=p if j == 0 or math.isnan(passes[p]["cpu"]) else None)
                 if v > 0.04 * max(self.budget_ms, 1e-6):
                     bx.text(j, bottom + v / 2, f"{v:.2f}", ha="center", va="center", fontsize=7)
                 bottom += v
         bx.axhline(self.budget_ms, color="tab:red", ls="--", lw=1.5)
         bx.set_xticks([0, 1], ["CPU", "GPU"])
         bx.set_xlim(-0.6, 1.6)
-        bx.set_ylabel("mean ms per frame, stacked by pass")
-        bx.set_title("per-pass mean", fontsize=9)
+        bx.set_ylabel("ms per displayed frame, stacked by pass")
+        bx.set_title("per-pass cost per frame", fontsize=9)
         bx.grid(axis="y", alpha=0.3)
         if names:
             handles, labels = bx.get_legend_handles_labels()

@@ -296,3 +296,21 @@ def test_deferred_gpu_timer_on_egl():
 
     r = subprocess.run([sys.executable, "-c", _EGL_TIMER_SCRIPT], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+def test_per_frame_costs_add_up_with_frame_generation():
+    """The plugin pass runs on rendered frames only: per displayed frame it costs half its
+    per-run time, and the passes sum to the frame time (the stacked bars of plot_png)."""
+    prof = FrameProfiler()
+    for i in range(10):
+        prof.begin_frame(i, "rendered" if i % 2 == 0 else "generated")
+        if i % 2 == 0:
+            prof.add("stss", cpu_ms=6.0)
+        prof.add("present", cpu_ms=1.0, gpu_ms=0.5)
+        prof.end_frame(8.0 if i % 2 == 0 else 1.5)  # rendered: 6 + 1 + 1 untimed; generated: 1 + 0.5
+    per = prof.per_frame_ms()
+    assert per["stss"]["cpu"] == 3.0 and math.isnan(per["stss"]["gpu"])
+    assert per["present"] == {"cpu": 1.0, "gpu": 0.5}
+    assert prof.stats()["passes"]["stss"]["cpu_ms_mean"] == 6.0  # the mean over the frames that ran it
+    assert per["stss"]["cpu"] + per["present"]["cpu"] == prof.stats()["mean_ms"] - 0.75  # all but the untimed
+    assert math.isnan(prof.per_frame_ms(last=1)["stss"]["cpu"])  # the newest frame was generated: never ran
+    assert prof.per_frame_ms(last=2)["stss"]["cpu"] == 3.0
