@@ -357,8 +357,9 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         from .uistate import DemoUiState
 
         s = DemoUiState(scene=scene.name, scenes=sources.names, pass_name=cfg.mode, passes=list(MODES),
-                        quality=cfg.quality, compare=cfg.compare, split=cfg.split, debug_view=cfg.debug_view,
-                        loupe=cfg.loupe, free_camera=cfg.free_camera, scene_path=os.getcwd() + os.sep)
+                        pass_labels=dict(MODE_LABELS), quality=cfg.quality, compare=cfg.compare, split=cfg.split,
+                        debug_view=cfg.debug_view, loupe=cfg.loupe, free_camera=cfg.free_camera,
+                        scene_path=os.getcwd() + os.sep)
         ui = None
         if overlay:
             from .overlay import Overlay

@@ -248,6 +248,8 @@ class Overlay:
             self._combo("scene", "scene", st.scenes or ([st.scene] if st.scene else []))
             self._scene_file()
             self._combo("pass", "pass_name", st.passes or ([st.pass_name] if st.pass_name else []))
+            if st.pass_labels.get(st.pass_name) and imgui.is_item_hovered():
+                imgui.set_tooltip(st.pass_labels[st.pass_name])
             self._combo("quality", "quality", QUALITIES)
             self._combo("compare", "compare", COMPARES)
             if st.compare != "off":

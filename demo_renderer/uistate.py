@@ -20,6 +20,7 @@ class DemoUiState:
     load_scene_requested: bool = False
     pass_name: str = "final"
     passes: list[str] = field(default_factory=lambda: ["final"])
+    pass_labels: dict[str, str] = field(default_factory=dict)  # a pass's description (a tooltip)
     quality: str = "QUALITY"
     compare: str = "wipe"
     split: float = 0.5
