@@ -157,6 +157,8 @@ class _Run:
         frame = p.frame(i, t, dt, gbuffers=debug_view in GBUFFER_VIEWS)
         for name, ms in frame.cpu_ms.items():  # the plugin's own timings
             prof.add(name, cpu_ms=ms)
+        for shown, gpu_ms in frame.gpu_late:  # its GPU times (CUDA), for frames a dispatch or two back
+            prof.add_gpu_results((shown, gpu_ms))
         compare = compare if p.mode != "native" else "off"
         dbg = None
         if debug_view != "none":

@@ -53,6 +53,9 @@ class DemoFrame:
     kind: str  # "rendered", "generated" or "native"
     output: np.ndarray  # (H, W, 3) linear colour
     cpu_ms: dict[str, float] = field(default_factory=dict)  # the plugin's stages, by profile column
+    # the plugin's GPU times (CUDA contexts only) arrive a dispatch or two late: (display frame
+    # index, {profile column: gpu ms}) pairs for earlier frames, for FrameProfiler.add_gpu_results
+    gpu_late: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     reset: bool = False
     gbuffers: dict[str, np.ndarray] | None = None  # what the engine drew for this frame (render size)
     view: np.ndarray | None = None  # the camera's 4x4 view matrix
@@ -107,6 +110,7 @@ class DemoPipeline:
         self.phases = plugin.jitter_phase_count(self.render_size[0], self.display_size[0])
         self.bias = plugin.mip_bias(self.render_size[0], self.display_size[0])
         self._rendered_index = 0  # the new context's frame numbers
+        self._dispatched: dict[int, int] = {}  # dispatch frame_index -> display frame (late GPU times)
         self.reset_history()
 
     def reset_history(self) -> None:
@@ -211,17 +215,32 @@ class DemoPipeline:
             frame_time_ms=1000.0 * (1 + self.generated_frames) / self.display_fps,
             near=cam.near, far=cam.far, fov_y_rad=plugin.helpers.vertical_fov_from_proj(rendered["proj"]),
             reset=reset, generated=generated, **rendered))
+        self._dispatched[self._rendered_index] = i
         self._rendered_index += 1
         self._last_display = i + self.generated_frames
         stages = dict(result.timings_ms)
-        cpu = {"readback": self.readback_ms, self.pass_name: stages["inputs"] + stages["upscale"] + stages["ui"]}
+        cpu = {"readback": self.readback_ms, **self._plugin_columns(stages, bool(generated))}
+        gpu_late = []
+        if result.gpu_timings_frame is not None:  # CUDA: an earlier dispatch's GPU times, read late
+            shown = self._dispatched.pop(result.gpu_timings_frame, None)
+            if shown is not None:
+                gpu_late.append((shown, self._plugin_columns(result.gpu_timings_ms, bool(generated))))
+        for k in [k for k in self._dispatched if k < self._rendered_index - 8]:
+            del self._dispatched[k]  # never read (the plugin dropped them): forget
         if generated:
             # done now, during the rendered frame: timed there, shown at the next present
-            cpu[self.pass_name + "_generate"] = stages["generate"]
             self._pending = DemoFrame(i + 1, t + dt, "generated", result.generated[0].color, gbuffers=next_arrays,
                                       view=nxt["view"])
         return DemoFrame(i, t, "rendered", result.output, cpu, reset=result.reset, gbuffers=arrays,
-                         view=rendered["view"])
+                         view=rendered["view"], gpu_late=gpu_late)
+
+    def _plugin_columns(self, stages: dict[str, float], generated: bool) -> dict[str, float]:
+        """The plugin's stage times as profile columns: the pass (inputs, upscale, ui) and,
+        with frame generation, ``<pass>_generate``."""
+        cols = {self.pass_name: stages["inputs"] + stages["upscale"] + stages["ui"]}
+        if generated:
+            cols[self.pass_name + "_generate"] = stages["generate"]
+        return cols
 
     def debug_image(self, view: str, frame: DemoFrame) -> np.ndarray | None:
         """Debug view ``view`` (:data:`~demo_renderer.views.DEBUG_VIEWS`) of display frame

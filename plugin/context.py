@@ -13,7 +13,6 @@ with ``reset=True`` or a render-size change drops it.
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from dataclasses import replace
 from typing import Any
@@ -32,6 +31,7 @@ from .errors import (BackendUnavailableError, ContextStateError, InvalidInputErr
                      UnsupportedError)
 from . import gl_interop
 from .resources import image_shape, kind_of, matrix, to_output, to_tensor
+from .timing import StageTimer
 
 NEURAL_PASSES = ("stss", "two_stage")
 #: Passes that only exist at 2x: their output is resampled to other display sizes.
@@ -109,6 +109,7 @@ class Context:
         self._gl_host_only: weakref.WeakSet = weakref.WeakSet()  # textures interop cannot map as they say
         self._gl_notes: set[str] = set()  # INFO messages about the host path, once each
         self._warnings: list[str] = []  # the dispatch in progress's (for messages from the GL reader)
+        self._timer = StageTimer.for_device(self.device)  # host clocks; CUDA events read late on a GPU
 
     # -- description ------------------------------------------------------------------
 
@@ -423,11 +424,6 @@ class Context:
             out = ui[:, :3] + (1.0 - ui[:, 3:4]) * out
         return out
 
-    def _sync(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
     def dispatch(self, frame: FrameDescription) -> DispatchResult:
         """Upscale ``frame`` and extrapolate its generated frame(s); see :class:`DispatchResult`.
 
@@ -436,7 +432,7 @@ class Context:
         self._alive("dispatch")
         warnings: list[str] = []
         self._warnings = warnings
-        t0 = self._sync()
+        self._timer.begin()
         s = self._scalars(frame, warnings)
         size = self._frame_render_size(frame)
         view, proj = matrix(frame.view, "frame.view"), matrix(frame.proj, "frame.proj")
@@ -492,14 +488,14 @@ class Context:
         if size != self._render_size:
             self.pass_.setup(size, self._pass_display(size))
             self._render_size = size
-        t1 = self._sync()
+        self._timer.mark("inputs")
         # an infinite far plane: the depth features' log scale spans 10^4 near distances
         far = s["far"] if math.isfinite(s["far"]) else s["near"] * 1e4
         f = Frame(index=self._display_index, motion=motion, depth=depth, view=view, proj=proj,
                   jitter_px=s["jitter"], near=s["near"], far=far, color=color, reset=reset, **gb)
         self._display_index += 1
         out = self.pass_(f)
-        t2 = self._sync()
+        self._timer.mark("upscale")
         frames, outs = [f], [out]
         self._prev_jitter = s["jitter"]
         generated = []
@@ -513,16 +509,16 @@ class Context:
             outs.append(gout)
             generated.append((gout, g["ui"] if g["ui"] is not None else ui,
                               s["frame_time_ms"] * (k + 1) / (len(generated_inputs) + 1)))
-        t3 = self._sync()
+        self._timer.mark("generate")
         like = kind_of(frame.color)
         result_out = to_output(self._finish(out, s["exposure"], ui), like)
         gen = [GeneratedFrame(to_output(self._finish(o, s["exposure"], u), like), t) for o, u, t in generated]
-        t4 = self._sync()
+        self._timer.mark("ui")
+        timings = self._timer.end(s["index"])
+        gpu_frame, gpu_timings = self._timer.poll()
         self._last_index = s["index"]
         self._prev_view, self._prev_proj = frames[-1].view, frames[-1].proj
         self.last_frames, self.last_outputs = frames, outs
         return DispatchResult(output=result_out, generated=gen, status=int(Result.OK), warnings=warnings,
-                              timings_ms={"inputs": (t1 - t0) * 1e3, "upscale": (t2 - t1) * 1e3,
-                                          "generate": (t3 - t2) * 1e3, "ui": (t4 - t3) * 1e3,
-                                          "total": (t4 - t0) * 1e3},
-                              reset=reset)
+                              timings_ms=timings, reset=reset, gpu_timings_ms=gpu_timings,
+                              gpu_timings_frame=gpu_frame)

@@ -126,5 +126,9 @@ class DispatchResult:
     generated: list[GeneratedFrame]  # the extrapolated frames, in display order
     status: int  # Result.OK (0), warnings are still OK
     warnings: list[str]  # what validation noticed (also sent to the message callback)
-    timings_ms: dict[str, float]  # per stage: "inputs", "upscale", "generate", "ui", "total"
+    timings_ms: dict[str, float]  # host ms per stage: "inputs", "upscale", "generate", "ui", "total" (on
+    #                               CUDA: the time to validate and enqueue; the context never synchronises)
     reset: bool  # the history was dropped before this frame
+    gpu_timings_ms: dict[str, float] = field(default_factory=dict)  # CUDA only: GPU ms per stage (same keys)
+    #   of an *earlier* dispatch, from CUDA events read once complete (never waited for); {} when none is ready
+    gpu_timings_frame: int | None = None  # the frame_index those GPU times belong to

@@ -63,6 +63,43 @@ def test_pipeline_drives_the_plugin_like_an_engine(gl):
     assert set(MODES) >= {"native", "bilinear", "temporal", "stss_sr", "stss"}
 
 
+def test_late_gpu_times_of_the_plugin_reach_the_right_display_frames(gl):
+    """On CUDA the plugin hands back an earlier dispatch's GPU times; the pipeline files them
+    under the display frame that dispatch showed. Here a CPU context is wrapped to answer as a
+    CUDA one would, one dispatch late."""
+    from demo_renderer.profiler import FrameProfiler
+
+    p = DemoPipeline(gl, load_scene("traffic"), (128, 72), mode="stss")
+    real = p.ctx.dispatch
+
+    def late_by_one(desc):
+        r = real(desc)
+        if desc.frame_index > 0:
+            r.gpu_timings_frame = desc.frame_index - 1
+            r.gpu_timings_ms = {"inputs": 1.0, "upscale": 2.0, "generate": 3.0, "ui": 0.5, "total": 6.5}
+        return r
+
+    p.ctx.dispatch = late_by_one
+    prof = FrameProfiler()
+    frames = []
+    for i in range(6):
+        prof.begin_frame(i, p.kind(i))
+        f = p.frame(i, i / 60)
+        for shown, gpu in f.gpu_late:
+            prof.add_gpu_results((shown, gpu))
+        prof.end_frame(16.0)
+        frames.append(f)
+    assert frames[0].gpu_late == [] and frames[1].gpu_late == []  # nothing is ready at first
+    assert frames[2].gpu_late == [(0, {"stss": 3.5, "stss_generate": 3.0})]  # dispatch 0 showed frame 0
+    assert frames[4].gpu_late == [(2, {"stss": 3.5, "stss_generate": 3.0})]
+    # in the profile they sit on display frames 0 and 2; frame 4's would come with a 4th dispatch
+    assert list(prof.frame_indices()) == list(range(6))
+    nan = np.nan
+    assert np.array_equal(prof.history("stss", gpu=True), [3.5, nan, 3.5, nan, nan, nan], equal_nan=True)
+    assert np.array_equal(prof.history("stss_generate", gpu=True), [3.0, nan, 3.0, nan, nan, nan], equal_nan=True)
+    p.close()
+
+
 def test_debug_views_at_every_quality_and_tinted_generated_frames(gl):
     """Render scales that do not divide the display size (BALANCED: 128x72 from 75x42) used to
     crash the G-buffer views; every view is display-sized, generated frames alone are tinted."""

@@ -27,7 +27,8 @@ FIELDS = {
                          "render_size", "prev_view", "prev_proj", "generated"],
     "GeneratedFrameDescription": ["depth", "motion", "jitter_px", "view", "proj", "albedo", "normal", "roughness",
                                   "metallic", "object_id", "ui"],
-    "DispatchResult": ["output", "generated", "status", "warnings", "timings_ms", "reset"],
+    "DispatchResult": ["output", "generated", "status", "warnings", "timings_ms", "reset", "gpu_timings_ms",
+                       "gpu_timings_frame"],
     "GeneratedFrame": ["color", "present_time_ms"],
 }
 
