@@ -67,8 +67,8 @@ def _display_size(ctx) -> tuple[int, int]:
     return tuple(ctx.display_size)
 
 
-def _nearest(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w, ...) -> (H, W, ...) nearest (pixel centres)."""
+def resize_nearest(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, ...) -> ``size`` = (W, H), nearest neighbour at pixel centres, any ratio."""
     w, h = size
     sh, sw = img.shape[:2]
     if (sh, sw) == (h, w):
@@ -110,6 +110,16 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
+def object_id_colours(ids: np.ndarray) -> np.ndarray:
+    """(h, w) object ids -> (h, w, 3) uint8: a distinct, stable colour per id (a golden-ratio
+    hue walk); id 0 (background) is black."""
+    ids = np.asarray(ids).astype(np.int64)
+    hue = (ids * 0.61803398875) % 1.0
+    rgb = _hsv_to_rgb(hue, np.full(ids.shape, 0.65), np.full(ids.shape, 0.95))
+    rgb[ids <= 0] = 0.0
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def _flow_colours(dx: np.ndarray, dy: np.ndarray, scale: float) -> np.ndarray:
     mag = np.hypot(dx, dy)
     hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
@@ -148,8 +158,14 @@ def motion_view(ctx, index: int = 0) -> np.ndarray:
     See :func:`motion_wheel` for the key."""
     f = _pick(_last(ctx, "motion_view"), index, "motion_view")
     m = f.motion[0].detach().float().cpu().numpy()  # (2, h, w) render pixels
-    img = _flow_colours(m[0], m[1], motion_scale_px(m))
-    return _nearest(img, _display_size(ctx))
+    return resize_nearest(motion_colours(np.moveaxis(m, 0, -1)), _display_size(ctx))
+
+
+def motion_colours(motion: np.ndarray) -> np.ndarray:
+    """(h, w, 2) motion vectors in pixels -> (h, w, 3) uint8, the colour wheel of
+    :func:`motion_view` (hue = direction, brightness = length / :func:`motion_scale_px`)."""
+    m = np.asarray(motion, dtype=np.float64)
+    return _flow_colours(m[..., 0], m[..., 1], motion_scale_px(m))
 
 
 def motion_wheel(size: int = 64) -> np.ndarray:
@@ -167,14 +183,18 @@ def depth_view(ctx, index: int = 0) -> np.ndarray:
     grey = ``1 - (log d - log d_min) / (log d_max - log d_min)`` over this frame's depth range
     (the near plane to the far plane when the depth is constant), display size."""
     f = _pick(_last(ctx, "depth_view"), index, "depth_view")
-    d = f.depth[0, 0].detach().float().cpu().numpy()
-    ld = np.log(np.maximum(d, 1e-6))
+    return resize_nearest(depth_grey(f.depth[0, 0].detach().float().cpu().numpy(), f.near, f.far),
+                          _display_size(ctx))
+
+
+def depth_grey(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    """(h, w) linear depth -> (h, w, 3) uint8 grey, the scale of :func:`depth_view`."""
+    ld = np.log(np.maximum(np.asarray(depth, dtype=np.float64), 1e-6))
     lo, hi = float(ld.min()), float(ld.max())
     if hi - lo < 1e-6:
-        lo, hi = math.log(max(f.near, 1e-6)), math.log(max(f.far, f.near * 1.001, 1e-5))
+        lo, hi = math.log(max(near, 1e-6)), math.log(max(far, near * 1.001, 1e-5))
     v = np.clip(1.0 - (ld - lo) / (hi - lo), 0.0, 1.0)
-    img = np.repeat(np.round(v * 255).astype(np.uint8)[..., None], 3, axis=2)
-    return _nearest(img, _display_size(ctx))
+    return np.repeat(np.round(v * 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def _generated_index(ctx, frames: list, call: str) -> int:
@@ -222,7 +242,7 @@ def hole_mask_view(ctx) -> np.ndarray:
     k = _generated_index(ctx, frames, "hole_mask_view")
     base = _grey(_linear_image(ctx, ctx.last_outputs[k]), 0.7)
     holes = (hole_valid_mask(ctx)[0, 0].numpy() < 0.5).astype(np.float32)
-    alpha = 0.8 * _nearest(holes, _display_size(ctx))[..., None]
+    alpha = 0.8 * resize_nearest(holes, _display_size(ctx))[..., None]
     return _overlay(base, alpha, HOLE_COLOUR)
 
 
@@ -237,7 +257,7 @@ def reactive_view(ctx, reactive: Any) -> np.ndarray:
     if r.min() < 0 or r.max() > 1:
         raise InvalidInputError("reactive", "values in [0, 1]", f"[{r.min():.3g}, {r.max():.3g}]")
     base = _grey(_linear_image(ctx, ctx.last_outputs[0]), 0.7)
-    return _overlay(base, 0.8 * _nearest(r, _display_size(ctx))[..., None], REACTIVE_COLOUR)
+    return _overlay(base, 0.8 * resize_nearest(r, _display_size(ctx))[..., None], REACTIVE_COLOUR)
 
 
 def tint(image: np.ndarray, colour=GENERATED_TINT, amount: float = 0.3) -> np.ndarray:
