@@ -1,0 +1,123 @@
+"""The motion pass's estimator: tiers 0-2 behind one call.
+
+``MotionEstimator(tier).estimate(cur, prev, prior)`` returns the motion of ``cur`` (render
+px, previous minus current, jitter excluded: CONVENTIONS.md) with its credibility and its
+camera / object decomposition:
+
+- tier 0: the prior as it is (the renderer's motion vectors), plus the credibility mask;
+- tier 1: OpenCV DIS, started from the prior, on the region of low-credibility tiles,
+  fused with the prior by credibility;
+- tier 2: the recurrent residual flow network (``stss_runtime.motion.tier2``) started from
+  the prior, with its iteration policy, fused the same way.
+
+The prior: the engine's motion vectors when it has them; ``"camera"`` for an engine
+without motion vectors that hands over depth and cameras (the motion a static world would
+have, exact for everything that does not move by itself); ``"zero"`` for colour only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..frame import Frame
+from .classical import DisFlow, tile_region
+from .credibility import CredibilityConfig, credibility, occluded_in_prev, tile_mask
+from .decompose import camera_motion_between
+
+TIERS = (0, 1, 2)
+
+
+class MotionInputError(ValueError):
+    """The motion pass was given frames or a prior it cannot use."""
+
+
+@dataclass
+class MotionResult:
+    flow: torch.Tensor  # (1, 2, h, w) render px, previous minus current
+    credibility: torch.Tensor  # (1, 1, h, w) of the prior, 1 = trusted
+    camera: torch.Tensor  # (1, 2, h, w) camera-induced part of ``flow``
+    object: torch.Tensor  # (1, 2, h, w) the rest: ``flow - camera``
+    tier: int
+    tiles_estimated: float = 0.0  # fraction of tiles tiers 1/2 looked at (0 for tier 0)
+    iterations_mean: float = 0.0  # tier 2: refinement iterations per tile, mean
+    iterations_max: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class MotionEstimator:
+    def __init__(self, tier: int = 1, *, tile: int = 16, credible_threshold: float = 0.5,
+                 config: CredibilityConfig = CredibilityConfig(), dis_preset: str = "medium",
+                 refiner=None, r: float = 1.0, max_iters: int = 8, use_policy: bool = True):
+        if tier not in TIERS:
+            raise MotionInputError(f"MotionEstimator: tier must be one of {TIERS}, got {tier!r}")
+        self.tier, self.tile, self.threshold, self.config = tier, tile, credible_threshold, config
+        self.dis = DisFlow(dis_preset) if tier == 1 else None
+        self.refiner = None
+        if tier == 2:
+            if refiner is None:
+                from .tier2 import FlowRefiner
+
+                refiner = FlowRefiner.from_weights()
+            self.refiner = refiner
+        self.r, self.max_iters, self.use_policy = r, max_iters, use_policy
+
+    def prior(self, cur: Frame, prev: Frame, prior: torch.Tensor | str | None) -> torch.Tensor:
+        """The starting motion: a tensor as given, ``"renderer"``/None: ``cur.motion``,
+        ``"camera"``: camera-induced motion from depth, ``"zero"``: none."""
+        h, w = cur.depth.shape[-2:]
+        if prior is None or (isinstance(prior, str) and prior == "renderer"):
+            return cur.motion.float()
+        if isinstance(prior, str):
+            if prior == "camera":
+                return camera_motion_between(cur, prev)
+            if prior == "zero":
+                return torch.zeros(1, 2, h, w, dtype=torch.float32, device=cur.depth.device)
+            raise MotionInputError(f"prior: expected a tensor or one of 'renderer', 'camera', "
+                                   f"'zero', got {prior!r}")
+        if tuple(prior.shape) != (1, 2, h, w):
+            raise MotionInputError(f"prior: expected shape (1, 2, {h}, {w}) (render px), got {tuple(prior.shape)}")
+        if not bool(torch.isfinite(prior).all()):
+            raise MotionInputError("prior: expected finite values, got NaN or Inf")
+        return prior.float()
+
+    def estimate(self, cur: Frame, prev: Frame, prior: torch.Tensor | str | None = None) -> MotionResult:
+        if cur.size != prev.size:
+            raise MotionInputError(f"prev: expected render size {cur.size} (that of cur), got {prev.size}")
+        if self.tier >= 1:
+            for name, f in (("cur", cur), ("prev", prev)):
+                if f.color is None:
+                    raise MotionInputError(f"{name}.color: tier {self.tier} estimates motion from colour; "
+                                           f"expected a shaded frame, got None")
+        with torch.inference_mode():
+            p = self.prior(cur, prev, prior)
+            cred = credibility(cur, prev, p, self.config)
+            cam = camera_motion_between(cur, prev)
+            flow, tiles_frac, it_mean, it_max = p, 0.0, 0.0, 0
+            if self.tier >= 1:
+                tiles = tile_mask(cred, self.tile, self.threshold)
+                tiles_frac = float(tiles.float().mean())
+                if self.tier == 1:
+                    region = tile_region(tiles, self.tile, cur.size, margin=2 * self.tile)
+                    est = p if region is None else self.dis(cur, prev, init=p, region=region)
+                else:
+                    res = self.refiner(cur, prev, p, r=self.r, max_iters=self.max_iters,
+                                       use_policy=self.use_policy)
+                    est, it_mean, it_max = res.flow, float(res.iterations_mean), int(res.iterations_max)
+                # the estimate replaces the prior where the prior is not credible, except
+                # where the previous frame shows an occluder in front of the current surface:
+                # that surface was hidden (a disocclusion), no flow finds it, and the
+                # geometric prior is the better guess there
+                w = (1.0 - cred) * (1.0 - occluded_in_prev(cur, prev, p))
+                flow = p + w * (est - p)
+        return MotionResult(flow=flow, credibility=cred, camera=cam, object=flow - cam, tier=self.tier,
+                            tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max)
+
+
+def end_point_error(flow: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[float, int]:
+    """(sum of per-pixel end-point errors, pixel count) over ``mask`` (bool (1, 1, h, w))."""
+    e = (flow - target).norm(dim=1, keepdim=True)
+    if mask is None:
+        return float(e.sum()), int(e.numel())
+    return float(e[mask].sum()), int(mask.sum())
