@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from .blocks import count_macs, scale_channels
+from .flownet import IterationPolicy, ResidualFlowNet
 from .stss import PRESETS, STSS, EfficientReshadingModule, local_attention
 from .two_stage import EXTRANET_PRESETS, SUPERSAMPLING_PRESETS, ExtraNet, SupersamplingNet
 
@@ -17,6 +18,8 @@ MODEL_PRESETS: dict[str, tuple[type[nn.Module], float]] = {
     **{name: (STSS, w) for name, w in PRESETS.items()},
     **{name: (SupersamplingNet, w) for name, w in SUPERSAMPLING_PRESETS.items()},
     **{name: (ExtraNet, w) for name, w in EXTRANET_PRESETS.items()},
+    "flow": (ResidualFlowNet, 1.0),  # motion pass tier 2 (optical flow, not an image model)
+    "flow_policy": (IterationPolicy, 1.0),  # its iteration policy
 }
 
 
@@ -34,6 +37,6 @@ def build_model(name: str) -> nn.Module:
 
 __all__ = [
     "EXTRANET_PRESETS", "MODEL_PRESETS", "PRESETS", "SUPERSAMPLING_PRESETS",
-    "STSS", "EfficientReshadingModule", "ExtraNet", "SupersamplingNet",
+    "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet",
     "build_model", "count_macs", "local_attention", "scale_channels",
 ]

@@ -1,0 +1,330 @@
+"""Tier 2 of the motion pass: a small recurrent residual flow network and its iteration policy.
+
+:class:`ResidualFlowNet` (about 1M parameters, RAFT-small class) refines a PRIOR motion field
+(render pixels, previous minus current, CONVENTIONS.md) instead of starting from zero:
+
+- a feature encoder shared by both frames (encoded colour, albedo, normals) down to 1/``STRIDE``
+  of the render resolution;
+- a *local* cost volume per pyramid level, built once around the prior (previous frame's
+  features warped by the prior, then dot products at integer offsets within +-``VOLUME_RADIUS``
+  cells), and a bilinear lookup of it around the current estimate each iteration
+  (``grid_sample`` on a per-cell (2R+1)^2 patch; no all-pairs volume);
+- an object-aware context encoder reading the current frame's colour AND its G-buffers
+  (normals, log depth, object-id boundaries) plus the photometric residual of the prior;
+- a ConvGRU update block producing a residual flow update, and a convex upsampling of the
+  residual to render resolution (the prior itself is never resampled: where the residual is
+  zero the output is the prior, exactly).
+
+The sub-pixel jitter of both renders is handled where the previous frame is read: the image
+displacement of a surface is ``motion + jitter_prev - jitter_cur``.
+
+:class:`IterationPolicy` (about 24k parameters) looks at the GRU state, the current residual
+flow, the last update, an iteration embedding and a resource scalar ``r`` in (0, 1], and
+outputs per ``TILE`` x ``TILE`` render-pixel tile the probability that the next iteration is
+worth running. Stopped tiles are frozen (their hidden state and output flow no longer change).
+The kernels stay dense: a stopped tile's work is still computed and then discarded, so the
+iteration count per tile is a FLOPs *proxy*; the only real saving is the early exit when every
+tile has stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import warp as W
+from .blocks import scale_channels
+
+STRIDE = 4  # feature / GRU resolution: 1/STRIDE of the render resolution
+TILE = 16  # policy decision tile, render pixels (a multiple of STRIDE)
+PAD = 16  # inputs are padded to a multiple of this (pyramid level 1 and whole tiles)
+LEVELS = 2  # cost-volume pyramid levels (1/STRIDE and 1/(2*STRIDE))
+VOLUME_RADIUS = 4  # cost volume: integer offsets within +-R cells around the prior
+LOOKUP_RADIUS = 3  # per iteration: a (2r+1)^2 bilinear lookup around the current estimate
+MATCH_CHANNELS = 9  # encoded colour, albedo, normal
+CONTEXT_CHANNELS = 3 + 3 + 1 + 1 + 1  # encoded colour, normal, log depth, id boundary, residual
+EMBED_CHANNELS = 8  # iteration embedding of the policy
+
+
+def object_boundaries(object_id: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel's object id differs from one of its 4 neighbours, else 0: (N, 1, h, w)."""
+    ids = object_id.to(torch.int64)
+    edge = torch.zeros_like(ids, dtype=torch.bool)
+    edge[..., 1:, :] |= ids[..., 1:, :] != ids[..., :-1, :]
+    edge[..., :-1, :] |= ids[..., 1:, :] != ids[..., :-1, :]
+    edge[..., :, 1:] |= ids[..., :, 1:] != ids[..., :, :-1]
+    edge[..., :, :-1] |= ids[..., :, 1:] != ids[..., :, :-1]
+    return edge.float()
+
+
+def match_input(color_encoded: torch.Tensor, albedo: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+    """What the shared feature encoder reads: (N, 9, h, w)."""
+    return torch.cat([color_encoded, albedo.clamp(0, 1), normal], dim=1)
+
+
+def context_input(color_encoded: torch.Tensor, normal: torch.Tensor, depth_feature: torch.Tensor,
+                  object_id: torch.Tensor) -> torch.Tensor:
+    """What the context encoder reads, less the prior's photometric residual (added inside
+    the network): (N, 8, h, w)."""
+    return torch.cat([color_encoded, normal, depth_feature, object_boundaries(object_id)], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, padding=1)
+        self.b = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(x + self.b(F.relu(self.a(x))))
+
+
+class Encoder(nn.Module):
+    """Full resolution -> 1/STRIDE: strided 3x3 convolutions and residual blocks."""
+
+    def __init__(self, cin: int, c1: int, c2: int, cout: int, stride: int = STRIDE) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(cin, c1, 3, stride=2, padding=1), nn.ReLU(), ResBlock(c1)]
+        c = c1
+        s = 2
+        while s < stride:
+            layers += [nn.Conv2d(c, c2, 3, stride=2, padding=1), nn.ReLU(), ResBlock(c2)]
+            c = c2
+            s *= 2
+        layers += [ResBlock(c), nn.Conv2d(c, cout, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def local_cost_volume(f1: torch.Tensor, f2: torch.Tensor, radius: int) -> torch.Tensor:
+    """Correlation of ``f1`` (N, C, H, W) with ``f2`` shifted by every integer offset within
+    +-``radius``: (N, (2R+1)^2, H, W), offset (dx, dy) at index (dy + R) * (2R + 1) + dx + R.
+    Outside ``f2`` the correlation is 0."""
+    n, c, h, w = f1.shape
+    pad = F.pad(f2, (radius, radius, radius, radius))
+    out = []
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out.append((f1 * pad[:, :, dy:dy + h, dx:dx + w]).sum(1))
+    return torch.stack(out, 1) * (1.0 / math.sqrt(c))
+
+
+def lookup(volume: torch.Tensor, offset: torch.Tensor, volume_radius: int, radius: int) -> torch.Tensor:
+    """Bilinear read of each cell's (2R+1)^2 patch of ``volume`` at ``offset`` (N, 2, H, W;
+    cells, relative to the patch centre) + every integer offset within +-``radius``:
+    (N, (2r+1)^2, H, W). Reads past the patch are 0."""
+    n, d, h, w = volume.shape
+    s = 2 * volume_radius + 1
+    patches = volume.permute(0, 2, 3, 1).reshape(n * h * w, 1, s, s)
+    k = torch.arange(-radius, radius + 1, device=volume.device, dtype=volume.dtype)
+    dy, dx = torch.meshgrid(k, k, indexing="ij")
+    delta = torch.stack([dx, dy], -1).view(1, 2 * radius + 1, 2 * radius + 1, 2)
+    pos = offset.permute(0, 2, 3, 1).reshape(n * h * w, 1, 1, 2) + delta
+    grid = pos * (1.0 / volume_radius)  # align_corners=True: -1 / +1 = offsets -R / +R
+    out = F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+class ConvGRU(nn.Module):
+    def __init__(self, hidden: int, inp: int) -> None:
+        super().__init__()
+        self.zr = nn.Conv2d(hidden + inp, 2 * hidden, 3, padding=1)
+        self.q = nn.Conv2d(hidden + inp, hidden, 3, padding=1)
+
+    def forward(self, h, x):
+        hx = torch.cat([h, x], 1)
+        z, r = torch.sigmoid(self.zr(hx)).chunk(2, 1)
+        q = torch.tanh(self.q(torch.cat([r * h, x], 1)))
+        return (1 - z) * h + z * q
+
+
+@dataclass
+class RefineOutput:
+    """What :meth:`ResidualFlowNet.refine` returns (padded size; the caller crops)."""
+
+    flows: list[torch.Tensor]  # full-resolution flow after each iteration run (render px)
+    flow: torch.Tensor  # (N, 2, H, W) the final flow
+    iterations: torch.Tensor  # (N, 1, H/TILE, W/TILE) iterations run per tile
+    policy_inputs: list[torch.Tensor]  # with record=True: policy features before each iteration
+
+
+class ResidualFlowNet(nn.Module):
+    """Recurrent residual flow refinement from a prior (see the module docstring)."""
+
+    STRIDE = STRIDE
+
+    def __init__(self, width: float = 1.0, stride: int = STRIDE) -> None:
+        super().__init__()
+        if stride not in (4, 8):
+            raise ValueError(f"stride must be 4 or 8, got {stride}")
+        c = lambda n: scale_channels(n, width)  # noqa: E731
+        self.stride = stride
+        self.fdim = c(64)
+        self.hidden = c(64)
+        self.cdim = c(64)
+        self.fnet = Encoder(MATCH_CHANNELS, c(32), c(64), self.fdim, stride)
+        self.cnet = Encoder(CONTEXT_CHANNELS, c(32), c(64), self.hidden + self.cdim, stride)
+        corr = LEVELS * (2 * LOOKUP_RADIUS + 1) ** 2
+        self.m_corr = nn.Sequential(nn.Conv2d(corr, c(96), 1), nn.ReLU(),
+                                    nn.Conv2d(c(96), c(64), 3, padding=1), nn.ReLU())
+        self.m_flow = nn.Sequential(nn.Conv2d(2, c(32), 7, padding=3), nn.ReLU(),
+                                    nn.Conv2d(c(32), c(16), 3, padding=1), nn.ReLU())
+        self.m_out = nn.Sequential(nn.Conv2d(c(64) + c(16), c(64) - 2, 3, padding=1), nn.ReLU())
+        self.gru = ConvGRU(self.hidden, self.cdim + c(64))
+        self.flow_head = nn.Sequential(nn.Conv2d(self.hidden, c(96), 3, padding=1), nn.ReLU(),
+                                       nn.Conv2d(c(96), 2, 3, padding=1))
+        self.mask_head = nn.Sequential(nn.Conv2d(self.hidden, c(96), 3, padding=1), nn.ReLU(),
+                                       nn.Conv2d(c(96), 9 * stride * stride, 1))
+        # a small start: the first updates are near zero, so an untrained net keeps the prior
+        nn.init.zeros_(self.flow_head[-1].bias)
+        self.flow_head[-1].weight.data.mul_(0.1)
+
+    # ---------------------------------------------------------------- pieces
+    def upsample(self, res_q: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Convex upsampling of the residual (cells) to render pixels."""
+        n, _, hh, ww = res_q.shape
+        mask = self.mask_head(h).view(n, 1, 9, self.stride, self.stride, hh, ww).softmax(2)
+        up = F.unfold(res_q * self.stride, 3, padding=1).view(n, 2, 9, 1, 1, hh, ww)
+        out = (mask * up).sum(2)  # (n, 2, S, S, hh, ww)
+        return out.permute(0, 1, 4, 2, 5, 3).reshape(n, 2, hh * self.stride, ww * self.stride)
+
+    def step(self, h, ctx, res_q, volumes):
+        """One ConvGRU update: (new hidden, update in cells)."""
+        corr = torch.cat([lookup(v, res_q / (2 ** lvl), VOLUME_RADIUS, LOOKUP_RADIUS)
+                          for lvl, v in enumerate(volumes)], 1)
+        mc = self.m_corr(corr)
+        mf = self.m_flow(res_q)
+        motion = torch.cat([self.m_out(torch.cat([mc, mf], 1)), res_q], 1)
+        h = self.gru(h, torch.cat([ctx, motion], 1))
+        return h, self.flow_head(h)
+
+    def prepare(self, match_cur, match_prev, context, prior, jitter_delta):
+        """Encoders and cost volumes: (hidden, context features, volumes, prior at 1/self.stride).
+
+        ``jitter_delta`` (N, 2, 1, 1): previous minus current jitter, render pixels."""
+        disp = prior + jitter_delta  # where, in the previous image, each surface is
+        warped = W.sample(match_prev[:, :3], disp)
+        resid = (match_cur[:, :3] - warped).abs().mean(1, keepdim=True)
+        f1 = self.fnet(match_cur)
+        f2 = self.fnet(match_prev)
+        cx = self.cnet(torch.cat([context, resid], 1))
+        h = torch.tanh(cx[:, :self.hidden])
+        ctx = F.relu(cx[:, self.hidden:])
+        volumes = []
+        for lvl in range(LEVELS):
+            s = self.stride * 2 ** lvl
+            if lvl:
+                f1 = F.avg_pool2d(f1, 2)
+                f2 = F.avg_pool2d(f2, 2)
+            d = F.avg_pool2d(disp, s) / s
+            vol = local_cost_volume(f1, W.sample(f2, d), VOLUME_RADIUS)
+            if lvl:
+                vol = F.interpolate(vol, scale_factor=2 ** lvl, mode="nearest")
+            volumes.append(vol)
+        return h, ctx, volumes
+
+    def refine(self, match_cur, match_prev, context, prior, jitter_delta, iters: int,
+               policy: "IterationPolicy | None" = None, r: float | torch.Tensor | None = None,
+               record: bool = False, timings: list | None = None) -> RefineOutput:
+        """Run up to ``iters`` iterations from ``prior`` (N, 2, H, W), H and W multiples of PAD.
+
+        With ``policy`` (and ``r``), tiles it stops are frozen from then on and the loop
+        exits when no tile is left. ``record`` keeps the policy's inputs of every iteration
+        (for training the policy); ``timings`` receives ``time.perf_counter()`` after the
+        encoders and after each iteration (the cost of fixed iteration counts, measured)."""
+        n, _, hh, ww = prior.shape
+        if hh % PAD or ww % PAD:
+            raise ValueError(f"refine: size must be a multiple of {PAD}, got {ww}x{hh}")
+        h, ctx, volumes = self.prepare(match_cur, match_prev, context, prior, jitter_delta)
+        if timings is not None:
+            timings.append(time.perf_counter())
+        res_q = torch.zeros(n, 2, hh // self.stride, ww // self.stride, dtype=prior.dtype, device=prior.device)
+        delta = torch.zeros_like(res_q)
+        flow = prior
+        flows: list[torch.Tensor] = []
+        rec: list[torch.Tensor] = []
+        tiles = torch.zeros(n, 1, hh // TILE, ww // TILE, dtype=prior.dtype, device=prior.device)
+        active = torch.ones_like(tiles, dtype=torch.bool)
+        for t in range(iters):
+            if policy is not None or record:
+                feats = IterationPolicy.features(h, res_q, delta, t, 1.0 if r is None else r)
+                if record:
+                    rec.append(feats)
+                if policy is not None:
+                    active = active & (policy.logits(feats) > 0)
+                    if not bool(active.any()):
+                        break
+            tiles = tiles + active.to(tiles.dtype)
+            h_new, delta = self.step(h, ctx, res_q, volumes)
+            if policy is None:
+                h, res_q = h_new, res_q + delta
+                flow = prior + self.upsample(res_q, h)
+            else:
+                cells = F.interpolate(active.to(h.dtype), scale_factor=TILE // self.stride, mode="nearest") > 0
+                pix = F.interpolate(active.to(h.dtype), scale_factor=TILE, mode="nearest") > 0
+                delta = torch.where(cells, delta, torch.zeros_like(delta))
+                h = torch.where(cells, h_new, h)
+                res_q = res_q + delta
+                flow = torch.where(pix, prior + self.upsample(res_q, h), flow)
+            flows.append(flow)
+            if timings is not None:
+                timings.append(time.perf_counter())
+        return RefineOutput(flows=flows, flow=flow, iterations=tiles, policy_inputs=rec)
+
+    def forward(self, match_cur, match_prev, context, prior, jitter_delta, iters: int = 8):
+        """The flow after each of ``iters`` dense iterations (a list of (N, 2, H, W))."""
+        return self.refine(match_cur, match_prev, context, prior, jitter_delta, iters).flows
+
+
+def iteration_embedding(t: int, n: int, h: int, w: int, device, dtype) -> torch.Tensor:
+    freqs = torch.tensor([1.0, 0.5, 0.25, 0.125], device=device, dtype=dtype)
+    e = torch.cat([torch.sin(t * freqs), torch.cos(t * freqs)])
+    return e.view(1, EMBED_CHANNELS, 1, 1).expand(n, -1, h, w)
+
+
+class IterationPolicy(nn.Module):
+    """Per-tile probability that the next iteration is worth running (see module docstring).
+
+    Reads (N, hidden + 2 + 2 + 8 + 1, H/STRIDE, W/STRIDE) features from :meth:`features`,
+    returns logits (N, 1, H/TILE, W/TILE)."""
+
+    def __init__(self, width: float = 1.0, hidden: int | None = None, stride: int = STRIDE) -> None:
+        super().__init__()
+        self.stride = stride
+        c = lambda n: scale_channels(n, width)  # noqa: E731
+        hidden = scale_channels(64, 1.0) if hidden is None else hidden
+        cin = hidden + 2 + 2 + EMBED_CHANNELS + 1
+        layers: list[nn.Module] = [nn.Conv2d(cin, c(32), 1), nn.ReLU()]
+        s = stride
+        while s < TILE:
+            layers += [nn.Conv2d(c(32), c(32), 3, stride=2, padding=1), nn.ReLU()]
+            s *= 2
+        layers += [nn.Conv2d(c(32), c(16), 1), nn.ReLU(), nn.Conv2d(c(16), 1, 1)]
+        self.net = nn.Sequential(*layers)
+        nn.init.constant_(self.net[-1].bias, 2.0)  # untrained: keep iterating
+
+    @staticmethod
+    def features(h, res_q, delta, t: int, r) -> torch.Tensor:
+        n, _, hh, ww = h.shape
+        if not torch.is_tensor(r):
+            r = torch.full((n,), float(r), dtype=h.dtype, device=h.device)
+        rmap = r.to(h.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
+        emb = iteration_embedding(t, n, hh, ww, h.device, h.dtype)
+        return torch.cat([h, res_q, delta, emb, rmap], 1)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.net(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(feats))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,346 @@
+"""Tier 2 of the motion pass: the residual flow network, its iteration policy, the refiner
+entry point and the training CLI, on small synthetic inputs (no data/ needed)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from stss_runtime import framedump
+from stss_runtime.checkpoint import WeightsError, load_weights, save_weights
+from stss_runtime.frame import Frame
+from stss_runtime.history import encode_color
+from stss_runtime.models import build_model
+from stss_runtime.models.flownet import (PAD, TILE, IterationPolicy, ResidualFlowNet, context_input,
+                                         count_parameters, local_cost_volume, lookup, match_input)
+from stss_runtime.motion.tier2 import FlowInputError, FlowRefiner, FlowResult, network_inputs, pad_to
+from stss_runtime.train_flow import main as train_main
+from stss_runtime.train_flow import policy_labels, sequence_loss
+
+torch.set_num_threads(1)
+SHIFT = (3.0, -2.0)  # previous minus current, render px
+
+
+def _texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """A linear-colour texture with detail at several scales (1, 3, h, w)."""
+    g = torch.Generator().manual_seed(seed)
+    out = torch.zeros(1, 3, h, w)
+    for s in (2, 4, 8):
+        t = torch.rand(1, 3, h // s + 1, w // s + 1, generator=g)
+        out += torch.nn.functional.interpolate(t, scale_factor=s, mode="bilinear")[..., :h, :w]
+    return out / 3.0
+
+
+def _frame(color, index=0, jitter=(0.0, 0.0), object_id=None) -> Frame:
+    _, _, h, w = color.shape
+    return Frame(index=index, albedo=torch.full((1, 3, h, w), 0.5),
+                 normal=torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, h, w).clone(),
+                 depth=torch.full((1, 1, h, w), 5.0), roughness=torch.full((1, 1, h, w), 0.5),
+                 metallic=torch.zeros(1, 1, h, w), motion=torch.zeros(1, 2, h, w),
+                 object_id=torch.zeros(1, 1, h, w, dtype=torch.int32) if object_id is None else object_id,
+                 view=np.eye(4), proj=np.eye(4), jitter_px=jitter, near=0.1, far=100.0, color=color)
+
+
+def _translated_pair(h: int, w: int, seed: int = 0, shift=SHIFT):
+    """(cur, prev) where every surface of cur was ``shift`` px away in prev."""
+    dx, dy = int(shift[0]), int(shift[1])
+    big = _texture(h + 16, w + 16, seed)
+    y0, x0 = 8, 8
+    prev = big[..., y0 + dy:y0 + dy + h, x0 + dx:x0 + dx + w]  # prev(x + d) = cur(x)
+    cur = big[..., y0:y0 + h, x0:x0 + w]
+    return _frame(cur.clone(), 1), _frame(prev.clone(), 0)
+
+
+def _untrained(seed: int = 0) -> tuple[ResidualFlowNet, IterationPolicy]:
+    torch.manual_seed(seed)
+    return ResidualFlowNet().eval(), IterationPolicy().eval()
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def test_parameter_counts():
+    net, policy = _untrained()
+    assert 0.8e6 <= count_parameters(net) <= 1.3e6  # RAFT-small class, about 1M
+    assert 15_000 <= count_parameters(policy) <= 35_000  # about 24k
+    assert isinstance(build_model("flow"), ResidualFlowNet)
+    assert isinstance(build_model("flow_policy"), IterationPolicy)
+
+
+@pytest.mark.parametrize("size", [(37, 29), (50, 17), (64, 48)])
+def test_shapes_at_any_render_size(size):
+    w, h = size
+    net, policy = _untrained()
+    cur, prev = _frame(_texture(h, w, 1)), _frame(_texture(h, w, 2))
+    res = FlowRefiner(net, policy)(cur, prev, torch.randn(1, 2, h, w), r=0.7, max_iters=2)
+    assert isinstance(res, FlowResult)
+    assert res.flow.shape == (1, 2, h, w)
+    assert res.iterations_per_tile.shape == (1, 1, -(-h // TILE), -(-w // TILE))
+    assert torch.isfinite(res.flow).all()
+    assert 0 <= res.iterations_mean <= res.iterations_max <= 2
+
+
+def test_pad_to_multiple():
+    x = torch.rand(1, 2, 29, 37)
+    p = pad_to(x)
+    assert p.shape[-2] % PAD == 0 and p.shape[-1] % PAD == 0
+    assert torch.equal(p[..., :29, :37], x)
+
+
+# ----------------------------------------------------------------------------- prior, policy
+
+
+def test_zero_iterations_return_the_prior_exactly():
+    net, policy = _untrained()
+    cur, prev = _translated_pair(40, 56)
+    prior = torch.randn(1, 2, 40, 56) * 3
+    for use_policy in (False, True):
+        res = FlowRefiner(net, policy)(cur, prev, prior, max_iters=0, use_policy=use_policy)
+        assert torch.equal(res.flow, prior)
+        assert res.iterations_max == 0 and res.iterations_mean == 0.0
+
+
+class ScriptedPolicy(IterationPolicy):
+    """Stops the tiles of the right half before iteration 0 and the tile (0, 0) before
+    iteration ``stop_at``; keeps every other tile running."""
+
+    def __init__(self, stop_at: int):
+        super().__init__()
+        self.stop_at = stop_at
+        self.calls = []
+
+    def logits(self, feats):
+        n, _, hh, ww = feats.shape
+        t = self.calls.count(None)
+        self.calls.append(None)
+        th, tw = hh * ResidualFlowNet.STRIDE // TILE, ww * ResidualFlowNet.STRIDE // TILE
+        out = torch.ones(n, 1, th, tw)
+        out[..., tw // 2:] = -1.0
+        if t >= self.stop_at:
+            out[..., 0, 0] = -1.0
+        return out
+
+
+def test_stopped_tiles_are_frozen_and_iterations_counted():
+    torch.manual_seed(0)
+    net = ResidualFlowNet().eval()
+    with torch.no_grad():  # a visible update everywhere, so freezing is tested for real
+        net.flow_head[-1].bias.fill_(0.3)
+    h, w = 48, 64  # 3 x 4 tiles
+    cur, prev = _translated_pair(h, w)
+    prior = torch.zeros(1, 2, h, w)
+    m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
+    with torch.no_grad():
+        out = net.refine(m_cur, m_prev, ctx, prior, jd, 5, policy=ScriptedPolicy(stop_at=2), r=0.5)
+        free = net.refine(m_cur, m_prev, ctx, prior, jd, 5, policy=ScriptedPolicy(stop_at=99), r=0.5)
+    it = out.iterations[0, 0]
+    expected = torch.tensor([[2, 5, 0, 0], [5, 5, 0, 0], [5, 5, 0, 0]], dtype=it.dtype)
+    assert torch.equal(it, expected)
+    # the right half stopped before iteration 0: the prior, exactly, after every iteration
+    for f in out.flows:
+        assert torch.equal(f[..., w // 2:], prior[..., w // 2:])
+    # tile (0, 0) stopped after 2 iterations: its flow never changes again ...
+    t00 = (Ellipsis, slice(0, TILE), slice(0, TILE))
+    assert not torch.equal(out.flows[1][t00], prior[t00])
+    for f in out.flows[2:]:
+        assert torch.equal(f[t00], out.flows[1][t00])
+    # ... where running on would have changed it
+    assert not torch.allclose(free.flows[-1][t00], out.flows[-1][t00])
+    # the same through the refiner: counts, mean and max
+    res = FlowRefiner(net, ScriptedPolicy(stop_at=2))(cur, prev, prior, r=0.5, max_iters=5)
+    assert torch.equal(res.iterations_per_tile[0, 0], expected)
+    assert res.iterations_max == 5 and res.iterations_mean == pytest.approx(float(expected.mean()))
+    assert torch.equal(res.flow, out.flow)
+
+
+def test_policy_stopping_every_tile_exits_early():
+    net, _ = _untrained()
+    policy = IterationPolicy().eval()
+    with torch.no_grad():
+        policy.net[-1].bias.fill_(-100.0)  # "never worth it"
+    cur, prev = _translated_pair(32, 32)
+    timings: list = []
+    res = FlowRefiner(net, policy)(cur, prev, torch.zeros(1, 2, 32, 32), r=0.3, max_iters=6, timings=timings)
+    assert res.iterations_max == 0 and len(timings) == 1  # encoders only, no iteration ran
+    dense = FlowRefiner(net, policy)(cur, prev, torch.zeros(1, 2, 32, 32), r=None, max_iters=3)
+    assert dense.iterations_max == 3 and dense.iterations_mean == 3.0  # r=None: no policy
+
+
+def test_policy_reads_r():
+    torch.manual_seed(0)
+    policy = IterationPolicy()
+    h = torch.randn(1, 64, 8, 8)
+    f1 = IterationPolicy.features(h, torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8), 1, 1.0)
+    f2 = IterationPolicy.features(h, torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8), 1, 0.2)
+    assert f1.shape[1] == 64 + 2 + 2 + 8 + 1
+    assert not torch.equal(policy(f1), policy(f2))
+    assert policy(f1).shape == (1, 1, 2, 2)
+
+
+def test_policy_labels_follow_the_threshold():
+    # tile EPE: prior 2.0, then 1.0, 0.95, 0.95 (T = 3 iterations)
+    e = [torch.full((2, 1, 1, 1), v) for v in (2.0, 1.0, 0.95, 0.95)]
+    r = torch.tensor([1.0, 0.0])
+    lab = policy_labels(e, r, thr_min=0.01, thr_max=0.1)  # thresholds 0.01 (r=1), 0.1 (r=0)
+    assert lab[:, 0].flatten().tolist() == [1.0, 1.0, 0.0]  # gains 1.05, 0.05, 0
+    assert lab[:, 1].flatten().tolist() == [1.0, 0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- correlation
+
+
+def test_cost_volume_and_lookup_peak_at_the_displacement():
+    torch.manual_seed(0)
+    f1 = torch.randn(1, 16, 20, 20)
+    f2 = torch.roll(f1, (-1, 2), (2, 3))  # prev at x + (2, -1) holds cur at x
+    vol = local_cost_volume(f1, f2, 4)
+    k = int(vol[0, :, 10, 10].argmax())
+    assert (k % 9 - 4, k // 9 - 4) == (2, -1)
+    off = torch.tensor([2.0, -1.0]).view(1, 2, 1, 1).expand(1, 2, 20, 20).contiguous()
+    k = int(lookup(vol, off, 4, 3)[0, :, 10, 10].argmax())
+    assert (k % 7 - 3, k // 7 - 3) == (0, 0)  # centred on the current estimate
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+def test_a_known_translation_is_recovered():
+    """Overfit a few steps on a textured image shifted by (3, -2) px, from a zero prior."""
+    torch.manual_seed(0)
+    net = ResidualFlowNet()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    h = w = 32
+    pairs = [_translated_pair(h, w, seed=0)]
+    target = torch.tensor(SHIFT).view(1, 2, 1, 1).expand(1, 2, h, w)
+    prior = torch.zeros(1, 2, h, w)
+
+    def inputs(cur, prev):
+        m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
+        return m_cur, m_prev, ctx, prior, jd
+
+    for _ in range(40):
+        for cur, prev in pairs:
+            flows = net(*inputs(cur, prev), iters=3)
+            loss = sequence_loss(flows, target, prior, torch.ones(1, 1, h, w), 0.8, 0.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    cur, prev = _translated_pair(h, w, seed=7)  # an unseen texture, same translation; inner pixels
+    res = FlowRefiner(net.eval(), None)(cur, prev, prior, max_iters=3, use_policy=False)
+    epe = (res.flow - target).norm(dim=1)[:, 8:-8, 8:-8].mean().item()
+    epe_prior = (prior - target).norm(dim=1).mean().item()
+    assert epe_prior == pytest.approx(13 ** 0.5)
+    assert epe < 0.25 * epe_prior, (epe, epe_prior)
+
+
+# ----------------------------------------------------------------------------- training CLI
+
+
+def _write_dump(folder, frames=5, size=(64, 48)):
+    w, h = size
+    folder.mkdir(parents=True)
+    proj = np.array([[1.0, 0, 0, 0], [0, 1.33, 0, 0], [0, 0, -1.002, -0.2002], [0, 0, -1, 0]])
+    meta = framedump.make_meta(scene="synthetic", render_size=(w, h), display_size=(2 * w, 2 * h), fps=60,
+                               frames=frames, near=0.1, far=100.0, fov_y_deg=74.0)
+    framedump.write_meta(folder, meta)
+    big = _texture(h + 4 * frames + 8, w + 4 * frames + 8, 3)
+    for i in range(frames):
+        x0, y0 = 4 + 3 * i, 4 + 2 * frames - 2 * i  # cur(x) = prev(x + (3, -2))
+        color = big[0, :, y0:y0 + h, x0:x0 + w].permute(1, 2, 0).numpy()
+        ids = np.zeros((h, w), np.int32)
+        ids[10:30, 20:40] = 1
+        arrays = {"color": color.astype(np.float16), "albedo": np.full((h, w, 3), 0.5, np.float16),
+                  "normal": np.tile(np.array([0, 0, 1], np.float16), (h, w, 1)),
+                  "depth": np.full((h, w), 5.0, np.float32), "roughness": np.zeros((h, w), np.float16),
+                  "metallic": np.zeros((h, w), np.float16),
+                  "motion": np.tile(np.array(SHIFT, np.float32), (h, w, 1)), "object_id": ids,
+                  "gt": np.zeros((2 * h, 2 * w, 3), np.float16), "view": np.eye(4), "proj": proj,
+                  "jitter": np.array([0.1 * i - 0.2, -0.05 * i], np.float32), "time": np.float64(i / 60)}
+        framedump.write_frame(folder, i, arrays, render_size=(w, h), display_size=(2 * w, 2 * h))
+    return folder
+
+
+def _rows(path):
+    return list(csv.DictReader(path.open()))
+
+
+def test_training_cli_resumes_and_trains_the_policy(tmp_path):
+    data = _write_dump(tmp_path / "dump")
+    out = tmp_path / "flow"
+    common = ["--data", str(data), "--crop", "32", "--batch", "2", "--iters", "2", "--threads", "1",
+              "--log-every", "1", "--checkpoint-every", "2", "--no-progress"]
+    assert train_main(common + ["--out", str(out), "--steps", "2"]) == 0
+    assert [int(r["step"]) for r in _rows(out / "loss.csv")] == [1, 2]
+    assert train_main(common + ["--out", str(out), "--steps", "4"]) == 0  # the same command, more steps
+    assert [int(r["step"]) for r in _rows(out / "loss.csv")] == [1, 2, 3, 4]
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert (out / "loss.png").exists()
+    net, info = load_weights(out / "weights.pt", expected_model="flow")
+    assert isinstance(net, ResidualFlowNet) and info["steps"] == 4
+    pol_out = tmp_path / "policy"
+    assert train_main(common + ["--out", str(pol_out), "--steps", "2", "--stage", "policy",
+                                "--flow-weights", str(out / "weights.pt")]) == 0
+    rows = _rows(pol_out / "loss.csv")
+    assert len(rows) == 2 and 0.0 <= float(rows[-1]["accuracy"]) <= 1.0
+    refiner = FlowRefiner.from_weights(out / "weights.pt", pol_out / "weights.pt")
+    assert isinstance(refiner.policy, IterationPolicy)
+
+
+def test_training_cli_refuses_bad_arguments(tmp_path, capsys):
+    data = _write_dump(tmp_path / "dump", frames=2)
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--crop", "40"])
+    assert "--crop must be a multiple of 16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--stage", "policy"])
+    assert "--flow-weights" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_is_refused_by_name():
+    net, policy = _untrained()
+    ref = FlowRefiner(net, policy)
+    cur, prev = _translated_pair(32, 48)
+    prior = torch.zeros(1, 2, 32, 48)
+    unshaded = Frame(**{**cur.__dict__, "color": None})
+    with pytest.raises(FlowInputError, match=r"prev\.color: expected a shaded frame"):
+        ref(cur, unshaded, prior)
+    small = _frame(_texture(16, 48))
+    with pytest.raises(FlowInputError, match=r"prev: expected render size 48x32.*got 48x16"):
+        ref(cur, small, prior)
+    with pytest.raises(FlowInputError, match=r"prior: expected shape \(1, 2, 32, 48\).*got \(1, 2, 32, 47\)"):
+        ref(cur, prev, prior[..., :47])
+    with pytest.raises(FlowInputError, match=r"prior: expected finite"):
+        ref(cur, prev, torch.full_like(prior, float("nan")))
+    for r in (0.0, 1.5, -1.0, float("nan")):
+        with pytest.raises(FlowInputError, match=r"r: expected a number in \(0, 1\]"):
+            ref(cur, prev, prior, r=r)
+    with pytest.raises(FlowInputError, match=r"max_iters: expected an int >= 0, got -1"):
+        ref(cur, prev, prior, max_iters=-1)
+    assert issubclass(FlowInputError, ValueError)
+
+
+def test_missing_weights_raise_weights_error(tmp_path):
+    with pytest.raises(WeightsError, match="no tier 2 flow network weights"):
+        FlowRefiner.from_weights(tmp_path / "none.pt", tmp_path / "none2.pt")
+    net, _ = _untrained()
+    save_weights(tmp_path / "flow.pt", net, "flow")
+    with pytest.raises(WeightsError, match="iteration policy"):
+        FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "none2.pt")
+    with pytest.raises(WeightsError, match="expected 'flow_policy'"):
+        FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "flow.pt")
+
+
+def test_jitter_enters_as_the_difference_of_both_renders():
+    cur = _frame(_texture(16, 16), jitter=(0.25, -0.125))
+    prev = _frame(_texture(16, 16), jitter=(-0.25, 0.375))
+    *_, jd = network_inputs(cur, prev)
+    assert jd.flatten().tolist() == [-0.5, 0.5]
+    m = match_input(encode_color(cur.color), cur.albedo, cur.normal)
+    c = context_input(encode_color(cur.color), cur.normal, cur.depth, cur.object_id)
+    assert m.shape[1] == 9 and c.shape[1] == 8
