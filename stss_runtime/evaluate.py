@@ -7,6 +7,18 @@ extrapolated: the runtime's schedule) and is scored on 8-bit display-transformed
 Y-channel PSNR and SSIM and FLIP, separately for SF and EF frames, over all pixels, edge
 pixels (Canny edges of the ground truth) and hole pixels (where the runtime's warp of the
 last shaded frame is invalid). A method whose weights are missing is skipped with the reason.
+
+Passes that add latency (frame interpolation: ``latency_frames = 1``) return display frame
+i-1 when handed frame i; their outputs are scored against the frame they show, so every
+method is compared on the same display frames. Passes that report per-frame statistics
+(``last_stats``, e.g. the fraction of tiles refined) get their means in ``"pass_stats"``.
+
+The motion pass (``--motion-tiers``) is scored on consecutive frame pairs against the
+renderer's exact motion: end-point error (render pixels) over all pixels, credible and
+non-credible pixels (tier 0's credibility mask) and pixels with object motion above
+0.5 px, with the prior an engine without object motion vectors would hand over
+(``--motion-prior camera``: the camera-induced motion from depth and the two cameras).
+The dumps carry colour on every frame, so both frames of every pair have colour.
 """
 
 from __future__ import annotations
@@ -27,8 +39,10 @@ from .frame import frame_from_dump
 from .history import History
 from .passes import PASSES, create_pass
 
-DEFAULT_METHODS = ("stss", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage")
-NEURAL = {"stss", "two_stage"}
+DEFAULT_METHODS = tuple(m for m in ("stss", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage",
+                                    "vfi", "vfi_dense") if m in PASSES)
+NEURAL = {"stss", "two_stage", "vfi", "vfi_dense"}
+MOTION_PRIORS = ("camera", "zero")
 
 
 def parse_args(argv=None):
@@ -44,8 +58,20 @@ def parse_args(argv=None):
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--crops", type=Path, help="write side-by-side PNG crops here")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--motion-tiers", default="0,1,2",
+                   help="motion pass tiers to score on consecutive frame pairs, comma-separated "
+                        "from 0,1,2; empty: none (default 0,1,2; tier 2 needs its shipped weights)")
+    p.add_argument("--motion-prior", default="camera", choices=MOTION_PRIORS,
+                   help="what the engine hands the motion pass: camera = depth and cameras but no "
+                        "object motion (default), zero = nothing")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    try:
+        args.motion_tiers = sorted({int(t) for t in args.motion_tiers.split(",") if t.strip()})
+    except ValueError:
+        p.error(f"--motion-tiers: expected comma-separated integers from 0,1,2, got {args.motion_tiers!r}")
+    if any(t not in (0, 1, 2) for t in args.motion_tiers):
+        p.error(f"--motion-tiers: expected tiers from 0,1,2, got {args.motion_tiers}")
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in args.methods:
         if m not in PASSES:
@@ -115,6 +141,8 @@ def evaluate(args) -> dict:
             continue
         p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
         acc = {"sf": metrics.MetricAccumulator(), "ef": metrics.MetricAccumulator()}
+        latency = int(getattr(p, "latency_frames", 0))
+        stats: dict[str, list[float]] = {}
         times = []
         it = indices
         if not args.no_progress:
@@ -126,17 +154,113 @@ def evaluate(args) -> dict:
             t0 = time.perf_counter()
             out = p(frame)
             times.append((time.perf_counter() - t0) * 1e3)
-            if i < args.warmup:
+            shown = i - latency  # the display frame this output is
+            if shown < args.warmup:
                 continue
+            for k, v in (getattr(p, "last_stats", None) or {}).items():
+                if isinstance(v, (int, float)):
+                    stats.setdefault(k, []).append(float(v))
             img = metrics.to_display(out[0].permute(1, 2, 0).cpu().numpy())
-            acc["sf" if i % 2 == 0 else "ef"].add(metrics.evaluate_pair(gts[i], img, holes[i]))
-            if i in crop_frames:
-                outputs_for_crops.setdefault(name, {})[i] = img
+            acc["sf" if shown % 2 == 0 else "ef"].add(metrics.evaluate_pair(gts[shown], img, holes[shown]))
+            if shown in crop_frames:
+                outputs_for_crops.setdefault(name, {})[shown] = img
         results["methods"][name] = {k: a.mean() for k, a in acc.items()}
         results["time_ms"][name] = float(np.median(times[args.warmup:]))
+        if stats:
+            results.setdefault("pass_stats", {})[name] = {k: float(np.mean(v)) for k, v in stats.items()}
+    if args.motion_tiers:
+        results["motion"] = evaluate_motion(folder, meta, indices, args)
     if args.crops:
         write_crops(args.crops, results, gts, outputs_for_crops, holes)
     return results
+
+
+def evaluate_motion(folder: Path, meta: dict, indices: list[int], args) -> dict:
+    """End-point errors of each motion tier on the pairs (i-1, i), i >= max(1, warm-up)."""
+    from .motion import MotionEstimator, end_point_error
+
+    out: dict = {"prior": args.motion_prior, "pairs": 0}
+    estimators = {}
+    for t in args.motion_tiers:
+        try:
+            estimators[t] = MotionEstimator(t)
+        except WeightsError as e:
+            out[f"tier{t}"] = {"skipped": str(e)}
+            print(f"evaluate: skipping motion tier {t}: {e}", file=sys.stderr)
+    regions = ("all", "credible", "noncredible", "moving")
+    acc = {t: {r: [0.0, 0] for r in regions} for t in estimators}
+    extra = {t: {"ms": [], "tiles_estimated": [], "iterations_mean": [], "iterations_max": []} for t in estimators}
+    pairs = [i for i in indices if i >= max(1, args.warmup)]
+    it = pairs
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        it = tqdm(pairs, desc="evaluate motion", unit="pair", leave=False)
+    prev = None
+    for i in it:
+        if prev is None or prev.index != i - 1:
+            prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+        cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
+        masks = None
+        for t, est in estimators.items():
+            t0 = time.perf_counter()
+            res = est.estimate(cur, prev, args.motion_prior)
+            extra[t]["ms"].append((time.perf_counter() - t0) * 1e3)
+            if masks is None:  # the same split for every tier: tier 0's credibility
+                credible = res.credibility >= 0.5
+                moving = (cur.motion - res.camera).norm(dim=1, keepdim=True) > 0.5
+                masks = {"all": None, "credible": credible, "noncredible": ~credible, "moving": moving}
+            for r in regions:
+                s_, n_ = end_point_error(res.flow, cur.motion, masks[r])
+                acc[t][r][0] += s_
+                acc[t][r][1] += n_
+            extra[t]["tiles_estimated"].append(res.tiles_estimated)
+            extra[t]["iterations_mean"].append(res.iterations_mean)
+            extra[t]["iterations_max"].append(res.iterations_max)
+        prev = cur
+    out["pairs"] = len(pairs)
+    for t in estimators:
+        a = acc[t]
+        row = {"epe": a["all"][0] / max(a["all"][1], 1)}
+        for r in regions[1:]:
+            row[f"epe_{r}"] = a[r][0] / a[r][1] if a[r][1] else float("nan")
+        total = max(a["all"][1], 1)
+        row["fraction_noncredible"] = a["noncredible"][1] / total
+        row["fraction_moving"] = a["moving"][1] / total
+        row["ms"] = float(np.median(extra[t]["ms"])) if extra[t]["ms"] else float("nan")
+        if t >= 1:
+            row["tiles_estimated"] = float(np.mean(extra[t]["tiles_estimated"]))
+        if t == 2:
+            row["iterations_mean"] = float(np.mean(extra[t]["iterations_mean"]))
+            row["iterations_max"] = int(max(extra[t]["iterations_max"], default=0))
+        out[f"tier{t}"] = row
+    return out
+
+
+def format_motion(motion: dict) -> str:
+    """The motion section of the results as a small text table."""
+    lines = [f"motion pass: end-point error (render px) against the renderer's motion, "
+             f"{motion['pairs']} pairs, prior = {motion['prior']}",
+             f"{'tier':<6}{'all':>8}{'credible':>10}{'non-cred':>10}{'moving':>9}{'ms':>8}  notes"]
+    for t in (0, 1, 2):
+        row = motion.get(f"tier{t}")
+        if row is None:
+            continue
+        if "skipped" in row:
+            lines.append(f"{'tier' + str(t):<6}skipped: {row['skipped']}")
+            continue
+        notes = []
+        if "tiles_estimated" in row:
+            notes.append(f"tiles estimated {row['tiles_estimated']:.0%}")
+        if "iterations_mean" in row:
+            notes.append(f"iterations mean {row['iterations_mean']:.2f}, max {row['iterations_max']}")
+        lines.append(f"{'tier' + str(t):<6}{row['epe']:>8.3f}{row['epe_credible']:>10.3f}"
+                     f"{row['epe_noncredible']:>10.3f}{row['epe_moving']:>9.3f}{row['ms']:>8.0f}  " + ", ".join(notes))
+    t0 = motion.get("tier0", {})
+    if "fraction_noncredible" in t0:
+        lines.append(f"non-credible pixels: {t0['fraction_noncredible']:.1%}; pixels with object motion "
+                     f"> 0.5 px: {t0['fraction_moving']:.1%}")
+    return "\n".join(lines)
 
 
 def _crop_frames(scored: list[int]) -> set[int]:
@@ -188,6 +312,10 @@ def main(argv=None) -> int:
     print(metrics.format_table(results))
     print("median time per frame (ms, this machine): " +
           ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items()))
+    for k, v in results.get("pass_stats", {}).items():
+        print(f"{k}: " + ", ".join(f"{s} {x:.3g}" for s, x in v.items()))
+    if "motion" in results:
+        print(format_motion(results["motion"]))
     for k, v in results["skipped"].items():
         print(f"skipped {k}: {v}")
     if args.json:

@@ -6,15 +6,19 @@ A pixel's motion is not credible where:
 - **disocclusion**: reprojected by the motion, the previous frame shows another surface
   (depth of the previous frame against the current surface's depth seen from the previous
   camera, with the tolerance of :func:`stss_runtime.warp.hole_mask`, object id, normal);
-- **world-position mismatch**: the surface point the previous frame shows there is not the
+- **world-position mismatch** where the motion claims the surface is static (it equals the
+  camera-induced motion): the surface point the previous frame shows there is not the
   current pixel's surface point (distance of the two world positions, both from depth and
   their frame's camera, above ``world_tolerance`` pixel footprints, widened at grazing
   angles). This catches motion vectors that miss an object's own motion even inside the
-  object, where depth alone still matches;
+  object, where depth alone still matches. Where the motion includes object motion the
+  point itself moved in the world, and geometry alone cannot check it;
 - **photometric residual**: the previous colour, warped by the motion, does not match the
-  current colour (3x3 mean of the absolute difference in the display-encoded space above
-  ``residual_threshold``) — motion vectors that miss object motion, particles, video
-  textures show up here;
+  current colour: the 7x7 mean of the absolute difference in the display-encoded space
+  exceeds ``residual_gain`` times the 7x7 mean of the current colour's own one-pixel
+  differences (texture detail: jittered aliasing and resampling make a residual of about
+  that size even under exact motion) plus ``residual_floor`` — motion vectors that miss
+  object motion, particles, video textures show up here;
 - **material flags**: mirror-like metals (``metallic`` high, ``roughness`` low) reflect a
   world that moves with the camera, not with the surface: their shading's apparent motion
   differs from the surface motion, so their credibility is lowered (not zeroed).
@@ -38,10 +42,12 @@ from ..history import encode_color
 @dataclass(frozen=True)
 class CredibilityConfig:
     world_tolerance: float = 1.5  # pixel footprints at the surface's depth
-    # encoded-colour units, after a 3x3 box mean; high, because jittered aliasing and
-    # changing shading already give 4-18% of pixels a residual above 0.06 under exact motion
-    residual_threshold: float = 0.12
-    residual_softness: float = 0.06  # credibility falls from 1 to 0 over this range
+    # a residual above gain * detail + floor (encoded colour, 7x7 means) is suspicious; under
+    # the renderer's exact motion that flags 0.7% (traffic), 0.3% (gallery) and 0.3% (fence)
+    # of the pixels of our held-out sequences; an absolute threshold flagged up to 5%
+    residual_gain: float = 1.0
+    residual_floor: float = 0.02
+    residual_softness: float = 0.02  # credibility falls from 1 to 0 over this range
     mirror_metallic: float = 0.5
     mirror_roughness: float = 0.3
     mirror_credibility: float = 0.5
@@ -62,9 +68,10 @@ def _world(frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def disocclusion_valid(cur: Frame, prev: Frame, motion: torch.Tensor,
-                       world_tolerance: float = 1.5) -> torch.Tensor:
+                       world_tolerance: float = 1.5, static_px: float = 0.25) -> torch.Tensor:
     """1 where warping ``prev`` by ``motion`` brings back the current surface point
-    (geometry only: depth, object id, normal, world position)."""
+    (geometry only: depth, object id, normal; world position where ``motion`` is within
+    ``static_px`` of the camera-induced motion, i.e. claims a static surface)."""
     world, pos_view = _world(cur)
     inv_view = np.linalg.inv(cur.view)
     view_dir = -pos_view / pos_view.norm(dim=1, keepdim=True).clamp_min(1e-6)
@@ -79,7 +86,10 @@ def disocclusion_valid(cur: Frame, prev: Frame, motion: torch.Tensor,
     footprint = footprint / cos.abs().clamp_min(0.2)
     same_point = (world - prev_world).norm(dim=1, keepdim=True) <= world_tolerance * footprint
     background = cur.object_id == 0  # the sky: no position to compare
-    return valid * (same_point | background).to(valid.dtype)
+    from .decompose import camera_motion_between
+
+    claims_static = (motion - camera_motion_between(cur, prev)).norm(dim=1, keepdim=True) <= static_px
+    return valid * (same_point | background | ~claims_static).to(valid.dtype)
 
 
 def occluded_in_prev(cur: Frame, prev: Frame, motion: torch.Tensor, rel_tolerance: float = 0.05) -> torch.Tensor:
@@ -93,13 +103,21 @@ def occluded_in_prev(cur: Frame, prev: Frame, motion: torch.Tensor, rel_toleranc
 
 
 def photometric_residual(cur: Frame, prev: Frame, motion: torch.Tensor) -> torch.Tensor:
-    """3x3 mean absolute difference (encoded colour, channel mean) between the current colour
+    """7x7 mean absolute difference (encoded colour, channel mean) between the current colour
     and the previous colour warped by ``motion``; (1, 1, h, w)."""
     if cur.color is None or prev.color is None:
         raise ValueError("photometric_residual: both frames need colour (frame.color is None)")
     warped = W.sample(encode_color(prev.color), motion + jitter_delta(cur, prev))
     diff = (encode_color(cur.color) - warped).abs().mean(1, keepdim=True)
-    return F.avg_pool2d(diff, 3, 1, 1, count_include_pad=False)
+    return F.avg_pool2d(diff, 7, 1, 3, count_include_pad=False)
+
+
+def detail(frame: Frame) -> torch.Tensor:
+    """7x7 mean of the encoded colour's one-pixel differences (channel mean, x and y)."""
+    e = encode_color(frame.color)
+    gx = F.pad((e[..., :, 1:] - e[..., :, :-1]).abs().mean(1, keepdim=True), (0, 1, 0, 0), mode="replicate")
+    gy = F.pad((e[..., 1:, :] - e[..., :-1, :]).abs().mean(1, keepdim=True), (0, 0, 0, 1), mode="replicate")
+    return F.avg_pool2d(0.5 * (gx + gy), 7, 1, 3, count_include_pad=False)
 
 
 def credibility(cur: Frame, prev: Frame, motion: torch.Tensor,
@@ -110,7 +128,8 @@ def credibility(cur: Frame, prev: Frame, motion: torch.Tensor,
     c = disocclusion_valid(cur, prev, motion, config.world_tolerance)
     if cur.color is not None and prev.color is not None:
         r = photometric_residual(cur, prev, motion)
-        c = c * (1.0 - ((r - config.residual_threshold) / config.residual_softness).clamp(0.0, 1.0))
+        limit = config.residual_gain * detail(cur) + config.residual_floor
+        c = c * (1.0 - ((r - limit) / config.residual_softness).clamp(0.0, 1.0))
     mirror = (cur.metallic >= config.mirror_metallic) & (cur.roughness <= config.mirror_roughness)
     c = torch.where(mirror, c * config.mirror_credibility, c)
     if config.dilate > 0:

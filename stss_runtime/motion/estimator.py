@@ -109,8 +109,9 @@ class MotionEstimator:
                 # where the previous frame shows an occluder in front of the current surface:
                 # that surface was hidden (a disocclusion), no flow finds it, and the
                 # geometric prior is the better guess there
-                w = (1.0 - cred) * (1.0 - occluded_in_prev(cur, prev, p))
-                flow = p + w * (est - p)
+                # (a hard choice: a blend of two motion hypotheses is neither)
+                use = (cred < self.threshold) & (occluded_in_prev(cur, prev, p) < 0.5)
+                flow = torch.where(use, est, p)
         return MotionResult(flow=flow, credibility=cred, camera=cam, object=flow - cam, tier=self.tier,
                             tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max)
 
