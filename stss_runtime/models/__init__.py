@@ -12,12 +12,14 @@ from .blocks import count_macs, scale_channels
 from .flownet import IterationPolicy, ResidualFlowNet
 from .stss import PRESETS, STSS, EfficientReshadingModule, local_attention
 from .two_stage import EXTRANET_PRESETS, SUPERSAMPLING_PRESETS, ExtraNet, SupersamplingNet
+from .vfi import VFI_PRESETS, VfiRefiner
 
 #: Every buildable model: preset name -> (class, width multiplier).
 MODEL_PRESETS: dict[str, tuple[type[nn.Module], float]] = {
     **{name: (STSS, w) for name, w in PRESETS.items()},
     **{name: (SupersamplingNet, w) for name, w in SUPERSAMPLING_PRESETS.items()},
     **{name: (ExtraNet, w) for name, w in EXTRANET_PRESETS.items()},
+    **{name: (VfiRefiner, w) for name, w in VFI_PRESETS.items()},
     "flow": (ResidualFlowNet, 1.0),  # motion pass tier 2 (optical flow, not an image model)
     "flow_policy": (IterationPolicy, 1.0),  # its iteration policy
 }
@@ -37,6 +39,6 @@ def build_model(name: str) -> nn.Module:
 
 __all__ = [
     "EXTRANET_PRESETS", "MODEL_PRESETS", "PRESETS", "SUPERSAMPLING_PRESETS",
-    "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet",
+    "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet", "VFI_PRESETS", "VfiRefiner",
     "build_model", "count_macs", "local_attention", "scale_channels",
 ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .base import Pass, PassError
 from .baselines import BASELINES, BicubicUpsample, SpatialUpsample, TemporalUpscaler, WarpFill
+from .estimated_motion import EstimatedMotionStssPass
 from .stss_pass import StssPass
 from .two_stage import TwoStagePass
+from .vfi import VFI_PASSES, VfiDensePass, VfiPass
 
 #: Every pass by name.
-PASSES: dict[str, type[Pass]] = {"stss": StssPass, **BASELINES, "two_stage": TwoStagePass}
+PASSES: dict[str, type[Pass]] = {"stss": StssPass, **BASELINES, "two_stage": TwoStagePass,
+                               "stss_flow": EstimatedMotionStssPass,
+                               **VFI_PASSES}
 
 
 def create_pass(name: str, **kwargs) -> Pass:
@@ -20,5 +24,6 @@ def create_pass(name: str, **kwargs) -> Pass:
     return cls(**kwargs)
 
 
-__all__ = ["BASELINES", "PASSES", "BicubicUpsample", "Pass", "PassError", "SpatialUpsample",
-           "StssPass", "TemporalUpscaler", "TwoStagePass", "WarpFill", "create_pass"]
+__all__ = ["BASELINES", "PASSES", "BicubicUpsample", "EstimatedMotionStssPass", "Pass", "PassError", "SpatialUpsample",
+           "StssPass", "TemporalUpscaler", "TwoStagePass", "VfiDensePass", "VfiPass", "WarpFill",
+           "create_pass"]

@@ -1,0 +1,299 @@
+"""The frame-interpolation pass: latency contract, the cheap path on a hand-made scene, tile
+pruning (gather/scatter, exactness, which tiles), the refiner's size, bad input. Synthetic,
+no data/."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stss_runtime.frame import Frame
+from stss_runtime.history import decode_color, encode_color
+from stss_runtime.models import build_model, count_macs
+from stss_runtime.models.vfi import CELL, INPUT_CHANNELS, VfiRefiner
+from stss_runtime.passes import PASSES, PassError, create_pass
+from stss_runtime.passes.vfi import (PrunedRefiner, VfiCheapPass, VfiDensePass, VfiInputError,
+                                     VfiPass, cheap_interpolate, gather_tiles, pad_for_tiles,
+                                     scatter_tiles, tile_grid)
+
+RW, RH = 24, 16  # render size
+DW, DH = 48, 32  # display size
+
+
+def _frame(i: int, colour=None, motion=None, depth=10.0, reset=False, poison=False) -> Frame:
+    """A synthetic frame; ``poison`` fills every G-buffer but motion with NaN (a pass that
+    reads them would produce NaN)."""
+    z1 = torch.zeros(1, 1, RH, RW)
+    fill = float("nan") if poison else 0.5
+    return Frame(index=i, albedo=torch.full((1, 3, RH, RW), fill), normal=torch.full((1, 3, RH, RW), fill),
+                 depth=torch.full_like(z1, float("nan") if poison else depth),
+                 roughness=torch.full_like(z1, fill), metallic=torch.full_like(z1, fill),
+                 motion=torch.zeros(1, 2, RH, RW) if motion is None else motion,
+                 object_id=torch.zeros(1, 1, RH, RW, dtype=torch.int32),
+                 view=np.eye(4), proj=np.eye(4),
+                 jitter_px=(0.0, 0.0), near=0.1, far=100.0,
+                 color=None if colour is None else torch.full((1, 3, RH, RW), float(colour)),
+                 reset=reset)
+
+
+def _colour(i: int) -> float:
+    return 0.1 + 0.05 * i
+
+
+def _mid(c0: float, c1: float) -> float:
+    """The cheap path's blend of two constant frames with equal visibility (encoded space)."""
+    e = (encode_color(torch.tensor(c0)) + encode_color(torch.tensor(c1))) / 2
+    return float(decode_color(e))
+
+
+def _run(p, frames):
+    p.setup((RW, RH), (DW, DH))
+    return [p(f) for f in frames]
+
+
+def _schedule(n, reset_at=()):
+    return [_frame(i, colour=_colour(i) if i % 2 == 0 else None, reset=i in reset_at,
+                   poison=i % 2 == 1) for i in range(n)]
+
+
+def _value(out: torch.Tensor) -> float:
+    assert out.shape == (1, 3, DH, DW)
+    assert torch.allclose(out, out.flatten()[0].expand_as(out), atol=1e-5), "not a constant frame"
+    return float(out.flatten()[0])
+
+
+def test_latency_contract_outputs_line_up():
+    """Call i returns display frame i-1; the first call its own upscale; odd frames give the
+    stored upscale of the frame before; even ones the interpolation between i-2 and i. Odd
+    frames' G-buffers (NaN here) other than motion are never read."""
+    assert VfiPass.latency_frames == 1 and VfiDensePass.latency_frames == 1
+    for cls in (VfiPass, VfiDensePass):
+        assert "one frame of latency" in cls.description.lower()
+        assert "stss extrapolation stays the default" in cls.description.lower()
+    p = VfiCheapPass(inner="bilinear")
+    outs = [_value(o) for o in _run(p, _schedule(7))]
+    assert outs[0] == pytest.approx(_colour(0), abs=1e-5)  # first call: its own upscale
+    for i in range(1, 7):
+        expect = _colour(i - 1) if (i - 1) % 2 == 0 else _mid(_colour(i - 2), _colour(i))
+        assert outs[i] == pytest.approx(expect, abs=1e-4), i
+    assert p.last_stats["interpolated"] and p.last_stats["tiles_refined"] == 0.0  # call 6
+
+
+def test_latency_stats_and_refiner_runs():
+    torch.manual_seed(0)
+    p = VfiPass(inner="bilinear", model=build_model("vfi_refiner_tiny"), threshold=-1e9)
+    p.setup((RW, RH), (DW, DH))
+    frames = _schedule(4)
+    p(frames[0])
+    assert p.last_stats == {"interpolated": False}
+    p(frames[1])
+    assert p.last_stats == {"interpolated": False}
+    out = p(frames[2])
+    s = p.last_stats
+    assert s["interpolated"] and s["tiles_refined"] == 1.0 and s["tiles"] == 2 * 3
+    assert s["refine_ms"] > 0 and s["cheap_ms"] > 0
+    assert torch.isfinite(out).all()
+
+
+def test_reset_is_never_interpolated_across():
+    p = VfiCheapPass(inner="bilinear")
+    # cut at a rendered frame b=4: m=3 belongs to the old shot and shows a=2
+    outs = [_value(o) for o in _run(p, _schedule(7, reset_at={4}))]
+    assert outs[4] == pytest.approx(_colour(2), abs=1e-5)
+    assert outs[5] == pytest.approx(_colour(4), abs=1e-5)
+    assert outs[6] == pytest.approx(_mid(_colour(4), _colour(6)), abs=1e-4)
+    # cut at an unrendered frame m=3: m belongs to the new shot and shows b=4
+    outs = [_value(o) for o in _run(p, _schedule(7, reset_at={3}))]
+    assert outs[3] == pytest.approx(_colour(2), abs=1e-5)
+    assert outs[4] == pytest.approx(_colour(4), abs=1e-5)
+    assert outs[6] == pytest.approx(_mid(_colour(4), _colour(6)), abs=1e-4)
+    # reset(): the next call behaves like the first one
+    frames = _schedule(4)
+    p.reset()
+    assert _value(p(frames[2])) == pytest.approx(_colour(2), abs=1e-5)
+    p.reset()
+    with pytest.raises(PassError, match="must be rendered"):
+        p(frames[1])
+
+
+def test_schedule_misuse_is_reported():
+    p = VfiCheapPass(inner="bilinear")
+    p.setup((RW, RH), (DW, DH))
+    p(_frame(0, colour=0.2))
+    p(_frame(1))
+    with pytest.raises(PassError, match="two unrendered frames in a row"):
+        p(_frame(2))
+    with pytest.raises(ValueError, match="inner must be a zero-latency pass"):
+        VfiCheapPass(inner="vfi")
+    with pytest.raises(ValueError, match="inner must be"):
+        VfiCheapPass(inner="nope")
+
+
+def _square_scene():
+    """Static textured background (depth 10); a textured 8x8 display-px square (depth 2)
+    at x 8..16 in a and x 24..32 in b (16 display px = 8 render px to the right)."""
+    g = torch.Generator().manual_seed(1)
+    bg = torch.rand(1, 3, DH, DW, generator=g) * 0.8 + 0.1
+    sq = torch.rand(1, 3, 8, 8, generator=g) * 0.8 + 0.1
+
+    def image(x0):
+        img = bg.clone()
+        img[:, :, 12:20, x0:x0 + 8] = sq
+        return img
+
+    def depth(x0):  # render resolution
+        d = torch.full((1, 1, RH, RW), 10.0)
+        d[:, :, 6:10, x0 // 2:x0 // 2 + 4] = 2.0
+        return d
+
+    motion_b = torch.zeros(1, 2, RH, RW)
+    motion_b[:, 0, 6:10, 12:16] = -8.0  # render px: b's square pixels were 8 px left in a
+    return bg, image, depth, motion_b
+
+
+def test_cheap_path_moves_the_square_and_fills_from_the_frame_that_sees():
+    bg, image, depth, motion_b = _square_scene()
+    a, b, m = image(8), image(24), image(16)  # m: the true middle frame
+    res = cheap_interpolate(a, b, motion_b, depth(8), depth(24))
+    out = res.cheap
+    # the square is where it belongs at t = 0.5 (exactly: the flow is whole pixels)
+    assert torch.allclose(out[:, :, 12:20, 16:24], m[:, :, 12:20, 16:24], atol=1e-5)
+    # background uncovered behind the square (x 8..14) is seen only by b, and the background
+    # the square will cover (x 26..32) only by a: each comes from the frame that sees it.
+    # (Two pixels next to the square take its dilated motion: FSR 2 style edge dilation.)
+    assert torch.allclose(out[:, :, 12:20, 8:14], bg[:, :, 12:20, 8:14], atol=1e-5)
+    assert torch.allclose(out[:, :, 12:20, 26:32], bg[:, :, 12:20, 26:32], atol=1e-5)
+    assert float(res.visibility[0, 0, 12:20, 8:14].max()) < 1e-3  # a hides it
+    assert float(res.visibility[0, 1, 12:20, 26:32].max()) < 1e-3  # b hides it
+    # elsewhere the background is static and seen by both
+    assert torch.allclose(out[:, :, :10], bg[:, :, :10], atol=1e-5)
+    # the only wrong pixels are the two-pixel fringe around the square that its dilated
+    # motion reaches (one render pixel)
+    wrong = (out - m).abs().amax(1)[0] > 1e-4
+    fringe = torch.zeros_like(wrong)
+    fringe[10:22, 14:26] = True
+    fringe[12:20, 16:24] = False
+    assert wrong.any() and not (wrong & ~fringe).any()
+    # a plain blend of a and b has no square where m has it
+    assert bool((((a + b) / 2 - m)[:, :, 12:20, 16:24].abs().amax(1) > 1e-3).all())
+
+
+def test_cheap_path_bad_input_names_the_field():
+    bg, image, depth, motion_b = _square_scene()
+    a = image(8)
+    with pytest.raises(VfiInputError, match=r"color_b must have shape \(1, 3, 32, 48\), got \(1, 3, 32, 40\)"):
+        cheap_interpolate(a, a[..., :40], motion_b, depth(8), depth(24))
+    with pytest.raises(VfiInputError, match=r"depth_b must have shape \(1, 1, 16, 24\)"):
+        cheap_interpolate(a, a, motion_b, depth(8), depth(24)[..., :8])
+    bad = motion_b.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(VfiInputError, match="motion_ba contains NaN"):
+        cheap_interpolate(a, a, bad, depth(8), depth(24))
+    with pytest.raises(VfiInputError, match="t must be in"):
+        cheap_interpolate(a, a, motion_b, depth(8), depth(24), t=1.0)
+    with pytest.raises(VfiInputError, match="positive"):
+        cheap_interpolate(a, a, motion_b, depth(8), -depth(24))
+
+
+def _random_refiner(width=0.25, seed=0) -> VfiRefiner:
+    torch.manual_seed(seed)
+    m = VfiRefiner(width)
+    torch.nn.init.normal_(m.r5.weight, std=0.2)  # a non-zero residual (fresh: identity)
+    return m.eval()
+
+
+def test_gather_scatter_round_trip():
+    x = torch.rand(1, 5, 40, 56)
+    tile, halo = 8, 4
+    padded = pad_for_tiles(x, tile, halo)
+    rows, cols = tile_grid((40, 56), tile)
+    tiles = torch.tensor([[0, 0], [2, 3], [4, 6], [1, 5]])
+    patches = gather_tiles(padded, tiles, tile, halo)
+    assert patches.shape == (4, 5, tile + 2 * halo, tile + 2 * halo)
+    for k, (r, c) in enumerate(tiles.tolist()):  # a patch is the tile and its halo
+        assert torch.equal(patches[k], padded[0, :, r * tile:r * tile + 16, c * tile:c * tile + 16])
+    canvas = torch.zeros(1, 5, rows * tile, cols * tile)
+    scatter_tiles(canvas, patches, tiles, tile, halo)
+    written = torch.zeros(rows, cols, dtype=torch.bool)
+    written[tiles[:, 0], tiles[:, 1]] = True
+    mask = written.repeat_interleave(tile, 0).repeat_interleave(tile, 1)
+    assert torch.equal(canvas[0][:, mask], x[0][:, mask])
+    assert not canvas[0][:, ~mask].any()
+
+
+def test_dense_equals_pruned_with_every_tile():
+    model = _random_refiner()
+    x = torch.rand(1, INPUT_CHANNELS, 40, 72)  # not a multiple of the tile: padded inside
+    r = PrunedRefiner(model, tile=16)
+    with torch.no_grad():
+        dense, scores = r.dense(x)
+        pruned, _, tiles = r.pruned(x, tiles=torch.nonzero(torch.ones_like(scores)))
+    assert scores.shape == (3, 5) and len(tiles) == 15
+    assert dense.shape == (1, 3, 40, 72)
+    assert float((dense - x[:, :3]).abs().mean()) > 1e-3  # the refiner does change the frame
+    assert torch.allclose(dense, pruned, atol=1e-5)
+
+
+def test_tile_mask_skips_exactly_the_easy_tiles(monkeypatch):
+    """With a given uncertainty map, exactly the tiles above the threshold are refined (and
+    equal the dense refiner there); every other tile is bit-identical to the cheap path."""
+    model = _random_refiner()
+    h, w, tile = 48, 64, 16
+    x = torch.rand(1, INPUT_CHANNELS, h, w)
+    unc = torch.full((1, 1, h // CELL, w // CELL), -4.0)
+    unc[0, 0, 0, 0] = -1.0  # tile (0, 0)
+    unc[0, 0, 3, 5] = -2.0  # tile (1, 2)
+    unc[0, 0, 5, 7] = -2.9  # tile (2, 3): below the threshold
+    real_context = model.context
+
+    def fixed_context(inp):
+        _, ctx = real_context(inp)
+        return unc, ctx
+
+    monkeypatch.setattr(model, "context", fixed_context)
+    r = PrunedRefiner(model, tile=tile, threshold=-2.5)
+    calls = []
+    real_refine = model.refine
+    monkeypatch.setattr(model, "refine", lambda a, c: calls.append(a.shape) or real_refine(a, c))
+    with torch.no_grad():
+        out, scores, tiles = r.pruned(x)
+        dense, _ = r.dense(x)
+    assert sorted(map(tuple, tiles.tolist())) == [(0, 0), (1, 2)]
+    assert calls[0] == (2, INPUT_CHANNELS, tile + 2 * model.halo, tile + 2 * model.halo)  # work skipped
+    refined = torch.zeros(h // tile, w // tile, dtype=torch.bool)
+    refined[0, 0] = refined[1, 2] = True
+    mask = refined.repeat_interleave(tile, 0).repeat_interleave(tile, 1)
+    assert torch.equal(out[0][:, ~mask], x[0, :3][:, ~mask])  # bit-identical to cheap
+    assert torch.allclose(out[0][:, mask], dense[0][:, mask], atol=1e-5)
+    assert not torch.equal(out[0][:, mask], x[0, :3][:, mask])
+
+
+def test_refiner_size_and_contracts():
+    m = build_model("vfi_refiner")
+    n = sum(p.numel() for p in m.parameters())
+    assert 50_000 < n < 3_000_000  # "a few million parameters at most"
+    macs = count_macs(m, 64, 64)
+    assert macs > 0
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 14, H, W\)"):
+        m.context(torch.zeros(1, 13, 16, 16))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        m.context(torch.zeros(1, 14, 20, 16))
+    with pytest.raises(ValueError, match="ctx_half must have shape"):
+        m.refine(torch.zeros(1, 14, 16, 16), torch.zeros(1, 1, 8, 8))
+    with pytest.raises(VfiInputError, match="tile must be a positive multiple of 8"):
+        PrunedRefiner(m, tile=12)
+
+
+def test_registered_and_weights_errors(tmp_path):
+    from stss_runtime.checkpoint import WeightsError, save_weights
+
+    assert PASSES["vfi"] is VfiPass and PASSES["vfi_dense"] is VfiDensePass
+    with pytest.raises(WeightsError, match="no weights"):
+        VfiPass(weights=tmp_path / "missing.pt")
+    save_weights(tmp_path / "other.pt", build_model("stss_tiny"), "stss_tiny")
+    with pytest.raises(WeightsError, match="not a VFI refiner"):
+        create_pass("vfi", weights=tmp_path / "other.pt")
+    save_weights(tmp_path / "vfi.pt", _random_refiner(), "vfi_refiner_tiny", threshold=-2.0, tile=8)
+    p = create_pass("vfi_dense", weights=tmp_path / "vfi.pt")
+    assert p.refiner.threshold == -2.0 and p.refiner.tile == 8
