@@ -36,11 +36,15 @@ MODES: dict[str, tuple[str, int] | None] = {
     "stss": ("stss", 1),  # STSS supersampling + extrapolation: 2x frames
     "two_stage": ("two_stage", 1),
     "warp_fill": ("warp_fill", 1),
+    "stss_flow": ("stss_flow", 1),  # STSS with motion vectors estimated by the motion pass
+    "vfi": ("vfi", 1),  # frame interpolation: one frame of latency
 }
 MODE_LABELS = {"native": "native (full resolution)", "bilinear": "bilinear upscale", "bicubic": "bicubic upscale",
                "temporal": "temporal upscaler (FSR 2-like)", "stss_sr": "STSS supersampling only",
                "stss": "STSS supersampling + extrapolation (2x frames)",
-               "two_stage": "two-stage networks (2x frames)", "warp_fill": "warp + fill extrapolation (2x frames)"}
+               "two_stage": "two-stage networks (2x frames)", "warp_fill": "warp + fill extrapolation (2x frames)",
+               "stss_flow": "STSS, motion vectors estimated by the motion pass (2x frames)",
+               "vfi": "frame interpolation, tile-pruned refiner (2x frames, +1 frame latency)"}
 _GB = ("albedo", "normal", "roughness", "metallic", "object_id")
 
 
@@ -174,7 +178,10 @@ class DemoPipeline:
         jitter = plugin.jitter_offset(i, self.phases)
         target, cam = self._render(i, t, t - dt, self.render_size, jitter, self.bias, shade, prefix)
         a = self._read(target)
-        fields = dict(depth=a["depth"], motion=a["motion"], jitter_px=jitter, view=cam.view, proj=cam.proj,
+        # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them
+        needs = self.pass_name is None or "motion" in plugin.required_inputs(self.pass_name)
+        motion = a["motion"] if needs else None
+        fields = dict(depth=a["depth"], motion=motion, jitter_px=jitter, view=cam.view, proj=cam.proj,
                       **{k: a[k] for k in _GB})
         if not shade:
             a.pop("color")

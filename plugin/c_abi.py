@@ -627,7 +627,7 @@ def _frame(entry: _Entry, f) -> FrameDescription:
         g, name = f.generated[k], f"frame.generated[{k}]"
         generated.append(GeneratedFrameDescription(
             depth=_input(g.depth, f"{name}.depth", "depth", True, entry),
-            motion=_input(g.motion, f"{name}.motion", "motion", True, entry),
+            motion=_input(g.motion, f"{name}.motion", "motion", "motion" in entry.required, entry),
             jitter_px=(float(g.jitter_x), float(g.jitter_y)), view=_matrix(g.view), proj=_matrix(g.proj),
             ui=_input(g.ui, f"{name}.ui", "ui", False, entry), **_gbuffers(g, name, entry)))
     optional = {name: _input(getattr(f, name), f"frame.{name}", name, False, entry)
@@ -635,7 +635,7 @@ def _frame(entry: _Entry, f) -> FrameDescription:
     return FrameDescription(
         frame_index=int(f.frame_index), color=color,
         depth=_input(f.depth, "frame.depth", "depth", True, entry),
-        motion=_input(f.motion, "frame.motion", "motion", True, entry),
+        motion=_input(f.motion, "frame.motion", "motion", "motion" in entry.required, entry),
         jitter_px=(float(f.jitter_x), float(f.jitter_y)), frame_time_ms=float(f.frame_time_ms),
         near=float(f.near_plane), far=math.inf if desc.infinite_far else float(f.far_plane),
         fov_y_rad=float(f.fov_y_rad), view=_matrix(f.view), proj=_matrix(f.proj),

@@ -33,7 +33,7 @@ from . import gl_interop
 from .resources import image_shape, kind_of, matrix, to_output, to_tensor
 from .timing import StageTimer
 
-NEURAL_PASSES = ("stss", "two_stage")
+NEURAL_PASSES = ("stss", "two_stage", "stss_flow")
 #: Passes that only exist at 2x: their output is resampled to other display sizes.
 FIXED_2X = ("stss", "two_stage")
 #: Motion vectors beyond this many frame sizes off-screen are clamped (with a warning).
@@ -381,6 +381,17 @@ class Context:
             m = torch.maximum(torch.minimum(m, lim), -lim)
         return m
 
+    def _motion_or_none(self, res, name, size, scale, jitter, prev_jitter, warnings) -> torch.Tensor:
+        """Motion vectors; zeros when the engine has none and the pass estimates them itself
+        (``stss_flow``: the motion pass), an error naming the field when the pass needs them."""
+        if res is None and "motion" not in self.pass_.inputs:
+            w, h = size
+            return torch.zeros((1, 2, h, w), device=self.device)
+        if res is None:
+            raise InvalidInputError(name, f"an image (the {self.desc.pass_name} pass reads motion vectors; "
+                                    f"engines without them: pass_name='stss_flow')", "None")
+        return self._motion(res, name, size, scale, jitter, prev_jitter, warnings)
+
     def _gbuffers(self, src, prefix: str, size) -> dict[str, torch.Tensor]:
         out = {}
         required = self.pass_.inputs
@@ -456,8 +467,8 @@ class Context:
         depth = self._depth(frame.depth, "frame.depth", size, s["near"], s["far"])
         reset = bool(frame.reset) or self._last_index is None or size != self._render_size
         prev_jitter = None if reset else self._prev_jitter
-        motion = self._motion(frame.motion, "frame.motion", size, s["motion_scale"], s["jitter"], prev_jitter,
-                              warnings)
+        motion = self._motion_or_none(frame.motion, "frame.motion", size, s["motion_scale"], s["jitter"],
+                                      prev_jitter, warnings)
         gb = self._gbuffers(frame, "frame", size)
         for name in ("reactive", "transparency"):
             res = getattr(frame, name)
@@ -480,8 +491,8 @@ class Context:
             generated_inputs.append({
                 "jitter": gj, "view": matrix(g.view, f"{name}.view"), "proj": matrix(g.proj, f"{name}.proj"),
                 "depth": self._depth(g.depth, f"{name}.depth", size, s["near"], s["far"]),
-                "motion": self._motion(g.motion, f"{name}.motion", size, s["motion_scale"], gj, prev_jitter,
-                                       warnings),
+                "motion": self._motion_or_none(g.motion, f"{name}.motion", size, s["motion_scale"], gj,
+                                               prev_jitter, warnings),
                 "gb": self._gbuffers(g, name, size), "ui": self._ui(g.ui, f"{name}.ui")})
             prev_jitter = gj
         # every input is valid: from here on the context's state changes

@@ -64,7 +64,8 @@ def required_inputs(pass_name: str = "stss") -> tuple[str, ...]:
     if pass_name not in PASSES:
         raise UnsupportedError("pass_name", f"one of {', '.join(PASSES)}", repr(pass_name))
     needed = PASSES[pass_name].inputs
-    return tuple(dict.fromkeys(("color", "depth", "motion") + tuple(needed)))
+    base = ("color", "depth") + (("motion",) if "motion" in needed else ())  # stss_flow estimates it
+    return tuple(dict.fromkeys(base + tuple(needed)))
 
 
 def optional_inputs(pass_name: str = "stss") -> tuple[str, ...]:
