@@ -40,8 +40,10 @@ from .history import History
 from .passes import PASSES, create_pass
 
 DEFAULT_METHODS = tuple(m for m in ("stss", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage",
-                                    "vfi", "vfi_dense") if m in PASSES)
-NEURAL = {"stss", "two_stage", "vfi", "vfi_dense"}
+                                    "vfi_cheap", "vfi", "vfi_dense") if m in PASSES)
+NEURAL = {"stss", "two_stage", "vfi", "vfi_dense", "stss_flow"}
+#: Passes that see the next rendered frame (one frame of latency): not extrapolation baselines.
+INTERPOLATION = {"vfi_cheap", "vfi", "vfi_dense"}
 MOTION_PRIORS = ("camera", "zero")
 
 
@@ -271,7 +273,7 @@ def _crop_frames(scored: list[int]) -> set[int]:
 
 def best_baseline(results: dict, kind: str) -> str | None:
     cands = [(m, r[kind]["all"]["psnr"]) for m, r in results["methods"].items()
-             if m not in NEURAL and not math.isnan(r[kind]["all"]["psnr"])]
+             if m not in NEURAL | INTERPOLATION and not math.isnan(r[kind]["all"]["psnr"])]
     return max(cands, key=lambda c: c[1])[0] if cands else None
 
 
