@@ -252,9 +252,9 @@ class DemoPipeline:
     def debug_image(self, view: str, frame: DemoFrame) -> np.ndarray | None:
         """Debug view ``view`` (:data:`~demo_renderer.views.DEBUG_VIEWS`) of display frame
         ``frame`` as (H, W, 3) uint8, or None where it has nothing to show: the G-buffers of
-        a frame without them, the hole mask without frame generation or before a generated
-        frame was dispatched. "tint_generated" shows the frame itself, magenta-tinted when it
-        was generated."""
+        a frame without them, the hole mask (and the motion pass's "object_motion" and
+        "credibility") without frame generation or before a generated frame was dispatched.
+        "tint_generated" shows the frame itself, magenta-tinted when it was generated."""
         from plugin import debug
 
         check_view(view)
@@ -268,10 +268,12 @@ class DemoPipeline:
         if view == "tint_generated":
             img = display_transform(np.asarray(frame.output, dtype=np.float32))
             return debug.tint(img) if frame.kind == "generated" else img
-        if self.ctx is None or not self.generated_frames:  # "holes"
+        if self.ctx is None or not self.generated_frames:  # views of the generated frame
             return None
+        view_of = {"holes": debug.hole_mask_view, "object_motion": debug.object_motion_view,
+                   "credibility": debug.credibility_view}
         try:
-            return debug.hole_mask_view(self.ctx)
+            return view_of[view](self.ctx)
         except plugin.ContextStateError:
             return None
 

@@ -18,10 +18,14 @@ from plugin.debug import resize_nearest as nearest
 #: Debug views of the G-buffers, in the order the overlay lists them.
 GBUFFER_VIEWS = ("albedo", "normal", "roughness", "metallic", "depth", "object_id", "motion")
 #: Every debug view: "none", the G-buffers, the generated frame's holes, generated frames tinted.
-DEBUG_VIEWS = ("none",) + GBUFFER_VIEWS + ("holes", "tint_generated")
+DEBUG_VIEWS = ("none",) + GBUFFER_VIEWS + ("holes", "object_motion", "credibility", "tint_generated")
+#: Views of the last generated frame computed by the plugin (nothing to show without one).
+GENERATED_VIEWS = ("holes", "object_motion", "credibility")
 DEBUG_LABELS = {"none": "none", "albedo": "albedo", "normal": "normal (view space)", "roughness": "roughness",
                 "metallic": "metallic", "depth": "depth (log, near bright)", "object_id": "object id",
                 "motion": "motion vectors", "holes": "hole mask (generated frame)",
+                "object_motion": "object motion (motion pass: minus camera motion)",
+                "credibility": "motion vectors not credible (motion pass)",
                 "tint_generated": "generated frames tinted"}
 
 

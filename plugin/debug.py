@@ -2,7 +2,9 @@
 
 Each view shows one thing integrators get wrong or need to see: the motion vectors (an
 HSV colour wheel), depth, the disocclusion (hole) mask of the generated frame, a reactive
-mask, which frames were generated (tinted) and which followed a reset (a red border).
+mask, which frames were generated (tinted) and which followed a reset (a red border), and
+the motion pass's view of the motion vectors (object motion apart from camera motion, and
+where they are not credible).
 Images are at the display size; render-resolution buffers are upscaled nearest. Linear
 colour goes through THE display transform (``stss_runtime.conventions.display_transform``).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from .errors import ContextStateError, InvalidInputError
 
 #: Colours of the overlays (8-bit sRGB).
 HOLE_COLOUR = (255, 0, 0)
+CREDIBILITY_COLOUR = (255, 140, 0)
 REACTIVE_COLOUR = (255, 210, 0)
 GENERATED_TINT = (255, 0, 255)
 RESET_COLOUR = (255, 0, 0)
@@ -246,6 +250,38 @@ def hole_mask_view(ctx) -> np.ndarray:
     return _overlay(base, alpha, HOLE_COLOUR)
 
 
+def _generated_pair(ctx, call: str):
+    frames = _last(ctx, call)
+    k = _generated_index(ctx, frames, call)
+    return frames[k - 1], frames[k]
+
+
+def object_motion_view(ctx) -> np.ndarray:
+    """The motion pass's decomposition of the last generated frame's motion vectors: the part
+    the camera does not explain (objects moving by themselves), as the colour wheel of
+    :func:`motion_view` (scaled by its own 99th percentile), display size. Camera-induced
+    motion comes from depth and the two cameras (:mod:`stss_runtime.motion.decompose`)."""
+    from stss_runtime.motion import decompose
+
+    prev, cur = _generated_pair(ctx, "object_motion_view")
+    _, obj = decompose(cur.motion.float().cpu(), cur.to("cpu"), prev.to("cpu"))
+    return resize_nearest(motion_colours(np.moveaxis(obj[0].numpy(), 0, -1)), _display_size(ctx))
+
+
+def credibility_view(ctx) -> np.ndarray:
+    """Where the motion pass would not trust the last generated frame's motion vectors
+    (tier 0's credibility against the rendered frame before it: disocclusion, world
+    position, material flags; no colour test, a generated frame has no colour) in orange
+    over the generated frame in grey, opacity 0.8 x (1 - credibility), display size."""
+    from stss_runtime.motion import credibility
+
+    prev, cur = _generated_pair(ctx, "credibility_view")
+    c = credibility(cur.to("cpu"), replace(prev.to("cpu"), color=None), cur.motion.float().cpu())
+    base = _grey(_linear_image(ctx, ctx.last_outputs[-1]), 0.7)
+    alpha = 0.8 * resize_nearest(1.0 - c[0, 0].numpy(), _display_size(ctx))[..., None]
+    return _overlay(base, alpha, CREDIBILITY_COLOUR)
+
+
 def reactive_view(ctx, reactive: Any) -> np.ndarray:
     """``reactive`` (the (h, w) [0, 1] mask handed over with the last rendered frame, numpy or
     torch) in yellow over the upscaled frame in grey, opacity 0.8 x the mask, display size."""
@@ -311,6 +347,8 @@ def debug_views(ctx, reactive: Any = None) -> dict[str, np.ndarray]:
     if len(frames) > 1:
         views["holes"] = hole_mask_view(ctx)
         views["generated"] = generated_tinted(ctx)
+        views["object motion"] = object_motion_view(ctx)
+        views["credibility"] = credibility_view(ctx)
     if reactive is not None:
         views["reactive"] = reactive_view(ctx, reactive)
     return views
@@ -324,7 +362,9 @@ _LABELS = {"output": "upscaled frame (red border: reset)", "motion": "motion vec
            "depth": "depth (log, near bright)", "holes": "holes of the generated frame (red)",
            "generated": "generated frame (tinted)", "reactive": "reactive mask (yellow)",
            "motion key": "motion key (hue: direction, brightness: length)",
-           "first frame": "first frame (after a reset: red border)"}
+           "first frame": "first frame (after a reset: red border)",
+           "object motion": "object motion (motion minus camera motion)",
+           "credibility": "motion not credible (orange)"}
 
 
 def _font(size: int):

@@ -170,7 +170,7 @@ def _assert_image(img, size=(128, 80)):
 def test_debug_views_shapes_and_content(scenario):
     ctx = scenario.ctx
     views = debug.debug_views(ctx)
-    assert set(views) == {"output", "motion", "depth", "holes", "generated"}
+    assert set(views) == {"output", "motion", "depth", "holes", "generated", "object motion", "credibility"}
     for img in views.values():
         _assert_image(img)
     # motion: background and square move differently -> different colours; depth: the square is nearer
@@ -182,6 +182,18 @@ def test_debug_views_shapes_and_content(scenario):
     # generated frames are tinted magenta: more red + blue than green compared to the output
     g, o = views["generated"].astype(float), views["output"].astype(float)
     assert (g[..., 0] + g[..., 2] - 2 * g[..., 1]).mean() > (o[..., 0] + o[..., 2] - 2 * o[..., 1]).mean() + 20
+    # object motion: this scenario's camera never moves (identity view), so everything that
+    # moves moves by itself: the object motion is the whole generated frame's motion
+    same = np.abs(views["object motion"].astype(int) - debug.motion_view(ctx, index=1).astype(int))
+    assert same.mean() < 1.0
+    # credibility: exact motion vectors are credible except where the square uncovered the wall
+    cred = views["credibility"].astype(int)
+    orange = (cred[..., 0] - cred[..., 2]) > 60
+    core = sq.copy()  # the square (of the rendered frame) well inside its edges
+    for axis in (0, 1):
+        for shift in (-6, 6):
+            core &= np.roll(sq, shift, axis=axis)
+    assert core.any() and 0 < orange.mean() < 0.1 and not orange[core].any()
     _assert_image(debug.motion_view(ctx, index=1))
     _assert_image(debug.generated_tinted(ctx, index=1))
     wheel = debug.motion_wheel(32)
