@@ -16,7 +16,9 @@ centred on pixels whose object motion exceeds 0.5 px (they are rare: 0.1-1% of p
 random horizontal mirroring.
 
 Stage flow: L1 sequence loss over --iters iterations (weights --gamma^(N-1-i)), pixels where
-the prior is off by more than 0.5 px weighted (1 + --moving-weight).
+the prior is off by more than 0.5 px weighted (1 + --moving-weight), plus --match-weight times
+a matching loss on the level-0 cost volume (cross-entropy of its softmax over offsets against
+the true displacement relative to the prior), which trains the feature encoder directly.
 Stage policy: the frozen network runs --iters dense iterations; a tile's label at iteration
 t is 1 when the iterations still to come lower its mean EPE by more than
 thr(r) = --thr-min + (--thr-max - --thr-min) * (1 - r), r drawn uniformly in (0, 1] per crop;
@@ -48,7 +50,7 @@ from . import warp as W
 from .checkpoint import WeightsError, load_weights, save_weights
 from .frame import frame_from_dump
 from .history import depth_feature, encode_color
-from .models.flownet import PAD, TILE, IterationPolicy, ResidualFlowNet, object_boundaries
+from .models.flownet import PAD, TILE, VOLUME_RADIUS, IterationPolicy, ResidualFlowNet, object_boundaries
 from .motion.decompose import camera_motion_between
 
 MOVING_PX = 0.5  # object motion above this: a "moving" pixel
@@ -74,6 +76,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="probability of a zero prior instead of the camera-induced motion (default 0.25)")
     p.add_argument("--stride2", type=float, default=0.25,
                    help="probability of a pair two frames apart (larger motion; default 0.25)")
+    p.add_argument("--match-weight", type=float, default=0.3,
+                   help="weight of the cost volume's matching loss (cross-entropy against the true "
+                        "displacement; default 0.3)")
+    p.add_argument("--match-steps", type=int, default=0,
+                   help="stage flow: train the feature encoder alone on the matching loss for the "
+                        "first N steps (cheap: no iterations), so that the recurrent part starts "
+                        "from a cost volume that already peaks at the true displacement (default 0)")
     p.add_argument("--focus", type=float, default=0.5,
                    help="probability that a crop is centred on a moving-object pixel (default 0.5)")
     p.add_argument("--thr-min", type=float, default=0.01, help="stage policy: EPE gain threshold at r = 1 (px)")
@@ -208,6 +217,29 @@ def sequence_loss(flows, target, prior, valid, gamma: float, moving_weight: floa
     return total
 
 
+def matching_loss(volume: torch.Tensor, target, prior, valid, stride: int, radius: int) -> torch.Tensor:
+    """Cross-entropy of the level-0 cost volume's softmax over offsets against the true
+    displacement relative to the prior (bilinearly split over the 4 nearest integer offsets),
+    per cell whose displacement lies inside the volume. A dense signal that teaches the
+    feature encoder to match from the first step, before the recurrent part has learned to
+    read the volume."""
+    off = F.avg_pool2d(target - prior, stride) / stride  # (N, 2, H, W) cells
+    ok = (F.avg_pool2d(valid, stride) > 0.999) & (off.abs() < radius).all(1, keepdim=True)
+    s = 2 * radius + 1
+    x0, y0 = off[:, 0:1].floor(), off[:, 1:2].floor()
+    fx, fy = off[:, 0:1] - x0, off[:, 1:2] - y0
+    logp = F.log_softmax(volume, 1)
+    ce = torch.zeros_like(fx)
+    for dx, wx in ((0, 1 - fx), (1, fx)):
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            ix = (x0 + dx + radius).clamp(0, s - 1)
+            iy = (y0 + dy + radius).clamp(0, s - 1)
+            idx = (iy * s + ix).long()
+            ce = ce - wx * wy * torch.gather(logp, 1, idx)
+    okf = ok.float()
+    return (ce * okf).sum() / okf.sum().clamp_min(1.0)
+
+
 def epe_stats(flow, target, camera, valid) -> dict:
     e = (flow - target).norm(dim=1, keepdim=True)
     mov = ((target - camera).norm(dim=1, keepdim=True) > MOVING_PX) & (valid > 0)
@@ -301,7 +333,7 @@ def train(args: argparse.Namespace) -> int:
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     if args.stage == "flow":
-        keys = ["loss", "epe", "epe_moving", "prior_epe_moving"]
+        keys = ["loss", "match", "epe", "epe_moving", "prior_epe_moving"]
     else:
         keys = ["loss", "accuracy", "positive_rate", "predicted_rate"]
 
@@ -338,13 +370,25 @@ def train(args: argparse.Namespace) -> int:
             rng = np.random.default_rng([args.seed, step])
             b = data.batch(rng, args.batch, crop=args.crop, zero_prior=args.zero_prior,
                            stride2=args.stride2, focus=args.focus)
-            if args.stage == "flow":
-                flows = model(b["match_cur"], b["match_prev"], b["context"], b["prior"], b["jitter_delta"],
-                              iters=args.iters)
+            if args.stage == "flow" and step < args.match_steps:
+                _, _, volumes = model.prepare(b["match_cur"], b["match_prev"], b["context"], b["prior"],
+                                              b["jitter_delta"])
+                match = matching_loss(volumes[0], b["target"], b["prior"], b["valid"], model.stride,
+                                      VOLUME_RADIUS)
+                loss = match
+                stats = {"match": match.item()}
+            elif args.stage == "flow":
+                res = model.refine(b["match_cur"], b["match_prev"], b["context"], b["prior"], b["jitter_delta"],
+                                   args.iters)
+                flows = res.flows
+                match = matching_loss(res.volumes[0], b["target"], b["prior"], b["valid"], model.stride,
+                                      VOLUME_RADIUS)
                 loss = sequence_loss(flows, b["target"], b["prior"], b["valid"], args.gamma, args.moving_weight)
+                loss = loss + args.match_weight * match
                 with torch.no_grad():
-                    stats = epe_stats(flows[-1], b["target"], b["camera"], b["valid"])
+                    stats = epe_stats(flows[-1].detach(), b["target"], b["camera"], b["valid"])
                     stats["prior_epe_moving"] = epe_stats(b["prior"], b["target"], b["camera"], b["valid"])["epe_moving"]
+                    stats["match"] = match.item()
             else:
                 r = torch.from_numpy(1.0 - rng.random(args.batch)).float()  # (0, 1]
                 with torch.no_grad():

@@ -11,7 +11,9 @@
   (``grid_sample`` on a per-cell (2R+1)^2 patch; no all-pairs volume);
 - an object-aware context encoder reading the current frame's colour AND its G-buffers
   (normals, log depth, object-id boundaries) plus the photometric residual of the prior;
-- a ConvGRU update block producing a residual flow update, and a convex upsampling of the
+- a ConvGRU update block producing a residual flow update: a learned correction plus the
+  soft-argmax of the level-0 lookup window (the expected offset of the match) under a learned
+  per-cell gate, and a convex upsampling of the
   residual to render resolution (the prior itself is never resampled: where the residual is
   zero the output is the prior, exactly).
 
@@ -153,6 +155,7 @@ class RefineOutput:
     flow: torch.Tensor  # (N, 2, H, W) the final flow
     iterations: torch.Tensor  # (N, 1, H/TILE, W/TILE) iterations run per tile
     policy_inputs: list[torch.Tensor]  # with record=True: policy features before each iteration
+    volumes: list[torch.Tensor]  # the cost volumes (level 0 first), for the training's matching loss
 
 
 class ResidualFlowNet(nn.Module):
@@ -182,6 +185,9 @@ class ResidualFlowNet(nn.Module):
                                        nn.Conv2d(c(96), 2, 3, padding=1))
         self.mask_head = nn.Sequential(nn.Conv2d(self.hidden, c(96), 3, padding=1), nn.ReLU(),
                                        nn.Conv2d(c(96), 9 * stride * stride, 1))
+        # the soft-argmax path: the level-0 lookup's expected offset, gated per cell by the GRU
+        self.gate_head = nn.Conv2d(self.hidden, 1, 3, padding=1)
+        self.temperature = nn.Parameter(torch.tensor(1.0))
         # a small start: the first updates are near zero, so an untrained net keeps the prior
         nn.init.zeros_(self.flow_head[-1].bias)
         self.flow_head[-1].weight.data.mul_(0.1)
@@ -197,13 +203,20 @@ class ResidualFlowNet(nn.Module):
 
     def step(self, h, ctx, res_q, volumes):
         """One ConvGRU update: (new hidden, update in cells)."""
-        corr = torch.cat([lookup(v, res_q / (2 ** lvl), VOLUME_RADIUS, LOOKUP_RADIUS)
-                          for lvl, v in enumerate(volumes)], 1)
+        looks = [lookup(v, res_q / (2 ** lvl), VOLUME_RADIUS, LOOKUP_RADIUS) for lvl, v in enumerate(volumes)]
+        corr = torch.cat(looks, 1)
         mc = self.m_corr(corr)
         mf = self.m_flow(res_q)
         motion = torch.cat([self.m_out(torch.cat([mc, mf], 1)), res_q], 1)
         h = self.gru(h, torch.cat([ctx, motion], 1))
-        return h, self.flow_head(h)
+        # expected offset of the level-0 window (cells): where the match peaks, relative to now
+        p = torch.softmax(looks[0] * self.temperature, 1)
+        k = torch.arange(-LOOKUP_RADIUS, LOOKUP_RADIUS + 1, dtype=p.dtype, device=p.device)
+        s = 2 * LOOKUP_RADIUS + 1
+        pk = p.view(p.shape[0], s, s, *p.shape[-2:])
+        argmax = torch.stack([(pk.sum(1) * k.view(1, s, 1, 1)).sum(1), (pk.sum(2) * k.view(1, s, 1, 1)).sum(1)], 1)
+        gate = torch.sigmoid(self.gate_head(h))
+        return h, gate * argmax + self.flow_head(h)
 
     def prepare(self, match_cur, match_prev, context, prior, jitter_delta):
         """Encoders and cost volumes: (hidden, context features, volumes, prior at 1/self.stride).
@@ -276,7 +289,7 @@ class ResidualFlowNet(nn.Module):
             flows.append(flow)
             if timings is not None:
                 timings.append(time.perf_counter())
-        return RefineOutput(flows=flows, flow=flow, iterations=tiles, policy_inputs=rec)
+        return RefineOutput(flows=flows, flow=flow, iterations=tiles, policy_inputs=rec, volumes=volumes)
 
     def forward(self, match_cur, match_prev, context, prior, jitter_delta, iters: int = 8):
         """The flow after each of ``iters`` dense iterations (a list of (N, 2, H, W))."""

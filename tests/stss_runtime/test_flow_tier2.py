@@ -18,7 +18,7 @@ from stss_runtime.models.flownet import (PAD, TILE, IterationPolicy, ResidualFlo
                                          count_parameters, local_cost_volume, lookup, match_input)
 from stss_runtime.motion.tier2 import FlowInputError, FlowRefiner, FlowResult, network_inputs, pad_to
 from stss_runtime.train_flow import main as train_main
-from stss_runtime.train_flow import policy_labels, sequence_loss
+from stss_runtime.train_flow import matching_loss, policy_labels, sequence_loss
 
 torch.set_num_threads(1)
 SHIFT = (3.0, -2.0)  # previous minus current, render px
@@ -204,6 +204,23 @@ def test_cost_volume_and_lookup_peak_at_the_displacement():
     assert (k % 7 - 3, k // 7 - 3) == (0, 0)  # centred on the current estimate
 
 
+def test_matching_loss_is_lowest_for_a_volume_peaked_at_the_true_displacement():
+    n, h, w, stride, radius = 1, 8, 8, 4, 4
+    target = torch.zeros(1, 2, h * stride, w * stride)
+    target[:, 0] = 8.0  # 2 cells right
+    prior = torch.zeros_like(target)
+    valid = torch.ones(1, 1, h * stride, w * stride)
+
+    def peaked(dx, dy):
+        v = torch.zeros(n, (2 * radius + 1) ** 2, h, w)
+        v[:, (dy + radius) * (2 * radius + 1) + dx + radius] = 10.0
+        return v
+
+    right = matching_loss(peaked(2, 0), target, prior, valid, stride, radius)
+    wrong = matching_loss(peaked(0, 0), target, prior, valid, stride, radius)
+    assert right < 0.01 < 5.0 < wrong
+
+
 # ----------------------------------------------------------------------------- learning
 
 
@@ -270,7 +287,7 @@ def _rows(path):
 def test_training_cli_resumes_and_trains_the_policy(tmp_path):
     data = _write_dump(tmp_path / "dump")
     out = tmp_path / "flow"
-    common = ["--data", str(data), "--crop", "32", "--batch", "2", "--iters", "2", "--threads", "1",
+    common = ["--data", str(data), "--crop", "32", "--batch", "2", "--iters", "2", "--threads", "1", "--match-steps", "1",
               "--log-every", "1", "--checkpoint-every", "2", "--no-progress"]
     assert train_main(common + ["--out", str(out), "--steps", "2"]) == 0
     assert [int(r["step"]) for r in _rows(out / "loss.csv")] == [1, 2]
