@@ -2,13 +2,19 @@
 
     python -m stss_runtime.train_vfi --data data/fence_a data/gallery_a --out runs/vfi --steps 3000 --threads 1
 
-Samples are triplets of display frames (a = k-1, m = k, b = k+1, k odd, as at run time):
-the cheap interpolation (:func:`stss_runtime.passes.vfi.cheap_interpolate`) is built from
-the CLEAN ground-truth frames of a and b (display resolution, encoded colour) with the
-renderer's motion composed b -> m -> a and both renders' depth, so the refiner learns to fix
-interpolation errors, not the upscaler's; the target is m's ground truth. Those inputs are
-cached once per folder beside the dump (``.cache/vfi-v2/``, float16) and random crops are
-drawn from them (optionally mirrored).
+Samples are triplets of display frames (a = k-1, m = k, b = k+1, k odd, as at run time);
+the target is m's ground truth. Two kinds of inputs (``--inputs``):
+
+  * ``gt``: the cheap interpolation (:func:`stss_runtime.passes.vfi.cheap_interpolate`)
+    built from the CLEAN ground-truth frames of a and b (display resolution, encoded
+    colour) with the renderer's motion composed b -> m -> a and both renders' depth: the
+    refiner learns to fix interpolation errors alone (``.cache/vfi-v2/``);
+  * ``upscaled``: the run-time inputs: the sequence goes through the cheap ``vfi`` pass as
+    at run time (even frames rendered and upscaled by ``--inner`` at half rate), so a and b
+    carry the upscaler's errors too (``.cache/vfi-v2-up-INNER/``).
+
+Inputs are cached once per folder beside the dump (float16) and random crops are drawn
+from them (optionally mirrored; half of them centred on high cheap-path error).
 
 Loss per step, in encoded colour (:func:`stss_runtime.history.encode_color`):
   * L1 of the PRUNED output: the cheap result, with the tiles whose predicted uncertainty is
@@ -104,6 +110,49 @@ def build_cache(folder: str | Path, progress: bool = True) -> list[Path]:
     return paths
 
 
+def upscaled_cache_dir(folder: Path, inner: str) -> Path:
+    return Path(folder) / ".cache" / f"{CACHE_VERSION}-up-{inner}"
+
+
+def build_upscaled_cache(folder: str | Path, inner: str = "temporal", progress: bool = True) -> list[Path]:
+    """Cache the RUN-TIME inputs of every interpolated frame of ``folder``: the sequence goes
+    through the cheap ``vfi`` pass exactly as at run time (even frames rendered and
+    upscaled by ``inner`` at half rate, odd frames handing over their motion only), and
+    the refiner's inputs it builds for each middle frame m are stored with m's ground truth."""
+    from .passes.vfi import VfiCheapPass
+
+    folder = Path(folder)
+    meta = framedump.read_meta(folder)
+    frames = framedump.existing_frames(folder)
+    out = upscaled_cache_dir(folder, inner)
+    out.mkdir(parents=True, exist_ok=True)
+    ks = [k for k in triplet_middles(len(frames))]
+    paths = [out / f"{k:06d}.npy" for k in ks]
+    if all(p.exists() for p in paths):
+        return paths
+    p = VfiCheapPass(inner=inner)
+    p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
+    it = frames[: ks[-1] + 2]
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"caching {folder.name} ({inner} upscaled)", unit="frame", leave=False)
+    with torch.inference_mode():
+        for i in it:
+            arrays = framedump.read_frame(folder, i)
+            p(frame_from_dump(arrays, meta, i, shaded=(i % 2 == 0)))
+            if not p.last_stats.get("interpolated"):
+                continue
+            m = i - 1
+            path = out / f"{m:06d}.npy"
+            gt = encode_color(gt_tensor(framedump.read_frame(folder, m)))
+            sample = torch.cat([p.last_features, gt], 1)[0].numpy().astype(np.float16)
+            tmp = path.with_name(path.stem + ".tmp.npy")
+            np.save(tmp, sample)
+            os.replace(tmp, path)
+    return [q for q in paths if q.exists()]
+
+
 class Crops:
     """Random crops from cached samples (memory-mapped). A fraction ``hard`` of the crops is
     centred on a 16x16 block drawn with probability proportional to the cheap path's
@@ -177,6 +226,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", required=True, type=Path, help="training frame dump folders")
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, logs, weights)")
+    p.add_argument("--inputs", default="gt", choices=("gt", "upscaled"),
+                   help="gt: cheap path built from the clean ground truth of a and b; upscaled: "
+                        "the run-time inputs, a and b upscaled by --inner from the renders at "
+                        "half rate (default gt)")
+    p.add_argument("--inner", default="temporal", help="upscaler for --inputs upscaled (default temporal)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these refiner weights (ignored when OUT has a checkpoint)")
     p.add_argument("--model", default="vfi_refiner", choices=sorted(VFI_PRESETS),
                    help="refiner preset (default vfi_refiner)")
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps (default 3000)")
@@ -249,7 +305,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
 
 
 @torch.inference_mode()
-def calibrate(model: VfiRefiner, folders: list[Path], per_folder: int, tolerance: float,
+def calibrate(model: VfiRefiner, caches: list[Path], per_folder: int, tolerance: float,
               tile: int = TILE, progress: bool = True) -> dict:
     """Choose the pruning threshold on whole training frames (see the module docstring)."""
     from . import metrics
@@ -259,8 +315,8 @@ def calibrate(model: VfiRefiner, folders: list[Path], per_folder: int, tolerance
     refiner = PrunedRefiner(model, tile)
     rows = []
     items = []
-    for folder in folders:
-        paths = sorted(cache_dir(folder).glob("[0-9]*[0-9].npy"))
+    for folder in caches:  # cache folders
+        paths = sorted(Path(folder).glob("[0-9]*[0-9].npy"))
         if not paths:
             continue
         pick = np.linspace(0, len(paths) - 1, per_folder).round().astype(int)
@@ -314,7 +370,10 @@ def train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for folder in args.data:
-        paths += build_cache(folder, progress=not args.no_progress)
+        if args.inputs == "gt":
+            paths += build_cache(folder, progress=not args.no_progress)
+        else:
+            paths += build_upscaled_cache(folder, args.inner, progress=not args.no_progress)
     model = build_model(args.model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
@@ -328,6 +387,12 @@ def train(args: argparse.Namespace) -> int:
         opt.load_state_dict(ck["optimizer"])
         step = int(ck["step"])
         print(f"train_vfi: resuming {out} at step {step}")
+    elif args.init is not None:
+        from .checkpoint import load_weights
+
+        init_model, init_info = load_weights(args.init, expected_model=args.model)
+        model.load_state_dict(init_model.state_dict())
+        print(f"train_vfi: starting from {args.init} ({init_info.get('steps', '?')} steps)")
     crops = Crops(paths, args.crop, seed=args.seed * 1000 + step, flip=not args.no_flip,
                   hard=args.hard_crops)
     stop = {"now": False}
@@ -338,7 +403,10 @@ def train(args: argparse.Namespace) -> int:
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     info = {"data": [str(d) for d in args.data], "tile": TILE,
-            "inputs": "cheap interpolation of the ground-truth frames a, b (display res)"}
+            "inputs": ("cheap interpolation of the ground-truth frames a, b (display res)"
+                       if args.inputs == "gt" else
+                       f"run-time inputs: a, b upscaled by {args.inner} at half rate"),
+            "init": str(args.init) if args.init else None}
 
     def save_checkpoint():
         tmp = out / "checkpoint.tmp.pt"
@@ -399,7 +467,8 @@ def train(args: argparse.Namespace) -> int:
     if stop["now"]:
         print(f"train_vfi: interrupted at step {step}; re-run the same command to resume")
         return 130
-    cal = calibrate(model, args.data, args.calibrate_frames, args.calibrate_tolerance,
+    cal_dirs = [cache_dir(d) if args.inputs == "gt" else upscaled_cache_dir(d, args.inner) for d in args.data]
+    cal = calibrate(model, cal_dirs, args.calibrate_frames, args.calibrate_tolerance,
                     progress=not args.no_progress)
     (out / "calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
     save_weights(out / "weights.pt", model, args.model, steps=step, threshold=cal["threshold"],
