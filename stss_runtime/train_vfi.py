@@ -284,7 +284,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig, ax = plt.subplots(1, 3, figsize=(14, 4), dpi=100)
     for key in ("cheap", "dense", "pruned"):
         ax[0].plot(steps, [float(r[key]) for r in rows], label=f"L1 {key}")
     ax[0].set_yscale("log")
@@ -292,11 +292,22 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     ax[0].set_ylabel("L1 vs middle ground truth (encoded colour)")
     ax[0].legend()
     ax[0].grid(alpha=0.3)
-    ax[1].plot(steps, [float(r["uncertainty"]) for r in rows], color="C3")
+    cheap = np.array([float(r["cheap"]) for r in rows])
+    k = max(1, len(rows) // 25)  # moving average over ~4% of the run
+    smooth = lambda v: np.convolve(v, np.ones(k) / k, mode="valid")  # noqa: E731
+    for key in ("dense", "pruned"):
+        ratio = np.array([float(r[key]) for r in rows]) / cheap
+        ax[1].plot(steps[k - 1:], smooth(ratio), label=f"{key} / cheap")
+    ax[1].axhline(1.0, color="k", lw=0.8)
     ax[1].set_xlabel("step")
-    ax[1].set_ylabel("uncertainty head L1 (log10 MSE units)")
+    ax[1].set_ylabel(f"L1 relative to the cheap path ({k}-row mean)")
+    ax[1].legend()
     ax[1].grid(alpha=0.3)
-    fig.suptitle(f"VFI refiner training: {csv_path.parent.name}")
+    ax[2].plot(steps, [float(r["uncertainty"]) for r in rows], color="C3")
+    ax[2].set_xlabel("step")
+    ax[2].set_ylabel("uncertainty head L1 (log10 MSE units)")
+    ax[2].grid(alpha=0.3)
+    fig.suptitle(f"VFI refiner training: {csv_path.parent.name if csv_path.name == 'loss.csv' else csv_path.stem}")
     fig.tight_layout()
     tmp = png_path.with_name(png_path.stem + ".tmp.png")
     fig.savefig(tmp)
