@@ -297,3 +297,41 @@ def test_registered_and_weights_errors(tmp_path):
     save_weights(tmp_path / "vfi.pt", _random_refiner(), "vfi_refiner_tiny", threshold=-2.0, tile=8)
     p = create_pass("vfi_dense", weights=tmp_path / "vfi.pt")
     assert p.refiner.threshold == -2.0 and p.refiner.tile == 8
+
+
+def test_train_resume_calibrate_and_measure(tiny_dump, tmp_path):
+    """The training CLI on a tiny rendered dump: runs, resumes, calibrates a threshold into
+    the weights; the measurement CLI reads them and reports the three methods."""
+    import csv
+    import json
+
+    from stss_runtime import train_vfi, vfi_measure
+    from stss_runtime.checkpoint import load_weights
+
+    out = tmp_path / "run"
+    base = ["--data", str(tiny_dump), "--out", str(out), "--batch", "2", "--crop", "32",
+            "--calibrate-frames", "2", "--threads", "1", "--no-progress", "--log-every", "1",
+            "--checkpoint-every", "2", "--model", "vfi_refiner_tiny"]
+    assert train_vfi.main(base + ["--steps", "2"]) == 0
+    assert train_vfi.main(base + ["--steps", "4"]) == 0  # resumes at step 2
+    rows = list(csv.DictReader((out / "loss.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert (out / "loss.png").exists() and (out / "calibration.json").exists()
+    model, info = load_weights(out / "weights.pt", expected_model="vfi_refiner_tiny")
+    assert info["steps"] == 4 and info["tile"] == 16 and isinstance(info["threshold"], float)
+    cal = json.loads((out / "calibration.json").read_text())
+    assert 0.0 <= cal["fraction"] <= 1.0 and cal["psnr_pruned"] >= cal["psnr_dense"] - 0.05
+    # run-time (upscaled) inputs
+    up = tmp_path / "up"
+    assert train_vfi.main(base[:2] + ["--out", str(up)] + base[4:] +
+                          ["--steps", "1", "--inputs", "upscaled", "--init", str(out / "weights.pt")]) == 0
+    assert load_weights(up / "weights.pt")[1]["inputs"].startswith("run-time inputs")
+    js = tmp_path / "m.json"
+    assert vfi_measure.main(["--data", str(tiny_dump), "--weights", str(out / "weights.pt"),
+                             "--warmup", "2", "--threads", "1", "--no-progress", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    s = res["summary"]
+    assert s["frames_scored"] == len([m for m in range(3, 13, 2)])  # odd m >= 2 with a b after
+    assert set(s["psnr_mean"]) == {"hold", "cheap", "vfi", "vfi_dense"}
+    assert s["psnr_mean"]["cheap"] > s["psnr_mean"]["hold"]
+    assert 0.0 <= s["tiles_refined"] <= 1.0 and s["refine_ms_dense"] > 0
