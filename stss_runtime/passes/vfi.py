@@ -37,7 +37,8 @@ The interpolation, in encoded (display-referred) colour at display resolution:
    uncertainty head predicts each tile's error of the cheap path; ``vfi`` gathers only the
    tiles (:data:`TILE` px) whose predicted error exceeds the threshold (chosen on training
    data, stored in the weights) with a halo covering the refiner's receptive field into a
-   batch, refines them and scatters them back -- the other tiles keep the cheap result and
+   batch (horizontal neighbours as one patch, sharing their halo), refines them and
+   scatters them back -- the other tiles keep the cheap result and
    cost nothing. ``vfi_dense`` refines the whole frame with the same network; on refined
    tiles both give the same values.
 
@@ -275,6 +276,45 @@ def scatter_tiles(image: torch.Tensor, patches: torch.Tensor, tiles: torch.Tenso
     return image
 
 
+def tile_runs(tiles: torch.Tensor, max_len: int) -> dict[int, torch.Tensor]:
+    """Group tiles ((K, 2) row, column, row-major as :func:`torch.nonzero` gives them) into
+    horizontal runs of neighbours, at most ``max_len`` long: {length: (R, 2) row, first
+    column}. A run is refined as one patch, so neighbours share their halo."""
+    runs: dict[int, list[tuple[int, int]]] = {}
+    start = prev = None
+    for r, c in tiles.tolist() + [(-1, -2)]:
+        if start is not None and r == start[0] and c == prev + 1 and c - start[1] < max_len:
+            prev = c
+            continue
+        if start is not None:
+            runs.setdefault(prev - start[1] + 1, []).append(start)
+        start, prev = (r, c), c
+    return {n: torch.tensor(v, dtype=torch.long).view(-1, 2) for n, v in runs.items()}
+
+
+def gather_runs(padded: torch.Tensor, starts: torch.Tensor, length: int, tile: int, halo: int,
+                scale: int = 1) -> torch.Tensor:
+    """Patches of ``length`` tiles side by side (plus the halo) starting at ``starts`` ((R, 2)
+    row, first column) -> (R, C, (tile + 2 halo) / scale, (length tile + 2 halo) / scale)."""
+    t, hl = tile // scale, halo // scale
+    view = padded[0].unfold(1, t + 2 * hl, t).unfold(2, length * t + 2 * hl, t)
+    return view[:, starts[:, 0], starts[:, 1]].permute(1, 0, 2, 3)
+
+
+def scatter_runs(image: torch.Tensor, patches: torch.Tensor, starts: torch.Tensor, length: int,
+                 tile: int, halo: int) -> torch.Tensor:
+    """Write the interiors of run patches (:func:`gather_runs`) into ``image`` (1, C,
+    rows * tile, cols * tile), in place."""
+    _, c, h, w = image.shape
+    view = image[0].view(c, h // tile, tile, w // tile, tile).permute(1, 3, 0, 2, 4)
+    inner = patches[:, :, halo:halo + tile, halo:halo + length * tile]
+    k = inner.shape[0]
+    inner = inner.reshape(k, c, tile, length, tile).permute(0, 3, 1, 2, 4)
+    cols = starts[:, 1:2] + torch.arange(length).view(1, -1)
+    view[starts[:, 0:1].expand(k, length), cols] = inner
+    return image
+
+
 def tile_scores(uncertainty: torch.Tensor, tile: int) -> torch.Tensor:
     """Per-cell uncertainty (1, 1, H/8, W/8) -> per-tile score (rows, cols): the largest
     predicted error of the tile's cells."""
@@ -287,12 +327,18 @@ class PrunedRefiner:
     threshold. Both pad the frame by the refiner's halo the same way, so a refined tile has
     the same values either way."""
 
-    def __init__(self, model: VfiRefiner, tile: int = TILE, threshold: float = -3.0):
+    def __init__(self, model: VfiRefiner, tile: int = TILE, threshold: float = -3.0,
+                 max_run: int = 8):
+        """``max_run``: selected tiles that are horizontal neighbours are refined as one
+        patch of up to this many tiles (they share their halo; 1: every tile alone)."""
         if tile % CELL or tile < CELL:
             raise VfiInputError(f"tile must be a positive multiple of {CELL} display pixels, got {tile}")
         if model.halo % 2:
             raise VfiInputError(f"the refiner's halo must be even, got {model.halo}")
+        if max_run < 1:
+            raise VfiInputError(f"max_run must be >= 1, got {max_run}")
         self.model, self.tile, self.threshold = model, int(tile), float(threshold)
+        self.max_run = int(max_run)
 
     def _prepare(self, x: torch.Tensor):
         _need("x", x, (1, INPUT_CHANNELS, None, None))
@@ -324,11 +370,16 @@ class PrunedRefiner:
         if tiles is None:
             tiles = self.select(scores)
         out = whole[:, :3].clone()
-        if len(tiles):
-            hl = self.model.halo
+        hl = self.model.halo
+        if len(tiles) and self.max_run == 1:
             xp = gather_tiles(padded, tiles, self.tile, hl)
             cp = gather_tiles(ctx_half, tiles, self.tile, hl, scale=2)
             scatter_tiles(out, self.model.refine(xp, cp), tiles, self.tile, hl)
+        elif len(tiles):
+            for length, starts in tile_runs(tiles, self.max_run).items():
+                xp = gather_runs(padded, starts, length, self.tile, hl)
+                cp = gather_runs(ctx_half, starts, length, self.tile, hl, scale=2)
+                scatter_runs(out, self.model.refine(xp, cp), starts, length, self.tile, hl)
         return out[:, :, :h, :w], scores, tiles
 
 

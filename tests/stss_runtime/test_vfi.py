@@ -14,8 +14,9 @@ from stss_runtime.models import build_model, count_macs
 from stss_runtime.models.vfi import CELL, INPUT_CHANNELS, VfiRefiner
 from stss_runtime.passes import PASSES, PassError, create_pass
 from stss_runtime.passes.vfi import (PrunedRefiner, VfiCheapPass, VfiDensePass, VfiInputError,
-                                     VfiPass, cheap_interpolate, gather_tiles, pad_for_tiles,
-                                     scatter_tiles, tile_grid)
+                                     VfiPass, cheap_interpolate, gather_runs, gather_tiles,
+                                     pad_for_tiles, scatter_runs, scatter_tiles, tile_grid,
+                                     tile_runs)
 
 RW, RH = 24, 16  # render size
 DW, DH = 48, 32  # display size
@@ -222,10 +223,33 @@ def test_gather_scatter_round_trip():
     assert not canvas[0][:, ~mask].any()
 
 
-def test_dense_equals_pruned_with_every_tile():
+def test_runs_of_neighbouring_tiles():
+    tiles = torch.tensor([[0, 0], [0, 1], [0, 2], [0, 4], [1, 4], [1, 5], [2, 0], [2, 1], [2, 2],
+                          [2, 3], [2, 4]])
+    runs = tile_runs(tiles, max_len=3)
+    assert {k: v.tolist() for k, v in runs.items()} == {3: [[0, 0], [2, 0]], 1: [[0, 4]],
+                                                        2: [[1, 4], [2, 3]]}
+    assert {k: v.tolist() for k, v in tile_runs(tiles, 1).items()} == {1: tiles.tolist()}
+    # gather/scatter round trip of runs
+    x = torch.rand(1, 4, 48, 96)
+    tile, halo = 16, 4
+    padded = pad_for_tiles(x, tile, halo)
+    canvas = torch.zeros(1, 4, 48, 96)
+    for length, starts in runs.items():
+        patches = gather_runs(padded, starts, length, tile, halo)
+        assert patches.shape == (len(starts), 4, tile + 2 * halo, length * tile + 2 * halo)
+        scatter_runs(canvas, patches, starts, length, tile, halo)
+    mask = torch.zeros(3, 6, dtype=torch.bool)
+    mask[tiles[:, 0], tiles[:, 1]] = True
+    mask = mask.repeat_interleave(tile, 0).repeat_interleave(tile, 1)
+    assert torch.equal(canvas[0][:, mask], x[0][:, mask]) and not canvas[0][:, ~mask].any()
+
+
+@pytest.mark.parametrize("max_run", [1, 3])
+def test_dense_equals_pruned_with_every_tile(max_run):
     model = _random_refiner()
     x = torch.rand(1, INPUT_CHANNELS, 40, 72)  # not a multiple of the tile: padded inside
-    r = PrunedRefiner(model, tile=16)
+    r = PrunedRefiner(model, tile=16, max_run=max_run)
     with torch.no_grad():
         dense, scores = r.dense(x)
         pruned, _, tiles = r.pruned(x, tiles=torch.nonzero(torch.ones_like(scores)))
@@ -235,7 +259,8 @@ def test_dense_equals_pruned_with_every_tile():
     assert torch.allclose(dense, pruned, atol=1e-5)
 
 
-def test_tile_mask_skips_exactly_the_easy_tiles(monkeypatch):
+@pytest.mark.parametrize("max_run", [1, 8])
+def test_tile_mask_skips_exactly_the_easy_tiles(monkeypatch, max_run):
     """With a given uncertainty map, exactly the tiles above the threshold are refined (and
     equal the dense refiner there); every other tile is bit-identical to the cheap path."""
     model = _random_refiner()
@@ -245,6 +270,7 @@ def test_tile_mask_skips_exactly_the_easy_tiles(monkeypatch):
     unc[0, 0, 0, 0] = -1.0  # tile (0, 0)
     unc[0, 0, 3, 5] = -2.0  # tile (1, 2)
     unc[0, 0, 5, 7] = -2.9  # tile (2, 3): below the threshold
+    unc[0, 0, 3, 7] = -2.4  # tile (1, 3): a neighbour of (1, 2)
     real_context = model.context
 
     def fixed_context(inp):
@@ -252,17 +278,22 @@ def test_tile_mask_skips_exactly_the_easy_tiles(monkeypatch):
         return unc, ctx
 
     monkeypatch.setattr(model, "context", fixed_context)
-    r = PrunedRefiner(model, tile=tile, threshold=-2.5)
+    r = PrunedRefiner(model, tile=tile, threshold=-2.5, max_run=max_run)
     calls = []
     real_refine = model.refine
     monkeypatch.setattr(model, "refine", lambda a, c: calls.append(a.shape) or real_refine(a, c))
     with torch.no_grad():
         out, scores, tiles = r.pruned(x)
+        pruned_calls = list(calls)  # the pruned run's refiner calls
         dense, _ = r.dense(x)
-    assert sorted(map(tuple, tiles.tolist())) == [(0, 0), (1, 2)]
-    assert calls[0] == (2, INPUT_CHANNELS, tile + 2 * model.halo, tile + 2 * model.halo)  # work skipped
+    assert sorted(map(tuple, tiles.tolist())) == [(0, 0), (1, 2), (1, 3)]
+    p = tile + 2 * model.halo  # work skipped: only these patches reach the refiner
+    if max_run == 1:
+        assert pruned_calls == [(3, INPUT_CHANNELS, p, p)]
+    else:  # (1, 2) and (1, 3) as one patch sharing their halo
+        assert sorted(pruned_calls) == [(1, INPUT_CHANNELS, p, p), (1, INPUT_CHANNELS, p, p + tile)]
     refined = torch.zeros(h // tile, w // tile, dtype=torch.bool)
-    refined[0, 0] = refined[1, 2] = True
+    refined[0, 0] = refined[1, 2] = refined[1, 3] = True
     mask = refined.repeat_interleave(tile, 0).repeat_interleave(tile, 1)
     assert torch.equal(out[0][:, ~mask], x[0, :3][:, ~mask])  # bit-identical to cheap
     assert torch.allclose(out[0][:, mask], dense[0][:, mask], atol=1e-5)
