@@ -11,7 +11,9 @@ target then the renderer's motion chained through frame i-1, pixels whose chain 
 objects left out). The target is the renderer's exact motion of frame i. The prior the network
 starts from is the camera-induced motion (``motion.decompose.camera_motion_between``: a
 renderer whose motion vectors miss the object part) with probability 1 - --zero-prior, else
-zero (an engine without motion vectors). Random crops at render resolution, half of them
+zero (an engine without motion vectors); with probability --perturb it is then made wrong on
+purpose on one object (or the whole crop) by a random offset, so that there is something
+to correct by matching. Random crops at render resolution, half of them
 centred on pixels whose object motion exceeds 0.5 px (they are rare: 0.1-1% of pixels), and
 random horizontal mirroring.
 
@@ -83,6 +85,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="stage flow: train the feature encoder alone on the matching loss for the "
                         "first N steps (cheap: no iterations), so that the recurrent part starts "
                         "from a cost volume that already peaks at the true displacement (default 0)")
+    p.add_argument("--perturb", type=float, default=0.5,
+                   help="probability that the prior of a crop is made wrong on purpose: a random "
+                        "offset of up to --perturb-px added to one object of the crop (or, one time "
+                        "in three, to the whole crop), so the net learns to correct a wrong prior by "
+                        "matching; the renderer's own object motion is too thin (fence) or too small "
+                        "(gallery) in the training scenes to teach that alone (default 0.5)")
+    p.add_argument("--perturb-px", type=float, default=8.0, help="largest offset of --perturb (default 8)")
     p.add_argument("--focus", type=float, default=0.5,
                    help="probability that a crop is centred on a moving-object pixel (default 0.5)")
     p.add_argument("--thr-min", type=float, default=0.01, help="stage policy: EPE gain threshold at r = 1 (px)")
@@ -168,7 +177,7 @@ class PairData:
         return chained, (ok1 & ok2).float()
 
     def sample(self, rng: np.random.Generator, crop: int, zero_prior: float, stride2: float,
-               focus: float) -> dict:
+               focus: float, perturb: float = 0.0, perturb_px: float = 8.0) -> dict:
         s, i = self.pairs[int(rng.integers(len(self.pairs)))]
         k = 2 if (i >= 2 and rng.random() < stride2) else 1
         cur, prev = self.scenes[s][i], self.scenes[s][i - k]
@@ -190,7 +199,17 @@ class PairData:
         m_cur, m_prev = cur["match"][sl].float(), prev["match"][sl].float()
         ctx = torch.cat([m_cur[:3], m_cur[6:9], cur["depth"][sl].float(), cur["edge"][sl].float()], 0)
         jd = torch.tensor([prev["jitter"][0] - cur["jitter"][0], prev["jitter"][1] - cur["jitter"][1]])
-        out = {"match_cur": m_cur, "match_prev": m_prev, "context": ctx, "prior": prior[sl].clone(),
+        prior = prior[sl].clone()
+        if rng.random() < perturb:
+            ang, rad = rng.random() * 2 * math.pi, perturb_px * math.sqrt(rng.random())
+            ids = cur["id"][0][sl[1:]]
+            region = torch.ones_like(ids, dtype=torch.bool)
+            if rng.random() < 2 / 3:
+                present = torch.unique(ids)
+                region = ids == present[int(rng.integers(len(present)))]
+            prior[0][region] += rad * math.cos(ang)
+            prior[1][region] += rad * math.sin(ang)
+        out = {"match_cur": m_cur, "match_prev": m_prev, "context": ctx, "prior": prior,
                "target": target[sl].clone(), "valid": valid[sl].clone(), "camera": cam[sl].clone(),
                "jitter_delta": jd.view(2, 1, 1)}
         if rng.random() < 0.5:  # mirror: x flips sign for every vector; normals' x too
@@ -369,7 +388,8 @@ def train(args: argparse.Namespace) -> int:
                 g["lr"] = lr
             rng = np.random.default_rng([args.seed, step])
             b = data.batch(rng, args.batch, crop=args.crop, zero_prior=args.zero_prior,
-                           stride2=args.stride2, focus=args.focus)
+                           stride2=args.stride2, focus=args.focus, perturb=args.perturb,
+                           perturb_px=args.perturb_px)
             if args.stage == "flow" and step < args.match_steps:
                 _, _, volumes = model.prepare(b["match_cur"], b["match_prev"], b["context"], b["prior"],
                                               b["jitter_delta"])
