@@ -28,7 +28,8 @@ from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
 from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
 
-TRAINABLE = sorted(MODEL_PRESETS)
+# the image models this trainer knows (the flow and VFI networks have their own trainers)
+TRAINABLE = sorted(k for k, (cls, _) in MODEL_PRESETS.items() if cls in (STSS, SupersamplingNet, ExtraNet))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
