@@ -15,7 +15,8 @@ from stss_runtime import framedump
 from stss_runtime.checkpoint import WeightsError, save_weights
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.models import build_model
-from stss_runtime.passes import PASSES, PassError, StssPass, TwoStagePass, create_pass
+from stss_runtime.passes import (PASSES, EstimatedMotionStssPass, PassError, StssPass, TwoStagePass, VfiDensePass,
+                                 VfiPass, create_pass)
 
 
 def _passes():
@@ -24,6 +25,10 @@ def _passes():
     out["stss"] = StssPass(model=build_model("stss_tiny"))
     out["two_stage"] = TwoStagePass(supersampler=build_model("supersampling_tiny"),
                                     extrapolator=build_model("extranet_tiny"))
+    out["stss_flow"] = EstimatedMotionStssPass(model=build_model("stss_tiny"))
+    out["vfi"] = VfiPass(model=build_model("vfi_refiner_tiny"))
+    out["vfi_dense"] = VfiDensePass(model=build_model("vfi_refiner_tiny"))
+    out["vfi_cheap"] = create_pass("vfi_cheap")
     return out
 
 
