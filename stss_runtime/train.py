@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -27,6 +26,7 @@ from .checkpoint import save_weights
 from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
 from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
+from .training.plots import plot_curves
 
 # the image models this trainer knows (the flow and VFI networks have their own trainers)
 TRAINABLE = sorted(k for k, (cls, _) in MODEL_PRESETS.items() if cls in (STSS, SupersamplingNet, ExtraNet))
@@ -98,29 +98,8 @@ def _forward(model, batch):
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(csv_path.open()))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for key in ("loss", "l1", "hole"):
-        ax.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (encoded colour)")
-    ax.set_title(f"training loss: {csv_path.parent.name}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = png_path.with_name(png_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    plot_curves(csv_path, png_path, ("loss", "l1", "hole"), "loss (encoded colour)",
+                f"training loss: {csv_path.parent.name}")
 
 
 def train(args: argparse.Namespace) -> int:

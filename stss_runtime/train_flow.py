@@ -54,6 +54,7 @@ from .frame import frame_from_dump
 from .history import depth_feature, encode_color
 from .models.flownet import PAD, TILE, VOLUME_RADIUS, IterationPolicy, ResidualFlowNet, object_boundaries
 from .motion.decompose import camera_motion_between
+from .training.plots import plot_curves
 
 MOVING_PX = 0.5  # object motion above this: a "moving" pixel
 
@@ -282,30 +283,7 @@ def policy_labels(tile_epes: list, r: torch.Tensor, thr_min: float, thr_max: flo
 
 
 def plot_losses(csv_path: Path, png_path: Path, keys) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(csv_path.open()))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for key in keys:
-        vals = [float(r[key]) for r in rows]
-        ax.plot(steps, vals, label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("px (EPE) / loss")
-    ax.set_title(f"training: {csv_path.parent.name}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = png_path.with_name(png_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    plot_curves(csv_path, png_path, keys, "px (EPE) / loss", f"training: {csv_path.parent.name}")
 
 
 def train(args: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ from .history import encode_color
 from .models import build_model
 from .models.vfi import CELL, FLOW_SCALE, INPUT_CHANNELS, VFI_PRESETS, VfiRefiner
 from .passes.vfi import TILE, PrunedRefiner, cheap_interpolate, tile_scores
+from .training.plots import pyplot, read_log, save_figure
 from .warp import compose_motion
 
 CACHE_VERSION = "vfi-v2"  # v2: disocclusions filled from b's background motion
@@ -275,16 +276,10 @@ def learning_rate(args, step: int) -> float:
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(csv_path.open()))
+    steps, rows = read_log(csv_path)
     if not rows:
         return
-    steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4), dpi=100)
+    fig, ax = pyplot().subplots(1, 3, figsize=(14, 4), dpi=100)
     for key in ("cheap", "dense", "pruned"):
         ax[0].plot(steps, [float(r[key]) for r in rows], label=f"L1 {key}")
     ax[0].set_yscale("log")
@@ -309,10 +304,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     ax[2].grid(alpha=0.3)
     fig.suptitle(f"VFI refiner training: {csv_path.parent.name if csv_path.name == 'loss.csv' else csv_path.stem}")
     fig.tight_layout()
-    tmp = png_path.with_name(png_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    save_figure(fig, png_path)
 
 
 @torch.inference_mode()
