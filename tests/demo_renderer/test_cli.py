@@ -113,7 +113,10 @@ def test_interrupted_render_leaves_only_whole_frames_and_resumes(tmp_path, sig):
     out = tmp_path / "seq"
     args = [sys.executable, "-m", "demo_renderer", "render", "--scene", "fence", "--frames", "40",
             *SMALL, "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child gets Ctrl-C as from a terminal even when the suite itself runs as a background
+    # job, whose children inherit SIGINT ignored (Python then never raises KeyboardInterrupt)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while len(framedump.existing_frames(out)) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
