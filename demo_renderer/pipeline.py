@@ -107,6 +107,8 @@ class DemoPipeline:
         spec = MODES[mode]
         self.pass_name = None if spec is None else spec[0]
         self.generated_frames = 0 if spec is None else spec[1]
+        # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them
+        self.send_motion = spec is None or "motion" in plugin.required_inputs(spec[0])
         if spec is not None:
             self.ctx = plugin.Context(plugin.ContextDescription(
                 max_render_size=self.render_size, display_size=self.display_size, pass_name=spec[0],
@@ -178,10 +180,7 @@ class DemoPipeline:
         jitter = plugin.jitter_offset(i, self.phases)
         target, cam = self._render(i, t, t - dt, self.render_size, jitter, self.bias, shade, prefix)
         a = self._read(target)
-        # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them
-        needs = self.pass_name is None or "motion" in plugin.required_inputs(self.pass_name)
-        motion = a["motion"] if needs else None
-        fields = dict(depth=a["depth"], motion=motion, jitter_px=jitter, view=cam.view, proj=cam.proj,
+        fields = dict(depth=a["depth"], motion=a["motion"] if self.send_motion else None, jitter_px=jitter, view=cam.view, proj=cam.proj,
                       **{k: a[k] for k in _GB})
         if not shade:
             a.pop("color")

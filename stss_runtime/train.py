@@ -14,7 +14,6 @@ import argparse
 import csv
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
 from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
 from .training.plots import plot_curves
+from .training.runs import SignalStop, check_data_folders
 
 # the image models this trainer knows (the flow and VFI networks have their own trainers)
 TRAINABLE = sorted(k for k, (cls, _) in MODEL_PRESETS.items() if cls in (STSS, SupersamplingNet, ExtraNet))
@@ -64,9 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.crop % 8 or args.crop < 16:
         p.error(f"--crop must be a multiple of 8 and >= 16, got {args.crop}")
-    for d in args.data:
-        if not (d / "meta.json").exists():
-            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
+    check_data_folders(p, args.data)
     if args.steps < 1 or args.batch < 1:
         p.error("--steps and --batch must be positive")
     if not args.lr > 0 or not 0 <= args.min_lr <= args.lr:
@@ -165,13 +163,7 @@ def train(args: argparse.Namespace) -> int:
             yield from loader
             epoch += 1
 
-    stop = {"now": False}
-
-    def on_signal(signum, _frame):
-        stop["now"] = True
-
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
+    stop = SignalStop()
 
     def save_checkpoint():
         if rank != 0:
@@ -203,7 +195,7 @@ def train(args: argparse.Namespace) -> int:
     n_acc = 0
     try:
         for batch in batches():
-            if step >= args.steps or stop["now"]:
+            if step >= args.steps or stop.now:
                 break
             for group in opt.param_groups:
                 group["lr"] = learning_rate(args, step)
@@ -238,15 +230,14 @@ def train(args: argparse.Namespace) -> int:
             csv_file.close()
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+        stop.restore()
         if world > 1:
             dist.destroy_process_group()
     if rank == 0:
-        state = "interrupted" if stop["now"] else "done"
+        state = "interrupted" if stop.now else "done"
         print(f"train: {state} at step {step}; weights {out / 'weights.pt'}, log {out / 'loss.csv'}, "
               f"plot {out / 'loss.png'}")
-    return 130 if stop["now"] else 0
+    return 130 if stop.now else 0
 
 
 def main(argv=None) -> int:

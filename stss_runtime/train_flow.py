@@ -38,7 +38,6 @@ import argparse
 import csv
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -55,6 +54,7 @@ from .history import depth_feature, encode_color
 from .models.flownet import PAD, TILE, VOLUME_RADIUS, IterationPolicy, ResidualFlowNet, object_boundaries
 from .motion.decompose import camera_motion_between
 from .training.plots import plot_curves
+from .training.runs import SignalStop, check_data_folders
 
 MOVING_PX = 0.5  # object motion above this: a "moving" pixel
 
@@ -107,9 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.crop % PAD or args.crop < 2 * PAD:
         p.error(f"--crop must be a multiple of {PAD} and >= {2 * PAD}, got {args.crop}")
-    for d in args.data:
-        if not (d / "meta.json").exists():
-            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
+    check_data_folders(p, args.data)
     if args.steps < 1 or args.batch < 1 or args.iters < 1:
         p.error("--steps, --batch and --iters must be positive")
     for name in ("zero_prior", "stride2", "focus"):
@@ -322,13 +320,7 @@ def train(args: argparse.Namespace) -> int:
         return 0
 
     data = PairData(args.data, progress=not args.no_progress)
-    stop = {"now": False}
-
-    def on_signal(signum, _frame):
-        stop["now"] = True
-
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
+    stop = SignalStop()
     if args.stage == "flow":
         keys = ["loss", "match", "epe", "epe_moving", "prior_epe_moving"]
     else:
@@ -359,7 +351,7 @@ def train(args: argparse.Namespace) -> int:
     n_acc = 0
     t_last = time.perf_counter()
     try:
-        while step < args.steps and not stop["now"]:
+        while step < args.steps and not stop.now:
             progress = min(step / args.steps, 1.0)
             lr = args.min_lr + 0.5 * (args.lr - args.min_lr) * (1.0 + math.cos(math.pi * progress))
             for g in opt.param_groups:
@@ -430,12 +422,11 @@ def train(args: argparse.Namespace) -> int:
         csv_file.close()
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-    state = "interrupted" if stop["now"] else "done"
+        stop.restore()
+    state = "interrupted" if stop.now else "done"
     print(f"train_flow: {state} at step {step}; weights {out / 'weights.pt'}, log {out / 'loss.csv'}, "
           f"plot {out / 'loss.png'}")
-    return 130 if stop["now"] else 0
+    return 130 if stop.now else 0
 
 
 def main(argv=None) -> int:

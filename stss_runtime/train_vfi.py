@@ -43,7 +43,6 @@ import csv
 import json
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -60,6 +59,7 @@ from .models import build_model
 from .models.vfi import CELL, FLOW_SCALE, INPUT_CHANNELS, VFI_PRESETS, VfiRefiner
 from .passes.vfi import TILE, PrunedRefiner, cheap_interpolate, tile_scores
 from .training.plots import pyplot, read_log, save_figure
+from .training.runs import SignalStop, check_data_folders
 from .warp import compose_motion
 
 CACHE_VERSION = "vfi-v2"  # v2: disocclusions filled from b's background motion
@@ -260,9 +260,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.crop % TILE or args.crop < 2 * TILE:
         p.error(f"--crop must be a multiple of {TILE} and >= {2 * TILE}, got {args.crop}")
-    for d in args.data:
-        if not (d / "meta.json").exists():
-            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
+    check_data_folders(p, args.data)
     if args.steps < 1 or args.batch < 1:
         p.error("--steps and --batch must be positive")
     if not 0 < args.train_fraction <= 1:
@@ -398,13 +396,7 @@ def train(args: argparse.Namespace) -> int:
         print(f"train_vfi: starting from {args.init} ({init_info.get('steps', '?')} steps)")
     crops = Crops(paths, args.crop, seed=args.seed * 1000 + step, flip=not args.no_flip,
                   hard=args.hard_crops)
-    stop = {"now": False}
-
-    def on_signal(signum, _frame):
-        stop["now"] = True
-
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
+    stop = SignalStop()
     info = {"data": [str(d) for d in args.data], "tile": TILE,
             "inputs": ("cheap interpolation of the ground-truth frames a, b (display res)"
                        if args.inputs == "gt" else
@@ -435,7 +427,7 @@ def train(args: argparse.Namespace) -> int:
     acc: dict[str, float] = {}
     n_acc, t_last = 0, time.perf_counter()
     try:
-        while step < args.steps and not stop["now"]:
+        while step < args.steps and not stop.now:
             lr = learning_rate(args, step)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -465,9 +457,8 @@ def train(args: argparse.Namespace) -> int:
         csv_file.close()
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-    if stop["now"]:
+        stop.restore()
+    if stop.now:
         print(f"train_vfi: interrupted at step {step}; re-run the same command to resume")
         return 130
     cal_dirs = [cache_dir(d) if args.inputs == "gt" else upscaled_cache_dir(d, args.inner) for d in args.data]

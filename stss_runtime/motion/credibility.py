@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from .. import warp as W
 from ..frame import Frame
 from ..history import encode_color
+from .decompose import camera_motion_between
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,12 @@ def _world(frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def disocclusion_valid(cur: Frame, prev: Frame, motion: torch.Tensor,
-                       world_tolerance: float = 1.5, static_px: float = 0.25) -> torch.Tensor:
+                       world_tolerance: float = 1.5, static_px: float = 0.25,
+                       camera: torch.Tensor | None = None) -> torch.Tensor:
     """1 where warping ``prev`` by ``motion`` brings back the current surface point
     (geometry only: depth, object id, normal; world position where ``motion`` is within
-    ``static_px`` of the camera-induced motion, i.e. claims a static surface)."""
+    ``static_px`` of the camera-induced motion, i.e. claims a static surface). ``camera``:
+    that camera-induced motion when the caller has it already."""
     world, pos_view = _world(cur)
     inv_view = np.linalg.inv(cur.view)
     view_dir = -pos_view / pos_view.norm(dim=1, keepdim=True).clamp_min(1e-6)
@@ -86,9 +89,9 @@ def disocclusion_valid(cur: Frame, prev: Frame, motion: torch.Tensor,
     footprint = footprint / cos.abs().clamp_min(0.2)
     same_point = (world - prev_world).norm(dim=1, keepdim=True) <= world_tolerance * footprint
     background = cur.object_id == 0  # the sky: no position to compare
-    from .decompose import camera_motion_between
-
-    claims_static = (motion - camera_motion_between(cur, prev)).norm(dim=1, keepdim=True) <= static_px
+    if camera is None:
+        camera = camera_motion_between(cur, prev)
+    claims_static = (motion - camera).norm(dim=1, keepdim=True) <= static_px
     return valid * (same_point | background | ~claims_static).to(valid.dtype)
 
 
@@ -121,11 +124,13 @@ def detail(frame: Frame) -> torch.Tensor:
 
 
 def credibility(cur: Frame, prev: Frame, motion: torch.Tensor,
-                config: CredibilityConfig = CredibilityConfig()) -> torch.Tensor:
+                config: CredibilityConfig = CredibilityConfig(),
+                camera: torch.Tensor | None = None) -> torch.Tensor:
     """Credibility in [0, 1] (1, 1, h, w) of ``motion`` (render px, previous minus current)
     for frame ``cur`` against ``prev``. Without colour on either frame, the photometric test
-    is left out (geometry and material tests only)."""
-    c = disocclusion_valid(cur, prev, motion, config.world_tolerance)
+    is left out (geometry and material tests only). ``camera``: the camera-induced motion of
+    ``cur`` against ``prev``, when the caller has it already."""
+    c = disocclusion_valid(cur, prev, motion, config.world_tolerance, camera=camera)
     if cur.color is not None and prev.color is not None:
         r = photometric_residual(cur, prev, motion)
         limit = config.residual_gain * detail(cur) + config.residual_floor

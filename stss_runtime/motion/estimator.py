@@ -17,7 +17,7 @@ have, exact for everything that does not move by itself); ``"zero"`` for colour 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -43,7 +43,6 @@ class MotionResult:
     tiles_estimated: float = 0.0  # fraction of tiles tiers 1/2 looked at (0 for tier 0)
     iterations_mean: float = 0.0  # tier 2: refinement iterations per tile, mean
     iterations_max: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class MotionEstimator:
@@ -63,15 +62,16 @@ class MotionEstimator:
             self.refiner = refiner
         self.r, self.max_iters, self.use_policy = r, max_iters, use_policy
 
-    def prior(self, cur: Frame, prev: Frame, prior: torch.Tensor | str | None) -> torch.Tensor:
+    def prior(self, cur: Frame, prev: Frame, prior: torch.Tensor | str | None,
+              camera: torch.Tensor | None = None) -> torch.Tensor:
         """The starting motion: a tensor as given, ``"renderer"``/None: ``cur.motion``,
-        ``"camera"``: camera-induced motion from depth, ``"zero"``: none."""
+        ``"camera"``: camera-induced motion from depth (``camera`` when given), ``"zero"``: none."""
         h, w = cur.depth.shape[-2:]
         if prior is None or (isinstance(prior, str) and prior == "renderer"):
             return cur.motion.float()
         if isinstance(prior, str):
             if prior == "camera":
-                return camera_motion_between(cur, prev)
+                return camera if camera is not None else camera_motion_between(cur, prev)
             if prior == "zero":
                 return torch.zeros(1, 2, h, w, dtype=torch.float32, device=cur.depth.device)
             raise MotionInputError(f"prior: expected a tensor or one of 'renderer', 'camera', "
@@ -91,9 +91,9 @@ class MotionEstimator:
                     raise MotionInputError(f"{name}.color: tier {self.tier} estimates motion from colour; "
                                            f"expected a shaded frame, got None")
         with torch.inference_mode():
-            p = self.prior(cur, prev, prior)
-            cred = credibility(cur, prev, p, self.config)
-            cam = camera_motion_between(cur, prev)
+            cam = camera_motion_between(cur, prev)  # once: prior, credibility and decomposition
+            p = self.prior(cur, prev, prior, camera=cam)
+            cred = credibility(cur, prev, p, self.config, camera=cam)
             flow, tiles_frac, it_mean, it_max = p, 0.0, 0.0, 0
             if self.tier >= 1:
                 tiles = tile_mask(cred, self.tile, self.threshold)
