@@ -106,3 +106,26 @@ def planks(size: int = 512, boards: int = 16, seed: int = 5) -> np.ndarray:
     seam = ((y * boards) % 1.0) < 0.04
     img[seam] = (40, 25, 15)
     return _rgba(np.clip(img, 0, 255).astype(np.uint8))
+
+
+@lru_cache(maxsize=None)
+def cobbles(size: int = 512, stones: int = 24, seed: int = 9) -> np.ndarray:
+    """Cobblestones: jittered cells of varied stone colour with dark mortar seams and a
+    speckle inside each stone (tileable: the cells wrap around the edges)."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    g = (np.stack(np.mgrid[0:stones, 0:stones], -1).reshape(-1, 2) + 0.15 + 0.7 * rng.random((stones * stones, 2)))
+    pts = g / stones
+    # wrap: copies shifted by one texture in each direction, so the pattern tiles
+    shifts = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.float64)
+    allpts = (pts[None] + shifts[:, None]).reshape(-1, 2)
+    y, x = np.mgrid[0:size, 0:size] / size
+    d, i = cKDTree(allpts).query(np.stack([y.ravel(), x.ravel()], 1), k=2)
+    cell = (i[:, 0] % len(pts)).reshape(size, size)
+    edge = ((d[:, 1] - d[:, 0]) * stones).reshape(size, size)  # 0 on a seam
+    tone = rng.uniform(0.7, 1.15, len(pts))[cell]
+    hue = np.array([[150, 140, 125], [125, 120, 118], [160, 130, 105]], np.float32)[rng.integers(0, 3, len(pts))][cell]
+    speck = rng.normal(1.0, 0.08, (size, size))
+    img = hue * (tone * speck)[..., None] * np.clip(edge / 0.12, 0.25, 1.0)[..., None]
+    return _rgba(np.clip(img, 0, 255).astype(np.uint8))

@@ -25,7 +25,7 @@ def run(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
 def test_scenes_lists_the_builtin_scenes():
     r = run("scenes")
     assert r.returncode == 0, r.stderr
-    for name in ("fence", "gallery", "traffic"):
+    for name in ("fence", "gallery", "traffic", "plaza"):
         assert name in r.stdout
 
 

@@ -12,7 +12,7 @@ from stss_runtime.conventions import jitter_offset_px, jitter_phase_count
 from ..conftest import DUMP_DISPLAY_SIZE, DUMP_FPS, DUMP_FRAMES, DUMP_RENDER_SIZE
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
 def test_meta(scene_dumps, name):
     folder, scene = scene_dumps[name]
     meta = framedump.read_meta(folder)
@@ -31,7 +31,7 @@ def test_meta(scene_dumps, name):
     assert not list(folder.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
 def test_frames_keys_shapes_dtypes_and_units(scene_dumps, name):
     folder, scene = scene_dumps[name]
     meta = framedump.read_meta(folder)

@@ -90,7 +90,7 @@ def warp_psnr(folder, scene, motion_scale=(1.0, 1.0)) -> tuple[float, float]:
     return psnr(a, b, mask), float(mask.mean())
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
 def test_warped_previous_ground_truth_matches_current(scene_dumps, name):
     folder, scene = scene_dumps[name]
     good, coverage = warp_psnr(folder, scene)

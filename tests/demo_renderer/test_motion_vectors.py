@@ -17,7 +17,7 @@ from stss_runtime import framedump
 from .reprojection import expected_motion
 
 TOLERANCE_PX = 0.05
-SCENES = ["fence", "gallery", "traffic"]
+SCENES = ["fence", "gallery", "traffic", "plaza"]
 
 
 def _moving_objects(scene, t_now, t_prev):

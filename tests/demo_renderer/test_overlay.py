@@ -224,7 +224,7 @@ def test_scene_sources_load_names_files_and_refuse_bad_paths(tmp_path):
     obj = tmp_path / "tri.obj"
     obj.write_text("o t\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     src = SceneSources(load_scene(str(obj)), str(obj))  # started with --scene tri.obj
-    assert src.names[:3] == ["fence", "gallery", "traffic"] and "tri" in src.names
+    assert src.names[:4] == ["fence", "gallery", "traffic", "plaza"] and "tri" in src.names
     assert src.load("gallery").name == "gallery"
     assert src.load("tri").name == "tri"  # back to the file by the name the list shows
     with pytest.raises(ValueError, match="missing.glb"):
