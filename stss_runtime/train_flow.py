@@ -97,6 +97,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="probability that a crop is centred on a moving-object pixel (default 0.5)")
     p.add_argument("--thr-min", type=float, default=0.01, help="stage policy: EPE gain threshold at r = 1 (px)")
     p.add_argument("--thr-max", type=float, default=0.1, help="stage policy: EPE gain threshold as r -> 0 (px)")
+    p.add_argument("--pos-weight", type=float, default=0.0,
+                   help="stage policy: weight of the positive labels ('the next iteration is worth it') "
+                        "in the BCE; 0 (default): balanced per batch, (negatives / positives) clamped "
+                        "to [1, 20], so a rare positive class is not learned away")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start a new run from these weights (same model) instead of from scratch; "
+                        "ignored when the run folder already has a checkpoint (resume)")
     p.add_argument("--lr", type=float, default=4e-4, help="AdamW learning rate (default 4e-4)")
     p.add_argument("--min-lr", type=float, default=1e-5, help="cosine schedule's final learning rate")
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints (default 50)")
@@ -315,6 +322,14 @@ def train(args: argparse.Namespace) -> int:
         opt.load_state_dict(ck["optimizer"])
         step = int(ck["step"])
         print(f"train_flow: resuming {out} at step {step}")
+    elif args.init is not None:
+        try:
+            init_model, _ = load_weights(args.init, expected_model=model_name)
+        except WeightsError as e:
+            print(f"train_flow: --init: {e}", file=sys.stderr)
+            return 2
+        model.load_state_dict(init_model.state_dict())
+        print(f"train_flow: starting from the weights {args.init}")
     if step >= args.steps:
         print(f"train_flow: {out} is already at step {step} >= --steps {args.steps}; nothing to do")
         return 0
@@ -387,7 +402,12 @@ def train(args: argparse.Namespace) -> int:
                     te = [tile_epe(f, b["target"], b["valid"]) for f in [b["prior"]] + res.flows]
                     labels = policy_labels(te, r, args.thr_min, args.thr_max)
                 logits = torch.stack([model.logits(f) for f in res.policy_inputs])
-                loss = F.binary_cross_entropy_with_logits(logits, labels)
+                if args.pos_weight > 0:
+                    pw = torch.tensor(args.pos_weight)
+                else:
+                    rate = float(labels.mean())
+                    pw = torch.tensor(min(max((1.0 - rate) / max(rate, 1e-6), 1.0), 20.0))
+                loss = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pw)
                 with torch.no_grad():
                     pred = (logits > 0).float()
                     stats = {"accuracy": float((pred == labels).float().mean()),

@@ -245,11 +245,13 @@ class ResidualFlowNet(nn.Module):
 
     def refine(self, match_cur, match_prev, context, prior, jitter_delta, iters: int,
                policy: "IterationPolicy | None" = None, r: float | torch.Tensor | None = None,
-               record: bool = False, timings: list | None = None) -> RefineOutput:
+               record: bool = False, timings: list | None = None,
+               active: torch.Tensor | None = None) -> RefineOutput:
         """Run up to ``iters`` iterations from ``prior`` (N, 2, H, W), H and W multiples of PAD.
 
-        With ``policy`` (and ``r``), tiles it stops are frozen from then on and the loop
-        exits when no tile is left. ``record`` keeps the policy's inputs of every iteration
+        ``active`` (N, 1, H/TILE, W/TILE) bool: the tiles to refine at all (the others keep
+        the prior and count 0 iterations); default every tile. With ``policy`` (and ``r``),
+        tiles it stops are frozen from then on and the loop exits when no tile is left. ``record`` keeps the policy's inputs of every iteration
         (for training the policy); ``timings`` receives ``time.perf_counter()`` after the
         encoders and after each iteration (the cost of fixed iteration counts, measured)."""
         n, _, hh, ww = prior.shape
@@ -264,8 +266,17 @@ class ResidualFlowNet(nn.Module):
         flows: list[torch.Tensor] = []
         rec: list[torch.Tensor] = []
         tiles = torch.zeros(n, 1, hh // TILE, ww // TILE, dtype=prior.dtype, device=prior.device)
-        active = torch.ones_like(tiles, dtype=torch.bool)
+        if active is None:
+            active = torch.ones_like(tiles, dtype=torch.bool)
+            frozen_path = policy is not None
+        else:
+            if tuple(active.shape) != tuple(tiles.shape):
+                raise ValueError(f"refine: active must have shape {tuple(tiles.shape)}, got {tuple(active.shape)}")
+            active = active.to(device=prior.device, dtype=torch.bool)
+            frozen_path = True
         for t in range(iters):
+            if not bool(active.any()):
+                break
             if policy is not None or record:
                 feats = IterationPolicy.features(h, res_q, delta, t, 1.0 if r is None else r)
                 if record:
@@ -276,7 +287,7 @@ class ResidualFlowNet(nn.Module):
                         break
             tiles = tiles + active.to(tiles.dtype)
             h_new, delta = self.step(h, ctx, res_q, volumes)
-            if policy is None:
+            if not frozen_path:
                 h, res_q = h_new, res_q + delta
                 flow = prior + self.upsample(res_q, h)
             else:
@@ -322,6 +333,14 @@ class IterationPolicy(nn.Module):
         layers += [nn.Conv2d(c(32), c(16), 1), nn.ReLU(), nn.Conv2d(c(16), 1, 1)]
         self.net = nn.Sequential(*layers)
         nn.init.constant_(self.net[-1].bias, 2.0)  # untrained: keep iterating
+        # the decision offset: a tile runs the next iteration where the net's logit exceeds
+        # it. 0 while training; set afterwards by calibration on training sequences
+        # (``measure_tier2 --calibrate``), stored with the weights
+        self.register_buffer("offset", torch.zeros(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "offset", torch.zeros(()))  # weights written before the offset
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def features(h, res_q, delta, t: int, r) -> torch.Tensor:
@@ -333,10 +352,10 @@ class IterationPolicy(nn.Module):
         return torch.cat([h, res_q, delta, emb, rmap], 1)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.net(feats)
+        return self.net(feats) - self.offset
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(feats))
+        return torch.sigmoid(self.logits(feats))
 
 
 def count_parameters(model: nn.Module) -> int:

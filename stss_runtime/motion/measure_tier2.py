@@ -9,6 +9,12 @@ Pairs (frame i-1, frame i); the target is the renderer's motion of frame i. Prio
 object part), ``zero`` = no motion vectors at all. EPE is reported over all pixels and over
 the pixels whose object motion (renderer motion minus camera-induced motion) exceeds 0.5 px.
 
+``--fused`` measures tier 2 as the motion estimator runs it: the network refines only the
+tiles holding pixels that tier 0's credibility marks as not credible, and its result replaces
+the prior only on those pixels, outside disocclusions, and (camera prior) only where it
+explains the colour clearly better (``estimator.fusion_mask``); iterations are then counted
+per refined tile, and EPE is also reported over the non-credible pixels.
+
 "Saving at equal EPE": for each r, the smallest fixed iteration count k whose EPE is at most
 the policy's, and 1 - (policy iterations per tile, mean) / k. The fixed counts are prefixes
 of one dense run (k iterations then stop: exactly what a run of k iterations computes), and
@@ -31,6 +37,9 @@ import torch
 from .. import framedump
 from ..checkpoint import WeightsError
 from ..frame import frame_from_dump
+from ..models.flownet import PAD, TILE
+from .credibility import credibility, tile_mask
+from .estimator import fusion_mask
 from .decompose import camera_motion_between
 from .tier2 import FlowRefiner, network_inputs, pad_to
 
@@ -48,6 +57,18 @@ def parse_args(argv=None):
                    help="priors to measure from (default: camera zero)")
     p.add_argument("--max-iters", type=int, default=8, help="iterations of the dense run and the policy's cap")
     p.add_argument("--r", nargs="+", type=float, default=[1.0, 0.75, 0.5, 0.25], help="resource scalars")
+    p.add_argument("--fused", action="store_true",
+                   help="as the motion estimator runs tier 2: only non-credible tiles refined, the "
+                        "result used only on non-credible pixels (see above)")
+    p.add_argument("--offsets", nargs="+", type=float, default=None,
+                   help="policy decision offsets to measure (default: the one stored with the policy)")
+    p.add_argument("--calibrate", type=Path, default=None, metavar="OUT",
+                   help="on TRAINING sequences: pick the largest of --offsets (fewest iterations) whose "
+                        "EPE (first --prior, r = first --r) is within --tolerance of the best fixed "
+                        "iteration count's, and write the policy with that offset to OUT")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="--calibrate: allowed relative EPE increase over the best fixed count, on each of "
+                        "all, moving and (--fused) non-credible pixels (default 0.01)")
     p.add_argument("--every", type=int, default=1, help="use every N-th pair (default 1: all)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-progress", action="store_true")
@@ -57,27 +78,36 @@ def parse_args(argv=None):
             p.error(f"--data {d}: not a frame dump folder (no meta.json)")
     if any(not 0.0 < r <= 1.0 for r in a.r):
         p.error(f"--r values must be in (0, 1], got {a.r}")
+    if a.calibrate is not None and not a.offsets:
+        p.error("--calibrate needs --offsets (the candidates)")
     if a.max_iters < 1 or a.every < 1:
         p.error("--max-iters and --every must be >= 1")
     return a
 
 
 class Acc:
-    """Pixel-weighted EPE sums: all pixels and moving pixels."""
+    """Pixel-weighted EPE sums: all pixels, moving pixels and (fused) non-credible pixels."""
 
     def __init__(self):
-        self.s = self.n = self.sm = self.nm = 0.0
+        self.s = self.n = self.sm = self.nm = self.sc = self.nc = 0.0
 
-    def add(self, flow, target, moving):
+    def add(self, flow, target, moving, noncredible=None):
         e = (flow - target).norm(dim=1, keepdim=True)
         self.s += float(e.sum())
         self.n += e.numel()
         self.sm += float(e[moving].sum())
         self.nm += int(moving.sum())
+        if noncredible is not None:
+            self.sc += float(e[noncredible].sum())
+            self.nc += int(noncredible.sum())
 
     def result(self):
-        return {"epe": self.s / max(self.n, 1), "epe_moving": self.sm / self.nm if self.nm else None,
-                "moving_pixels": int(self.nm)}
+        out = {"epe": self.s / max(self.n, 1), "epe_moving": self.sm / self.nm if self.nm else None,
+               "moving_pixels": int(self.nm)}
+        if self.nc:
+            out["epe_noncredible"] = self.sc / self.nc
+            out["noncredible_pixels"] = int(self.nc)
+        return out
 
 
 def measure(args) -> dict:
@@ -91,10 +121,15 @@ def measure(args) -> dict:
         idx = framedump.existing_frames(folder)
         pairs += [(folder, meta, i) for i in idx[1::args.every] if i - 1 in idx]
     k_max = args.max_iters
+    # policy settings: (r, decision offset); None = the offset stored with the policy weights
+    settings = [(r, off) for r in args.r for off in (args.offsets or [None])]
+    own_offset = float(refiner.policy.offset)
     res = {mode: {"prior": Acc(), "fixed": [Acc() for _ in range(k_max + 1)], "fixed_ms": [[] for _ in range(k_max + 1)],
-                  "policy": {r: Acc() for r in args.r}, "policy_ms": {r: [] for r in args.r},
-                  "policy_it": {r: [] for r in args.r}, "policy_it_max": {r: 0 for r in args.r}}
+                  "policy": {r: Acc() for r in settings}, "policy_ms": {r: [] for r in settings},
+                  "policy_it": {r: [] for r in settings}, "policy_it_max": {r: 0 for r in settings}}
            for mode in args.prior}
+    for R in res.values():
+        R["tiles_refined"] = []
     it = pairs
     if not args.no_progress:
         from tqdm import tqdm
@@ -111,43 +146,68 @@ def measure(args) -> dict:
             for mode in args.prior:
                 R = res[mode]
                 prior = cam if mode == "camera" else torch.zeros_like(cam)
-                R["prior"].add(prior, target, moving)
+                tiles = active = noncred = None
+                if args.fused:  # as MotionEstimator(tier=2) runs it
+                    cred = credibility(cur, prev, prior, camera=cam)
+                    noncred = cred < 0.5
+                    tiles = tile_mask(cred)
+                    margin = None if mode == "zero" else 0.2
+                    active = torch.zeros(1, 1, -(-h // PAD) * PAD // TILE, -(-w // PAD) * PAD // TILE,
+                                         dtype=torch.bool)
+                    active[..., :tiles.shape[-2], :tiles.shape[-1]] = tiles
+                    R["tiles_refined"].append(float(tiles.float().mean()))
+                n_tiles = max(int(tiles.sum()), 1) if tiles is not None else None
+
+                def fuse(f):
+                    if not args.fused:
+                        return f
+                    return torch.where(fusion_mask(cur, prev, prior, f, cred, 0.5, margin), f, prior)
+
+                R["prior"].add(prior, target, moving, noncred)
                 # dense run: every fixed count k is a prefix of it
                 times = []
                 t0 = time.perf_counter()
                 m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
-                out = net.refine(pad_to(m_cur), pad_to(m_prev), pad_to(ctx), pad_to(prior), jd, k_max, timings=times)
+                out = net.refine(pad_to(m_cur), pad_to(m_prev), pad_to(ctx), pad_to(prior), jd, k_max,
+                                 timings=times, active=active)
                 for k in range(k_max + 1):
-                    f = prior if k == 0 else out.flows[k - 1][..., :h, :w]
-                    R["fixed"][k].add(f, target, moving)
-                    R["fixed_ms"][k].append(0.0 if k == 0 else 1000.0 * (times[k] - t0))
-                for r in args.r:
+                    f = prior if (k == 0 or not out.flows) else out.flows[min(k, len(out.flows)) - 1][..., :h, :w]
+                    R["fixed"][k].add(fuse(f), target, moving, noncred)
+                    R["fixed_ms"][k].append(0.0 if k == 0 else 1000.0 * (times[min(k, len(times) - 1)] - t0))
+                for r in settings:
+                    refiner.policy.offset.fill_(own_offset if r[1] is None else r[1])
                     t0 = time.perf_counter()
-                    pr = refiner(cur, prev, prior, r=r, max_iters=k_max)
+                    pr = refiner(cur, prev, prior, r=r[0], max_iters=k_max, tiles=tiles)
                     R["policy_ms"][r].append(1000.0 * (time.perf_counter() - t0))
-                    R["policy"][r].add(pr.flow, target, moving)
-                    R["policy_it"][r].append(pr.iterations_mean)
+                    R["policy"][r].add(fuse(pr.flow), target, moving, noncred)
+                    # iterations per refined tile (every tile unless --fused)
+                    it = pr.iterations_mean if n_tiles is None else float(pr.iterations_per_tile.sum()) / n_tiles
+                    R["policy_it"][r].append(it)
                     R["policy_it_max"][r] = max(R["policy_it_max"][r], pr.iterations_max)
 
     report = {"data": [str(d) for d in args.data], "pairs": len(pairs), "every": args.every,
+              "fused": bool(args.fused),
               "max_iters": k_max, "threads": torch.get_num_threads(), "moving_px": MOVING_PX, "modes": {}}
     for mode, R in res.items():
         fixed = [{"iterations": k, **R["fixed"][k].result(), "ms_median": statistics.median(R["fixed_ms"][k])}
                  for k in range(k_max + 1)]
         pol = []
-        for r in args.r:
-            p = {"r": r, "iterations_mean": statistics.fmean(R["policy_it"][r]),
+        for r in settings:
+            p = {"r": r[0], "offset": own_offset if r[1] is None else r[1],
+                 "iterations_mean": statistics.fmean(R["policy_it"][r]),
                  "iterations_max": R["policy_it_max"][r], **R["policy"][r].result(),
                  "ms_median": statistics.median(R["policy_ms"][r])}
             p["iteration_saving_vs_max_iters"] = 1.0 - p["iterations_mean"] / k_max
-            for key in ("epe", "epe_moving"):
-                if p[key] is None:
+            for key in ("epe", "epe_moving", "epe_noncredible"):
+                if p.get(key) is None:
                     continue
-                k_eq = next((f["iterations"] for f in fixed if f[key] is not None and f[key] <= p[key]), None)
+                k_eq = next((f["iterations"] for f in fixed if f.get(key) is not None and f[key] <= p[key]), None)
                 p[f"equal_{key}_fixed_iterations"] = k_eq
                 p[f"iteration_saving_{key}"] = (1.0 - p["iterations_mean"] / k_eq) if k_eq else None
             pol.append(p)
         report["modes"][mode] = {"prior": R["prior"].result(), "fixed": fixed, "policy": pol}
+        if R["tiles_refined"]:
+            report["modes"][mode]["tiles_refined"] = statistics.fmean(R["tiles_refined"])
     return report
 
 
@@ -158,16 +218,25 @@ def _fmt(v, nd=3):
 def print_report(rep: dict, file=sys.stdout) -> None:
     print(f"tier 2 on {', '.join(rep['data'])}: {rep['pairs']} pairs (every {rep['every']}), "
           f"{rep['threads']} thread(s); moving = object motion > {rep['moving_px']} px", file=file)
+    if rep.get("fused"):
+        print("fused as the motion estimator runs tier 2: only non-credible tiles refined, the result used "
+              "on non-credible pixels; iterations per refined tile", file=file)
     for mode, m in rep["modes"].items():
         pr = m["prior"]
+        nc = "epe_noncredible" in pr
         print(f"\nprior '{mode}': EPE all {_fmt(pr['epe'])} px, moving {_fmt(pr['epe_moving'])} px "
-              f"({pr['moving_pixels']} moving pixels)", file=file)
-        print("  fixed iterations   EPE all   EPE moving   ms/frame (median)", file=file)
+              f"({pr['moving_pixels']} moving pixels)"
+              + (f", not credible {_fmt(pr['epe_noncredible'])} px ({pr['noncredible_pixels']} pixels, "
+                 f"{_fmt(100 * m.get('tiles_refined', 0.0), 1)}% of the tiles refined)" if nc else ""), file=file)
+        print("  fixed iterations   EPE all   EPE moving" + ("   EPE not credible" if nc else "")
+              + "   ms/frame (median)", file=file)
         for f in m["fixed"]:
             print(f"  {f['iterations']:>16d}   {_fmt(f['epe']):>7}   {_fmt(f['epe_moving']):>10}   "
-                  f"{_fmt(f['ms_median'], 1):>8}", file=file)
-        print("  policy r   it/tile mean   it max   EPE all   EPE moving   ms/frame   "
-              "fixed k at equal EPE all (saving)   at equal EPE moving (saving)   vs max_iters", file=file)
+                  + (f"{_fmt(f.get('epe_noncredible')):>16}   " if nc else "")
+                  + f"{_fmt(f['ms_median'], 1):>8}", file=file)
+        print("  policy r   offset   it/tile mean   it max   EPE all   EPE moving   " + ("EPE not credible   " if nc else "")
+              + "ms/frame   fixed k at equal EPE all (saving)   at equal EPE moving (saving)   "
+              + ("at equal EPE not credible (saving)   " if nc else "") + "vs max_iters", file=file)
         for p in m["policy"]:
             def sv(key):
                 k = p.get(f"equal_{key}_fixed_iterations")
@@ -175,10 +244,31 @@ def print_report(rep: dict, file=sys.stdout) -> None:
                 if k is None:
                     return "none reaches it"
                 return f"k={k} ({_fmt(100 * s, 0)}% fewer)" if s is not None else f"k={k}"
-            print(f"  {p['r']:>8.2f}   {p['iterations_mean']:>12.2f}   {p['iterations_max']:>6d}   "
-                  f"{_fmt(p['epe']):>7}   {_fmt(p['epe_moving']):>10}   {_fmt(p['ms_median'], 1):>8}   "
+            print(f"  {p['r']:>8.2f}   {p['offset']:>6.2f}   {p['iterations_mean']:>12.2f}   {p['iterations_max']:>6d}   "
+                  f"{_fmt(p['epe']):>7}   {_fmt(p['epe_moving']):>10}   "
+                  + (f"{_fmt(p.get('epe_noncredible')):>16}   " if nc else "")
+                  + f"{_fmt(p['ms_median'], 1):>8}   "
                   f"{sv('epe'):>33}   {sv('epe_moving'):>28}   "
-                  f"{_fmt(100 * p['iteration_saving_vs_max_iters'], 0)}% fewer", file=file)
+                  + (f"{sv('epe_noncredible'):>34}   " if nc else "")
+                  + f"{_fmt(100 * p['iteration_saving_vs_max_iters'], 0)}% fewer", file=file)
+
+
+CALIBRATION_KEYS = ("epe", "epe_moving", "epe_noncredible")
+
+
+def calibrate(rep: dict, args) -> dict:
+    """The largest offset (fewest iterations) whose EPE over all pixels, over moving pixels and
+    (``--fused``) over non-credible pixels are each within ``args.tolerance`` (relative) of
+    the best fixed iteration count's on that measure (first prior, first r)."""
+    m = rep["modes"][args.prior[0]]
+    keys = [k for k in CALIBRATION_KEYS if m["fixed"][1].get(k) is not None]
+    best = {k: min(f[k] for f in m["fixed"][1:]) for k in keys}
+    rows = [p for p in m["policy"] if p["r"] == args.r[0]]
+    ok = [p for p in rows if all(p.get(k) is not None and p[k] <= best[k] * (1.0 + args.tolerance) for k in keys)]
+    chosen = max(ok, key=lambda p: p["offset"]) if ok else min(rows, key=lambda p: p["offset"])
+    return {"offset": chosen["offset"], "prior": args.prior[0], "r": args.r[0], "tolerance": args.tolerance,
+            "best_fixed": best, "chosen": {k: chosen[k] for k in keys}, "iterations_mean": chosen["iterations_mean"],
+            "met": bool(ok), "data": rep["data"], "pairs": rep["pairs"]}
 
 
 def main(argv=None) -> int:
@@ -189,6 +279,22 @@ def main(argv=None) -> int:
         print(f"measure_tier2: {e}", file=sys.stderr)
         return 2
     print_report(rep)
+    if args.calibrate is not None:
+        from ..checkpoint import load_weights, save_weights
+        from .tier2 import POLICY_WEIGHTS
+
+        cal = calibrate(rep, args)
+        rep["calibration"] = cal
+        src = args.policy_weights or POLICY_WEIGHTS
+        policy, info = load_weights(src, expected_model="flow_policy")
+        policy.offset.fill_(cal["offset"])
+        info = {k: v for k, v in info.items() if k not in ("model", "state_dict")}
+        save_weights(args.calibrate, policy, "flow_policy", **info, calibration=cal)
+        vs = ", ".join(f"{k} {cal['chosen'][k]:.4f} (best fixed {cal['best_fixed'][k]:.4f})" for k in cal["chosen"])
+        print(f"\ncalibrated decision offset {cal['offset']:g}: {vs} px, {cal['iterations_mean']:.2f} "
+              f"iterations per tile"
+              f"{'' if cal['met'] else '; NO offset met the tolerance, the smallest was kept'}; "
+              f"wrote {args.calibrate}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rep, indent=2) + "\n")

@@ -111,14 +111,26 @@ class FlowRefiner:
             raise FlowInputError(f"max_iters: expected an int >= 0, got {max_iters!r}")
 
     def __call__(self, cur: Frame, prev: Frame, prior: torch.Tensor, *, r: float | None = 1.0,
-                 max_iters: int = 8, use_policy: bool = True, timings: list | None = None) -> FlowResult:
+                 max_iters: int = 8, use_policy: bool = True, timings: list | None = None,
+                 tiles: torch.Tensor | None = None) -> FlowResult:
         """Refine ``prior`` (1, 2, h, w) for ``cur`` relative to ``prev`` (both shaded).
 
         ``r`` in (0, 1]: the resource scalar of the policy (1 = accuracy first); ``None`` or
         ``use_policy=False``: every tile runs ``max_iters`` iterations. ``timings``: a list
-        that receives ``time.perf_counter()`` after the encoders and after each iteration."""
+        that receives ``time.perf_counter()`` after the encoders and after each iteration.
+        ``tiles`` (1, 1, ceil(h / TILE), ceil(w / TILE)) bool: refine only these tiles (the
+        motion estimator hands the tiles holding non-credible pixels); the rest keep the prior."""
         self._check(cur, prev, prior, r, max_iters)
         w, h = cur.size
+        th, tw = -(-h // TILE), -(-w // TILE)
+        active = None
+        if tiles is not None:
+            if not torch.is_tensor(tiles) or tuple(tiles.shape) != (1, 1, th, tw):
+                shape = tuple(tiles.shape) if torch.is_tensor(tiles) else type(tiles).__name__
+                raise FlowInputError(f"tiles: expected a bool tensor of shape (1, 1, {th}, {tw}), got {shape}")
+            ph, pw = -(-h // PAD) * PAD // TILE, -(-w // PAD) * PAD // TILE
+            active = torch.zeros(1, 1, ph, pw, dtype=torch.bool, device=prior.device)
+            active[..., :th, :tw] = tiles.to(device=prior.device, dtype=torch.bool)
         device = prior.device
         self.net.to(device)
         policy = self.policy if (use_policy and r is not None) else None
@@ -127,8 +139,7 @@ class FlowRefiner:
         with torch.inference_mode():
             m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
             out = self.net.refine(pad_to(m_cur), pad_to(m_prev), pad_to(ctx), pad_to(prior.float()), jd,
-                                  max_iters, policy=policy, r=r, timings=timings)
-            th, tw = -(-h // TILE), -(-w // TILE)
+                                  max_iters, policy=policy, r=r, timings=timings, active=active)
             tiles = out.iterations[..., :th, :tw].clone()
             flow = out.flow[..., :h, :w].clone()
         return FlowResult(flow=flow, iterations_mean=float(tiles.mean()), iterations_max=int(tiles.max()),

@@ -156,6 +156,34 @@ def test_stopped_tiles_are_frozen_and_iterations_counted():
     assert torch.equal(res.flow, out.flow)
 
 
+def test_only_the_tiles_handed_over_are_refined():
+    """The motion estimator hands tier 2 the tiles holding non-credible pixels: every other
+    tile keeps the prior exactly and counts 0 iterations, with or without the policy."""
+    torch.manual_seed(0)
+    net = ResidualFlowNet().eval()
+    with torch.no_grad():
+        net.flow_head[-1].bias.fill_(0.3)
+    h, w = 48, 64  # 3 x 4 tiles
+    cur, prev = _translated_pair(h, w)
+    prior = torch.zeros(1, 2, h, w)
+    tiles = torch.zeros(1, 1, 3, 4, dtype=torch.bool)
+    tiles[0, 0, 1, 2] = tiles[0, 0, 0, 0] = True
+    for policy in (None, ScriptedPolicy(stop_at=99)):
+        res = FlowRefiner(net, policy)(cur, prev, prior, max_iters=3, tiles=tiles, use_policy=policy is not None)
+        pix = tiles.repeat_interleave(TILE, 2).repeat_interleave(TILE, 3).expand(1, 2, h, w)
+        assert torch.equal(res.flow[~pix], prior[~pix])
+        assert not torch.equal(res.flow[..., :TILE, :TILE], prior[..., :TILE, :TILE])
+        expected = torch.zeros(3, 4)
+        expected[0, 0] = 3.0
+        expected[1, 2] = 3.0 if policy is None else 0.0  # the scripted policy stops the right half
+        assert torch.equal(res.iterations_per_tile[0, 0], expected)
+    none = FlowRefiner(net, None)(cur, prev, prior, max_iters=3, use_policy=False,
+                                  tiles=torch.zeros(1, 1, 3, 4, dtype=torch.bool))
+    assert torch.equal(none.flow, prior) and none.iterations_max == 0
+    with pytest.raises(FlowInputError, match="tiles"):
+        FlowRefiner(net, None)(cur, prev, prior, tiles=torch.ones(1, 1, 2, 2, dtype=torch.bool))
+
+
 def test_policy_stopping_every_tile_exits_early():
     net, _ = _untrained()
     policy = IterationPolicy().eval()
@@ -306,6 +334,23 @@ def test_training_cli_resumes_and_trains_the_policy(tmp_path):
     assert isinstance(refiner.policy, IterationPolicy)
 
 
+def test_training_cli_starts_from_init_weights(tmp_path, capsys):
+    data = _write_dump(tmp_path / "dump")
+    torch.manual_seed(3)
+    start = ResidualFlowNet()
+    save_weights(tmp_path / "start.pt", start, "flow", steps=7, data=[])
+    common = ["--data", str(data), "--crop", "32", "--batch", "2", "--iters", "2", "--threads", "1",
+              "--no-progress", "--steps", "1", "--lr", "1e-9", "--min-lr", "1e-9"]
+    assert train_main(common + ["--out", str(tmp_path / "a"), "--init", str(tmp_path / "start.pt")]) == 0
+    net, _ = load_weights(tmp_path / "a" / "weights.pt", expected_model="flow")
+    # one step at a negligible learning rate: still the init weights, not a fresh random net
+    for (k, a), b in zip(start.state_dict().items(), net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), k
+    save_weights(tmp_path / "pol.pt", IterationPolicy(), "flow_policy", steps=1, data=[])
+    assert train_main(common + ["--out", str(tmp_path / "b"), "--init", str(tmp_path / "pol.pt")]) == 2
+    assert "--init" in capsys.readouterr().err
+
+
 def test_training_cli_refuses_bad_arguments(tmp_path, capsys):
     data = _write_dump(tmp_path / "dump", frames=2)
     with pytest.raises(SystemExit):
@@ -361,3 +406,68 @@ def test_jitter_enters_as_the_difference_of_both_renders():
     m = match_input(encode_color(cur.color), cur.albedo, cur.normal)
     c = context_input(encode_color(cur.color), cur.normal, cur.depth, cur.object_id)
     assert m.shape[1] == 9 and c.shape[1] == 8
+
+
+def test_measure_cli_fused_refines_only_noncredible_tiles(tmp_path, capsys):
+    """``measure_tier2 --fused`` scores tier 2 as the motion estimator runs it: the prior where
+    it is credible, iterations counted per refined tile."""
+    from stss_runtime.motion.measure_tier2 import main as measure_main
+
+    data = _write_dump(tmp_path / "dump", frames=3)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
+    save_weights(tmp_path / "policy.pt", IterationPolicy(), "flow_policy", steps=0, data=[])
+    out = tmp_path / "m.json"
+    assert measure_main(["--data", str(data), "--weights", str(tmp_path / "flow.pt"), "--policy-weights",
+                         str(tmp_path / "policy.pt"), "--prior", "camera", "--max-iters", "2", "--r", "1.0",
+                         "--fused", "--threads", "1", "--no-progress", "--json", str(out)]) == 0
+    import json
+
+    rep = json.loads(out.read_text())
+    m = rep["modes"]["camera"]
+    # the synthetic scene's camera stands still and every pixel moves by SHIFT: the camera
+    # prior is off by |SHIFT| everywhere, so credibility flags tiles to refine
+    assert rep["fused"] and rep["pairs"] == 2
+    assert m["prior"]["epe"] == pytest.approx(float(np.hypot(*SHIFT)), rel=1e-4)
+    assert m["fixed"][0]["epe"] == pytest.approx(m["prior"]["epe"])
+    assert 0.0 < m["tiles_refined"] <= 1.0 and m["prior"]["noncredible_pixels"] > 0
+    assert all(0.0 <= p["iterations_mean"] <= 2 for p in m["policy"])
+    assert "not credible" in capsys.readouterr().out
+
+
+def test_policy_decision_offset_is_stored_and_old_weights_load(tmp_path):
+    torch.manual_seed(0)
+    pol = IterationPolicy().eval()
+    feats = torch.randn(1, pol.net[0].in_channels, 8, 8)
+    base = pol.logits(feats)
+    pol.offset.fill_(0.75)
+    assert torch.allclose(pol.logits(feats), base - 0.75)
+    save_weights(tmp_path / "p.pt", pol, "flow_policy", steps=1, data=[])
+    back, _ = load_weights(tmp_path / "p.pt", expected_model="flow_policy")
+    assert float(back.offset) == 0.75
+    old = {k: v for k, v in pol.state_dict().items() if k != "offset"}  # written before the offset existed
+    fresh = IterationPolicy()
+    fresh.load_state_dict(old)
+    assert float(fresh.offset) == 0.0
+
+
+def test_calibration_picks_the_fewest_iterations_within_tolerance():
+    import argparse
+
+    from stss_runtime.motion.measure_tier2 import calibrate
+
+    fixed = [{"iterations": k, "epe": e, "epe_moving": m, "epe_noncredible": n}
+             for k, (e, m, n) in enumerate([(0.05, 3.0, 0.4), (0.034, 1.50, 0.19), (0.0336, 1.44, 0.185)])]
+    pol = [{"r": 1.0, "offset": o, "iterations_mean": it, "epe": e, "epe_moving": m, "epe_noncredible": n}
+           for o, it, e, m, n in [(0.0, 2.3, 0.0336, 1.43, 0.185), (0.5, 1.7, 0.0337, 1.445, 0.186),
+                                  (1.0, 1.4, 0.0338, 1.52, 0.186), (1.5, 0.0, 0.05, 3.0, 0.4)]]
+    rep = {"modes": {"camera": {"fixed": fixed, "policy": pol}}, "data": ["d"], "pairs": 3}
+    args = argparse.Namespace(prior=["camera"], r=[1.0], tolerance=0.01)
+    cal = calibrate(rep, args)
+    assert cal["offset"] == 0.5 and cal["met"]  # 1.0 is cheaper but 5% worse on moving pixels
+    args.tolerance = 0.0001
+    cal = calibrate(rep, args)
+    assert cal["offset"] == 0.0 and cal["met"]
+    fixed[2]["epe_moving"] = 1.0  # no offset comes within tolerance: the most iterations, flagged
+    cal = calibrate(rep, args)
+    assert cal["offset"] == 0.0 and not cal["met"]
