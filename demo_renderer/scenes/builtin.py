@@ -283,9 +283,8 @@ def plaza() -> Scene:
     radius = 0.8
 
     def ball_tf(t):
-        x = 9.0 * np.sin(1.2 * t)
-        dist = x  # arc length rolled along x
-        return translate(x, radius, 2.0) @ rotate((0, 0, 1), -dist / radius)
+        x = 9.0 * np.sin(1.2 * t)  # also the arc length rolled from x = 0
+        return translate(x, radius, 2.0) @ rotate((0, 0, 1), -x / radius)
 
     objs.append(SceneObject("rolling_ball", P.sphere(radius, 48, 24),
                             Material(base_color_texture=T.photo("astronaut"), roughness=0.35), ball_tf,

@@ -251,7 +251,8 @@ class ResidualFlowNet(nn.Module):
 
         ``active`` (N, 1, H/TILE, W/TILE) bool: the tiles to refine at all (the others keep
         the prior and count 0 iterations); default every tile. With ``policy`` (and ``r``),
-        tiles it stops are frozen from then on and the loop exits when no tile is left. ``record`` keeps the policy's inputs of every iteration
+        tiles it stops are frozen from then on; the loop exits when no tile is left.
+        ``record`` keeps the policy's inputs of every iteration
         (for training the policy); ``timings`` receives ``time.perf_counter()`` after the
         encoders and after each iteration (the cost of fixed iteration counts, measured)."""
         n, _, hh, ww = prior.shape

@@ -8,7 +8,8 @@ camera / object decomposition:
 - tier 1: OpenCV DIS, started from the prior, on the region of low-credibility tiles,
   fused with the prior by credibility;
 - tier 2: the recurrent residual flow network (``stss_runtime.motion.tier2``) started from
-  the prior, with its iteration policy, on the low-credibility tiles only, fused the same way.
+  the prior, on the low-credibility tiles only (two fixed iterations by default, or its
+  iteration policy), fused the same way.
 
 The prior: the engine's motion vectors when it has them; ``"camera"`` for an engine
 without motion vectors that hands over depth and cameras (the motion a static world would
@@ -27,14 +28,22 @@ from .credibility import CredibilityConfig, credibility, occluded_in_prev, photo
 from .decompose import camera_motion_between
 
 TIERS = (0, 1, 2)
+CREDIBLE_THRESHOLD = 0.5  # credibility below this: the prior is not trusted
+PHOTOMETRIC_MARGIN = 0.2  # an estimate must explain the colour this much better than the prior
 
 
 class MotionInputError(ValueError):
     """The motion pass was given frames or a prior it cannot use."""
 
 
+def margin_for(prior: torch.Tensor | str | None, margin: float | None = PHOTOMETRIC_MARGIN) -> float | None:
+    """The photometric margin :func:`fusion_mask` uses for this kind of prior: none for
+    ``"zero"`` (see there), ``margin`` for every prior worth defending."""
+    return None if isinstance(prior, str) and prior == "zero" else margin
+
+
 def fusion_mask(cur: Frame, prev: Frame, prior: torch.Tensor, estimate: torch.Tensor, cred: torch.Tensor,
-                threshold: float = 0.5, margin: float | None = 0.2) -> torch.Tensor:
+                threshold: float = CREDIBLE_THRESHOLD, margin: float | None = PHOTOMETRIC_MARGIN) -> torch.Tensor:
     """Where an estimate (tier 1 or 2) replaces the prior: (1, 1, h, w) bool.
 
     - only where the prior is not credible (``cred < threshold``);
@@ -71,16 +80,16 @@ class MotionResult:
 
 class MotionEstimator:
     """Tier 2's default is two refinement iterations on every low-credibility tile, without the
-    iteration policy: on the training sequences two iterations come within 2% of the best
+    iteration policy: on the training sequences two iterations come within about 2% of the best
     fixed count's end-point error on every pixel class, and the calibrated policy, which
     matched them there with 1.74 iterations per tile, did not carry over to the held-out
     scenes (worse than one iteration, at 1.96). ``use_policy=True`` (with ``max_iters`` as its
     cap and ``r`` its resource scalar) runs the policy instead."""
 
-    def __init__(self, tier: int = 1, *, tile: int = 16, credible_threshold: float = 0.5,
+    def __init__(self, tier: int = 1, *, tile: int = 16, credible_threshold: float = CREDIBLE_THRESHOLD,
                  config: CredibilityConfig = CredibilityConfig(), dis_preset: str = "medium",
                  refiner=None, r: float = 1.0, max_iters: int = 2, use_policy: bool = False,
-                 photometric_margin: float | None = 0.2):
+                 photometric_margin: float | None = PHOTOMETRIC_MARGIN):
         if tier not in TIERS:
             raise MotionInputError(f"MotionEstimator: tier must be one of {TIERS}, got {tier!r}")
         self.tier, self.tile, self.threshold, self.config = tier, tile, credible_threshold, config
@@ -140,8 +149,7 @@ class MotionEstimator:
                     # iterations per tile it looked at (the others run none)
                     it_mean = float(res.iterations_per_tile.sum()) / max(int(tiles.sum()), 1)
                     est, it_max = res.flow, int(res.iterations_max)
-                zero = isinstance(prior, str) and prior == "zero"
-                use = fusion_mask(cur, prev, p, est, cred, self.threshold, None if zero else self.margin)
+                use = fusion_mask(cur, prev, p, est, cred, self.threshold, margin_for(prior, self.margin))
                 flow = torch.where(use, est, p)
         return MotionResult(flow=flow, credibility=cred, camera=cam, object=flow - cam, tier=self.tier,
                             tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max)

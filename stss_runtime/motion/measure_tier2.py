@@ -39,7 +39,7 @@ from ..checkpoint import WeightsError
 from ..frame import frame_from_dump
 from ..models.flownet import PAD, TILE
 from .credibility import credibility, tile_mask
-from .estimator import fusion_mask
+from .estimator import CREDIBLE_THRESHOLD, fusion_mask, margin_for
 from .decompose import camera_motion_between
 from .tier2 import FlowRefiner, network_inputs, pad_to
 
@@ -149,9 +149,8 @@ def measure(args) -> dict:
                 tiles = active = noncred = None
                 if args.fused:  # as MotionEstimator(tier=2) runs it
                     cred = credibility(cur, prev, prior, camera=cam)
-                    noncred = cred < 0.5
-                    tiles = tile_mask(cred)
-                    margin = None if mode == "zero" else 0.2
+                    noncred = cred < CREDIBLE_THRESHOLD
+                    tiles = tile_mask(cred, threshold=CREDIBLE_THRESHOLD)
                     active = torch.zeros(1, 1, -(-h // PAD) * PAD // TILE, -(-w // PAD) * PAD // TILE,
                                          dtype=torch.bool)
                     active[..., :tiles.shape[-2], :tiles.shape[-1]] = tiles
@@ -161,7 +160,7 @@ def measure(args) -> dict:
                 def fuse(f):
                     if not args.fused:
                         return f
-                    return torch.where(fusion_mask(cur, prev, prior, f, cred, 0.5, margin), f, prior)
+                    return torch.where(fusion_mask(cur, prev, prior, f, cred, margin=margin_for(mode)), f, prior)
 
                 R["prior"].add(prior, target, moving, noncred)
                 # dense run: every fixed count k is a prefix of it
