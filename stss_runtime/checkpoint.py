@@ -27,9 +27,10 @@ def save_weights(path: str | os.PathLike, model: nn.Module, model_name: str, **i
     os.replace(tmp, path)
 
 
-def load_weights(path: str | os.PathLike, expected_model: str | None = None) -> tuple[nn.Module, dict]:
+def load_weights(path: str | os.PathLike,
+                 expected_model: str | tuple[str, ...] | None = None) -> tuple[nn.Module, dict]:
     """(model in eval mode, info dict) from a weights file written by :func:`save_weights`
-    or a training checkpoint."""
+    or a training checkpoint; ``expected_model``: the preset name, or a tuple of accepted ones."""
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"no weights at {path}; train them with `python -m stss_runtime.train` "
@@ -39,8 +40,10 @@ def load_weights(path: str | os.PathLike, expected_model: str | None = None) -> 
     except Exception as e:  # torch raises several types for a corrupt file
         raise WeightsError(f"cannot read weights {path}: {e}") from None
     name = blob.get("model")
-    if expected_model is not None and name != expected_model:
-        raise WeightsError(f"{path} holds weights for model {name!r}, expected {expected_model!r}")
+    accepted = (expected_model,) if isinstance(expected_model, str) else expected_model
+    if accepted is not None and name not in accepted:
+        want = repr(accepted[0]) if len(accepted) == 1 else "one of " + ", ".join(map(repr, accepted))
+        raise WeightsError(f"{path} holds weights for model {name!r}, expected {want}")
     model = build_model(name)
     model.load_state_dict(blob["state_dict"])
     model.eval()

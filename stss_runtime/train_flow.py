@@ -54,7 +54,7 @@ from .history import depth_feature, encode_color
 from .models.flownet import PAD, TILE, VOLUME_RADIUS, IterationPolicy, ResidualFlowNet, object_boundaries
 from .motion.decompose import camera_motion_between
 from .training.plots import plot_curves
-from .training.runs import SignalStop, check_data_folders
+from .training.runs import SignalStop, check_data_folders, resume_or_init
 
 MOVING_PX = 0.5  # object motion above this: a "moving" pixel
 
@@ -310,26 +310,10 @@ def train(args: argparse.Namespace) -> int:
         flow_net.eval().requires_grad_(False)
         model = IterationPolicy(stride=flow_net.stride)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
-    step = 0
     ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ck["model_name"] != model_name:
-            print(f"train_flow: {ckpt_path} is a {ck['model_name']} run, not {model_name}; choose another --out",
-                  file=sys.stderr)
-            return 2
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step = int(ck["step"])
-        print(f"train_flow: resuming {out} at step {step}")
-    elif args.init is not None:
-        try:
-            init_model, _ = load_weights(args.init, expected_model=model_name)
-        except WeightsError as e:
-            print(f"train_flow: --init: {e}", file=sys.stderr)
-            return 2
-        model.load_state_dict(init_model.state_dict())
-        print(f"train_flow: starting from the weights {args.init}")
+    step = resume_or_init("train_flow", ckpt_path, model, opt, model_name, args.init)
+    if step is None:
+        return 2
     if step >= args.steps:
         print(f"train_flow: {out} is already at step {step} >= --steps {args.steps}; nothing to do")
         return 0
