@@ -21,8 +21,13 @@ MODEL_PRESETS: dict[str, tuple[type[nn.Module], float]] = {
     **{name: (ExtraNet, w) for name, w in EXTRANET_PRESETS.items()},
     **{name: (VfiRefiner, w) for name, w in VFI_PRESETS.items()},
     "flow": (ResidualFlowNet, 1.0),  # motion pass tier 2 (optical flow, not an image model)
-    "flow_policy": (IterationPolicy, 1.0),  # its iteration policy
+    "flow_policy": (IterationPolicy, 1.0),  # its iteration policy (reads the GRU state)
+    "flow_policy_signals": (IterationPolicy, 1.0),  # the same reading scene-independent signals
 }
+#: Constructor options of presets beyond the width multiplier.
+PRESET_OPTIONS: dict[str, dict] = {"flow_policy_signals": {"inputs": "signals"}}
+#: The presets of tier 2's iteration policy.
+POLICY_MODELS = ("flow_policy", "flow_policy_signals")
 
 
 def build_model(name: str) -> nn.Module:
@@ -34,11 +39,11 @@ def build_model(name: str) -> nn.Module:
     except KeyError:
         raise ValueError(f"unknown model {name!r}; valid names: "
                          f"{', '.join(sorted(MODEL_PRESETS))}") from None
-    return cls(width=width)
+    return cls(width=width, **PRESET_OPTIONS.get(name, {}))
 
 
 __all__ = [
     "EXTRANET_PRESETS", "MODEL_PRESETS", "PRESETS", "SUPERSAMPLING_PRESETS",
-    "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet", "VFI_PRESETS", "VfiRefiner",
+    "POLICY_MODELS", "PRESET_OPTIONS", "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet", "VFI_PRESETS", "VfiRefiner",
     "build_model", "count_macs", "local_attention", "scale_channels",
 ]

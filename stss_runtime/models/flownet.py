@@ -20,13 +20,18 @@
 The sub-pixel jitter of both renders is handled where the previous frame is read: the image
 displacement of a surface is ``motion + jitter_prev - jitter_cur``.
 
-:class:`IterationPolicy` (about 24k parameters) looks at the GRU state, the current residual
-flow, the last update, an iteration embedding and a resource scalar ``r`` in (0, 1], and
-outputs per ``TILE`` x ``TILE`` render-pixel tile the probability that the next iteration is
-worth running. Stopped tiles are frozen (their hidden state and output flow no longer change).
-The kernels stay dense: a stopped tile's work is still computed and then discarded, so the
-iteration count per tile is a FLOPs *proxy*; the only real saving is the early exit when every
-tile has stopped.
+:class:`IterationPolicy` (about 20k parameters) outputs per ``TILE`` x ``TILE`` render-pixel
+tile the probability that the next iteration is worth running, from an iteration embedding, a
+resource scalar ``r`` in (0, 1], and either (``inputs="hidden"``) the GRU state, the current
+residual flow and the last update, or (``inputs="signals"``) measurements that mean the same in
+every scene: the photometric residual of the prior and of the current flow, the part of that
+improvement the motion estimator's fusion would keep, the size of the residual flow and of
+the last update, and the cost volumes' match margin (how much better than the prior's own
+match the best one in reach is). Stopped tiles are frozen (their hidden state and output flow no longer change).
+An iteration computes only a box around each cluster of tiles still running (widened by the
+receptive field, ``HALO`` cells, so that the result inside them is exactly the dense one) and
+the loop exits when every tile has stopped: skipped tiles save time in proportion to the
+boxes' area, not to the tile count (an isolated tile costs a box ``2 * HALO`` cells wider).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,6 +57,16 @@ LOOKUP_RADIUS = 3  # per iteration: a (2r+1)^2 bilinear lookup around the curren
 MATCH_CHANNELS = 9  # encoded colour, albedo, normal
 CONTEXT_CHANNELS = 3 + 3 + 1 + 1 + 1  # encoded colour, normal, log depth, id boundary, residual
 EMBED_CHANNELS = 8  # iteration embedding of the policy
+# the "signals" policy's inputs per cell (see IterationPolicy.signal_features): the prior's and
+# the current estimate's photometric residual, the residual the estimator's fusion would gain,
+# the size of the residual flow and of the last update, the cost volumes' match margin (2 levels)
+SIGNAL_CHANNELS = 7
+# the estimator keeps an estimate where its photometric residual is below this fraction of the
+# prior's (1 - motion.estimator.PHOTOMETRIC_MARGIN); the signals policy measures that gain
+ACCEPT_RATIO = 0.8
+# receptive field of one iteration, in cells, from the inputs of ``step`` to the upsampled flow:
+# motion encoder 5 (7x7 + 3x3 on the flow, 3x3 after), GRU 2, flow head 2, convex upsampling 1
+HALO = 10
 
 
 def object_boundaries(object_id: torch.Tensor) -> torch.Tensor:
@@ -193,6 +209,31 @@ class ResidualFlowNet(nn.Module):
         self.flow_head[-1].weight.data.mul_(0.1)
 
     # ---------------------------------------------------------------- pieces
+    def active_boxes(self, active: torch.Tensor, cells_hw) -> list[tuple[tuple, tuple, torch.Tensor]]:
+        """One box per cluster of ``active`` tiles (N, 1, th, tw): (cell slices, render-pixel
+        slices, the cluster's tiles as a mask like ``active``). Tiles closer than two halos
+        share a cluster (their boxes would mostly overlap); each box is :meth:`active_box`
+        of its cluster."""
+        reach = 2 * -(-HALO // (TILE // self.stride))  # tiles
+        out = []
+        for comp in tile_clusters(active.any(0)[0], reach):
+            mask = active & comp.to(active.device)
+            out.append((*self.active_box(mask, cells_hw), mask))
+        return out
+
+    def active_box(self, active: torch.Tensor, cells_hw) -> tuple[tuple, tuple]:
+        """Slices (cells, render pixels) of the box around the ``active`` tiles (N, 1, th, tw),
+        widened by HALO cells and clamped to the frame."""
+        any_row = active.any(0).any(0).any(1).nonzero()
+        any_col = active.any(0).any(0).any(0).nonzero()
+        c = TILE // self.stride
+        hc, wc = cells_hw
+        y0, y1 = max(int(any_row[0]) * c - HALO, 0), min((int(any_row[-1]) + 1) * c + HALO, hc)
+        x0, x1 = max(int(any_col[0]) * c - HALO, 0), min((int(any_col[-1]) + 1) * c + HALO, wc)
+        s = self.stride
+        return ((..., slice(y0, y1), slice(x0, x1)),
+                (..., slice(y0 * s, y1 * s), slice(x0 * s, x1 * s)))
+
     def upsample(self, res_q: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Convex upsampling of the residual (cells) to render pixels."""
         n, _, hh, ww = res_q.shape
@@ -218,13 +259,19 @@ class ResidualFlowNet(nn.Module):
         gate = torch.sigmoid(self.gate_head(h))
         return h, gate * argmax + self.flow_head(h)
 
+    @staticmethod
+    def residual(match_cur, match_prev, flow, jitter_delta) -> torch.Tensor:
+        """Photometric residual of ``flow`` (N, 1, H, W): mean absolute difference of the encoded
+        colour and the previous frame's read where the flow points."""
+        warped = W.sample(match_prev[:, :3], flow + jitter_delta)
+        return (match_cur[:, :3] - warped).abs().mean(1, keepdim=True)
+
     def prepare(self, match_cur, match_prev, context, prior, jitter_delta):
         """Encoders and cost volumes: (hidden, context features, volumes, prior at 1/self.stride).
 
         ``jitter_delta`` (N, 2, 1, 1): previous minus current jitter, render pixels."""
         disp = prior + jitter_delta  # where, in the previous image, each surface is
-        warped = W.sample(match_prev[:, :3], disp)
-        resid = (match_cur[:, :3] - warped).abs().mean(1, keepdim=True)
+        resid = self.residual(match_cur, match_prev, prior, jitter_delta)
         f1 = self.fnet(match_cur)
         f2 = self.fnet(match_prev)
         cx = self.cnet(torch.cat([context, resid], 1))
@@ -246,19 +293,27 @@ class ResidualFlowNet(nn.Module):
     def refine(self, match_cur, match_prev, context, prior, jitter_delta, iters: int,
                policy: "IterationPolicy | None" = None, r: float | torch.Tensor | None = None,
                record: bool = False, timings: list | None = None,
-               active: torch.Tensor | None = None) -> RefineOutput:
+               active: torch.Tensor | None = None, record_inputs: str = "hidden") -> RefineOutput:
         """Run up to ``iters`` iterations from ``prior`` (N, 2, H, W), H and W multiples of PAD.
 
         ``active`` (N, 1, H/TILE, W/TILE) bool: the tiles to refine at all (the others keep
         the prior and count 0 iterations); default every tile. With ``policy`` (and ``r``),
         tiles it stops are frozen from then on; the loop exits when no tile is left.
         ``record`` keeps the policy's inputs of every iteration
-        (for training the policy); ``timings`` receives ``time.perf_counter()`` after the
+        (for training the policy; ``record_inputs``: which policy's, ``"hidden"`` or
+        ``"signals"``; with ``policy``, that policy's); ``timings`` receives ``time.perf_counter()`` after the
         encoders and after each iteration (the cost of fixed iteration counts, measured)."""
         n, _, hh, ww = prior.shape
         if hh % PAD or ww % PAD:
             raise ValueError(f"refine: size must be a multiple of {PAD}, got {ww}x{hh}")
         h, ctx, volumes = self.prepare(match_cur, match_prev, context, prior, jitter_delta)
+        inputs = policy.inputs if policy is not None else record_inputs
+        if inputs not in POLICY_INPUTS:
+            raise ValueError(f"refine: record_inputs must be one of {POLICY_INPUTS}, got {inputs!r}")
+        signals = (policy is not None or record) and inputs == "signals"
+        if signals:
+            resid0 = self.residual(match_cur, match_prev, prior, jitter_delta)
+            margins = match_margins(volumes)
         if timings is not None:
             timings.append(time.perf_counter())
         res_q = torch.zeros(n, 2, hh // self.stride, ww // self.stride, dtype=prior.dtype, device=prior.device)
@@ -279,7 +334,12 @@ class ResidualFlowNet(nn.Module):
             if not bool(active.any()):
                 break
             if policy is not None or record:
-                feats = IterationPolicy.features(h, res_q, delta, t, 1.0 if r is None else r)
+                rr = 1.0 if r is None else r
+                if signals:
+                    rt = resid0 if t == 0 else self.residual(match_cur, match_prev, flow, jitter_delta)
+                    feats = IterationPolicy.signal_features(resid0, rt, res_q, delta, margins, t, rr, self.stride)
+                else:
+                    feats = IterationPolicy.features(h, res_q, delta, t, rr)
                 if record:
                     rec.append(feats)
                 if policy is not None:
@@ -287,17 +347,26 @@ class ResidualFlowNet(nn.Module):
                     if not bool(active.any()):
                         break
             tiles = tiles + active.to(tiles.dtype)
-            h_new, delta = self.step(h, ctx, res_q, volumes)
             if not frozen_path:
+                h_new, delta = self.step(h, ctx, res_q, volumes)
                 h, res_q = h_new, res_q + delta
                 flow = prior + self.upsample(res_q, h)
             else:
-                cells = F.interpolate(active.to(h.dtype), scale_factor=TILE // self.stride, mode="nearest") > 0
-                pix = F.interpolate(active.to(h.dtype), scale_factor=TILE, mode="nearest") > 0
-                delta = torch.where(cells, delta, torch.zeros_like(delta))
-                h = torch.where(cells, h_new, h)
-                res_q = res_q + delta
-                flow = torch.where(pix, prior + self.upsample(res_q, h), flow)
+                # only a box around each cluster of active tiles, HALO cells wider, is
+                # computed: exactly the dense result inside the tiles (see HALO), at the cost
+                # of the boxes' area. Every box reads the state before this iteration.
+                boxes = self.active_boxes(active, h.shape[-2:])
+                h_next, delta = h.clone(), torch.zeros_like(res_q)
+                for cs, _, mask in boxes:
+                    cells = F.interpolate(mask.to(h.dtype), scale_factor=TILE // self.stride, mode="nearest")[cs] > 0
+                    h_new, d = self.step(h[cs], ctx[cs], res_q[cs], [v[cs] for v in volumes])
+                    delta[cs] = torch.where(cells, d, delta[cs])
+                    h_next[cs] = torch.where(cells, h_new, h_next[cs])
+                h, res_q = h_next, res_q + delta
+                flow = flow.clone()
+                for cs, cp, mask in boxes:
+                    pix = F.interpolate(mask.to(h.dtype), scale_factor=TILE, mode="nearest")[cp] > 0
+                    flow[cp] = torch.where(pix, prior[cp] + self.upsample(res_q[cs], h[cs]), flow[cp])
             flows.append(flow)
             if timings is not None:
                 timings.append(time.perf_counter())
@@ -308,24 +377,65 @@ class ResidualFlowNet(nn.Module):
         return self.refine(match_cur, match_prev, context, prior, jitter_delta, iters).flows
 
 
+def tile_clusters(active: torch.Tensor, reach: int) -> list[torch.Tensor]:
+    """Clusters of the True tiles of ``active`` (th, tw): tiles within ``reach`` tiles of each
+    other (Chebyshev distance) share one. Bool masks (th, tw), one per cluster."""
+    grid = active.cpu().numpy()
+    th, tw = grid.shape
+    label = np.full((th, tw), -1, np.int64)
+    masks = []
+    for y0, x0 in zip(*np.nonzero(grid)):
+        if label[y0, x0] >= 0:
+            continue
+        k = len(masks)
+        label[y0, x0] = k
+        todo = [(y0, x0)]
+        while todo:
+            y, x = todo.pop()
+            ys, xs = slice(max(y - reach, 0), y + reach + 1), slice(max(x - reach, 0), x + reach + 1)
+            for yy, xx in zip(*np.nonzero(grid[ys, xs] & (label[ys, xs] < 0))):
+                yy, xx = yy + ys.start, xx + xs.start
+                label[yy, xx] = k
+                todo.append((yy, xx))
+        masks.append(torch.from_numpy(label == k))
+    return masks
+
+
+def match_margins(volumes: list[torch.Tensor]) -> torch.Tensor:
+    """How much better the best match in each cost volume window is than the prior's own
+    (the window centre): (N, LEVELS, H, W). Large where the prior misses a clear match."""
+    c = (2 * VOLUME_RADIUS + 1) ** 2 // 2
+    return torch.cat([v.max(1, keepdim=True).values - v[:, c:c + 1] for v in volumes], 1)
+
+
 def iteration_embedding(t: int, n: int, h: int, w: int, device, dtype) -> torch.Tensor:
     freqs = torch.tensor([1.0, 0.5, 0.25, 0.125], device=device, dtype=dtype)
     e = torch.cat([torch.sin(t * freqs), torch.cos(t * freqs)])
     return e.view(1, EMBED_CHANNELS, 1, 1).expand(n, -1, h, w)
 
 
+POLICY_INPUTS = ("hidden", "signals")
+
+
 class IterationPolicy(nn.Module):
     """Per-tile probability that the next iteration is worth running (see module docstring).
 
-    Reads (N, hidden + 2 + 2 + 8 + 1, H/STRIDE, W/STRIDE) features from :meth:`features`,
-    returns logits (N, 1, H/TILE, W/TILE)."""
+    ``inputs="hidden"``: reads (N, hidden + 2 + 2 + 8 + 1, H/STRIDE, W/STRIDE) features from
+    :meth:`features` (the GRU state among them). ``inputs="signals"``: reads
+    (N, SIGNAL_CHANNELS + 8 + 1, ...) from :meth:`signal_features`, measurements that mean the
+    same in any scene (photometric residuals, flow sizes, match margins) and no GRU state.
+    Returns logits (N, 1, H/TILE, W/TILE)."""
 
-    def __init__(self, width: float = 1.0, hidden: int | None = None, stride: int = STRIDE) -> None:
+    def __init__(self, width: float = 1.0, hidden: int | None = None, stride: int = STRIDE,
+                 inputs: str = "hidden") -> None:
         super().__init__()
+        if inputs not in POLICY_INPUTS:
+            raise ValueError(f"IterationPolicy: inputs must be one of {POLICY_INPUTS}, got {inputs!r}")
         self.stride = stride
+        self.inputs = inputs
         c = lambda n: scale_channels(n, width)  # noqa: E731
         hidden = scale_channels(64, 1.0) if hidden is None else hidden
-        cin = hidden + 2 + 2 + EMBED_CHANNELS + 1
+        cin = (hidden + 2 + 2 if inputs == "hidden" else SIGNAL_CHANNELS) + EMBED_CHANNELS + 1
         layers: list[nn.Module] = [nn.Conv2d(cin, c(32), 1), nn.ReLU()]
         s = stride
         while s < TILE:
@@ -351,6 +461,23 @@ class IterationPolicy(nn.Module):
         rmap = r.to(h.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
         emb = iteration_embedding(t, n, hh, ww, h.device, h.dtype)
         return torch.cat([h, res_q, delta, emb, rmap], 1)
+
+    @staticmethod
+    def signal_features(resid0, resid, res_q, delta, margins, t: int, r, stride: int = STRIDE) -> torch.Tensor:
+        """The signals policy's input: ``resid0`` / ``resid`` (N, 1, H, W) photometric residual
+        of the prior / of the current flow (render pixels), ``res_q`` / ``delta`` (N, 2, h, w)
+        the residual flow and the last update (cells), ``margins`` from :func:`match_margins`."""
+        n = res_q.shape[0]
+        gain = torch.where(resid < ACCEPT_RATIO * resid0, resid0 - resid, torch.zeros_like(resid))
+        photo = F.avg_pool2d(torch.cat([resid0, resid, gain], 1), stride)
+        sig = torch.cat([torch.log1p(50.0 * photo), torch.log1p(res_q.norm(dim=1, keepdim=True)),
+                         torch.log1p(delta.norm(dim=1, keepdim=True)), margins], 1)
+        hh, ww = sig.shape[-2:]
+        if not torch.is_tensor(r):
+            r = torch.full((n,), float(r), dtype=sig.dtype, device=sig.device)
+        rmap = r.to(sig.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
+        emb = iteration_embedding(t, n, hh, ww, sig.device, sig.dtype)
+        return torch.cat([sig, emb, rmap], 1)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         return self.net(feats) - self.offset

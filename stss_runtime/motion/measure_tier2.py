@@ -18,9 +18,10 @@ per refined tile, and EPE is also reported over the non-credible pixels.
 "Saving at equal EPE": for each r, the smallest fixed iteration count k whose EPE is at most
 the policy's, and 1 - (policy iterations per tile, mean) / k. The fixed counts are prefixes
 of one dense run (k iterations then stop: exactly what a run of k iterations computes), and
-their time is that prefix's time. Kernels are dense: a stopped tile's work is still computed
-(and discarded) unless every tile has stopped, so the time saved is far below the iteration
-saving; iterations per tile are the FLOPs proxy.
+their time is that prefix's time. An iteration computes a box around each cluster of tiles
+still running (plus the receptive field), so stopped tiles save time only where the boxes
+shrink, and all of it when every tile has stopped; iterations per tile count the work the
+policy decided (``bench_tier2`` times the boxes against dense computation).
 """
 
 from __future__ import annotations
@@ -280,15 +281,17 @@ def main(argv=None) -> int:
     print_report(rep)
     if args.calibrate is not None:
         from ..checkpoint import load_weights, save_weights
+        from ..models import POLICY_MODELS
         from .tier2 import POLICY_WEIGHTS
 
         cal = calibrate(rep, args)
         rep["calibration"] = cal
         src = args.policy_weights or POLICY_WEIGHTS
-        policy, info = load_weights(src, expected_model="flow_policy")
+        policy, info = load_weights(src, expected_model=POLICY_MODELS)
         policy.offset.fill_(cal["offset"])
+        name = info["model"]
         info = {k: v for k, v in info.items() if k not in ("model", "state_dict")}
-        save_weights(args.calibrate, policy, "flow_policy", **info, calibration=cal)
+        save_weights(args.calibrate, policy, name, **info, calibration=cal)
         vs = ", ".join(f"{k} {cal['chosen'][k]:.4f} (best fixed {cal['best_fixed'][k]:.4f})" for k in cal["chosen"])
         print(f"\ncalibrated decision offset {cal['offset']:g}: {vs} px, {cal['iterations_mean']:.2f} "
               f"iterations per tile"

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ..checkpoint import WEIGHTS_DIR, WeightsError, load_weights
 from ..frame import Frame
 from ..history import depth_feature, encode_color
+from ..models import POLICY_MODELS
 from ..models.flownet import PAD, TILE, IterationPolicy, ResidualFlowNet, context_input, match_input
 
 FLOW_WEIGHTS = WEIGHTS_DIR / "flow_tier2.pt"
@@ -83,7 +84,7 @@ class FlowRefiner:
                 raise WeightsError(f"no tier 2 {what} weights at {p}; train them with "
                                    f"`python -m stss_runtime.train_flow` (see stss_runtime/weights/README.md)")
         net, _ = load_weights(path, expected_model="flow")
-        policy, _ = load_weights(policy_path, expected_model="flow_policy")
+        policy, _ = load_weights(policy_path, expected_model=POLICY_MODELS)
         return cls(net, policy)
 
     def _check(self, cur, prev, prior, r, max_iters):

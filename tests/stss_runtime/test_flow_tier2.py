@@ -49,7 +49,7 @@ def _translated_pair(h: int, w: int, seed: int = 0, shift=SHIFT):
     dx, dy = int(shift[0]), int(shift[1])
     big = _texture(h + 16, w + 16, seed)
     y0, x0 = 8, 8
-    prev = big[..., y0 + dy:y0 + dy + h, x0 + dx:x0 + dx + w]  # prev(x + d) = cur(x)
+    prev = big[..., y0 - dy:y0 - dy + h, x0 - dx:x0 - dx + w]  # prev(x + d) = cur(x)
     cur = big[..., y0:y0 + h, x0:x0 + w]
     return _frame(cur.clone(), 1), _frame(prev.clone(), 0)
 
@@ -394,7 +394,7 @@ def test_missing_weights_raise_weights_error(tmp_path):
     save_weights(tmp_path / "flow.pt", net, "flow")
     with pytest.raises(WeightsError, match="iteration policy"):
         FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "none2.pt")
-    with pytest.raises(WeightsError, match="expected 'flow_policy'"):
+    with pytest.raises(WeightsError, match="expected one of 'flow_policy'"):
         FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "flow.pt")
 
 
@@ -471,3 +471,227 @@ def test_calibration_picks_the_fewest_iterations_within_tolerance():
     fixed[2]["epe_moving"] = 1.0  # no offset comes within tolerance: the most iterations, flagged
     cal = calibrate(rep, args)
     assert cal["offset"] == 0.0 and not cal["met"]
+
+
+# ----------------------------------------------------------------------------- sparse iterations
+
+
+def test_iterations_compute_only_the_box_around_active_tiles_and_match_the_dense_result(monkeypatch):
+    """With tiles handed over, each iteration runs on the box around the running tiles widened
+    by HALO cells: the flow must equal a dense computation exactly, and a narrower halo must
+    not (so the test can fail)."""
+    import stss_runtime.models.flownet as fn
+
+    torch.manual_seed(0)
+    net = ResidualFlowNet().eval()
+    with torch.no_grad():
+        net.flow_head[-1].bias.fill_(0.3)
+    h, w = 192, 256  # 12 x 16 tiles, 48 x 64 cells
+    g = torch.Generator().manual_seed(1)
+    mc, mp, ctx = (torch.randn(1, c, h, w, generator=g) for c in (9, 9, 8))
+    prior = torch.randn(1, 2, h, w, generator=g) * 3
+    jd = torch.zeros(1, 2, 1, 1)
+    active = torch.zeros(1, 1, h // TILE, w // TILE, dtype=torch.bool)
+    active[..., 5:7, 6:8] = True
+    cs, cp = net.active_box(active, (h // 4, w // 4))
+    assert cs[1:] == (slice(20 - fn.HALO, 28 + fn.HALO), slice(24 - fn.HALO, 32 + fn.HALO))
+    assert cp[1:] == (slice(4 * (20 - fn.HALO), 4 * (28 + fn.HALO)), slice(4 * (24 - fn.HALO), 4 * (32 + fn.HALO)))
+    with torch.no_grad():
+        boxed = net.refine(mc, mp, ctx, prior, jd, 3, active=active).flows
+        full = (Ellipsis, slice(None), slice(None))
+        monkeypatch.setattr(net, "active_box", lambda a, hw: (full, full))
+        dense = net.refine(mc, mp, ctx, prior, jd, 3, active=active).flows
+        monkeypatch.undo()
+        monkeypatch.setattr(fn, "HALO", 2)
+        narrow = net.refine(mc, mp, ctx, prior, jd, 3, active=active).flows
+    for b, d in zip(boxed, dense):
+        assert torch.equal(b, d)
+    assert not torch.allclose(narrow[-1], dense[-1])
+    pix = active.repeat_interleave(TILE, 2).repeat_interleave(TILE, 3).expand(1, 2, h, w)
+    assert torch.equal(boxed[-1][~pix], prior[~pix]) and not torch.equal(boxed[-1][pix], prior[pix])
+
+
+def test_distant_clusters_of_tiles_get_their_own_boxes_and_stay_exact(monkeypatch):
+    """Two clusters far apart: two boxes whose area is well below their common bounding box's,
+    and the same flow as a dense computation; tiles within two halos share a box."""
+    from stss_runtime.models.flownet import tile_clusters
+
+    torch.manual_seed(0)
+    net = ResidualFlowNet().eval()
+    with torch.no_grad():
+        net.flow_head[-1].bias.fill_(0.3)
+    h, w = 256, 384  # 16 x 24 tiles
+    g = torch.Generator().manual_seed(2)
+    mc, mp, ctx = (torch.randn(1, c, h, w, generator=g) for c in (9, 9, 8))
+    prior = torch.randn(1, 2, h, w, generator=g) * 3
+    jd = torch.zeros(1, 2, 1, 1)
+    active = torch.zeros(1, 1, h // TILE, w // TILE, dtype=torch.bool)
+    active[..., 1:3, 1:3] = True
+    active[..., 13, 20] = True
+    active[..., 15, 23] = True  # 3 tiles from (13, 20): the same cluster (reach 6)
+    boxes = net.active_boxes(active, (h // 4, w // 4))
+    assert len(boxes) == 2 and int(boxes[0][2].sum()) == 4 and int(boxes[1][2].sum()) == 2
+    area = lambda cs: (cs[1].stop - cs[1].start) * (cs[2].stop - cs[2].start)  # noqa: E731
+    assert sum(area(cs) for cs, _, _ in boxes) < 0.5 * area(net.active_box(active, (h // 4, w // 4))[0])
+    with torch.no_grad():
+        boxed = net.refine(mc, mp, ctx, prior, jd, 2, active=active).flows
+        full = (Ellipsis, slice(None), slice(None))
+        monkeypatch.setattr(net, "active_box", lambda a, hw: (full, full))
+        dense = net.refine(mc, mp, ctx, prior, jd, 2, active=active).flows
+    for b, d in zip(boxed, dense):  # equal up to float rounding (convolutions of other sizes)
+        assert torch.allclose(b, d, rtol=0.0, atol=1e-5)
+    grid = torch.zeros(5, 9, dtype=torch.bool)
+    grid[0, 0] = grid[0, 2] = grid[4, 8] = True
+    assert sorted(int(m.sum()) for m in tile_clusters(grid, 2)) == [1, 2]
+    assert len(tile_clusters(grid, 8)) == 1 and tile_clusters(torch.zeros(3, 3, dtype=torch.bool), 1) == []
+
+
+# ----------------------------------------------------------------------------- policy on fused labels
+
+
+def test_fused_policy_labels_follow_the_threshold():
+    from stss_runtime.train_policy import labels_for
+
+    e = torch.tensor([2.0, 1.0, 0.95, 0.95]).view(4, 1, 1, 1, 1).expand(4, 2, 1, 1, 1)
+    lab = labels_for(e, torch.tensor([1.0, 0.0]), thr_min=0.01, thr_max=0.1)
+    assert lab[:, 0].flatten().tolist() == [1.0, 1.0, 0.0]
+    assert lab[:, 1].flatten().tolist() == [1.0, 0.0, 0.0]
+
+
+def test_fused_tile_epe_ignores_padding():
+    from stss_runtime.train_policy import fused_tile_epe
+
+    flow = torch.zeros(1, 2, 20, 40)
+    target = torch.zeros(1, 2, 20, 40)
+    target[:, 0, 16:, :] = 2.0  # the cut tile row: all its real pixels are off by 2
+    e = fused_tile_epe(flow, target, 2, 3)
+    assert torch.allclose(e[0, 0, 0], torch.zeros(3)) and torch.allclose(e[0, 0, 1], torch.full((3,), 2.0))
+
+
+def test_policy_training_on_fused_labels_gathers_once_and_resumes(tmp_path, capsys):
+    from stss_runtime.train_policy import main as policy_main
+
+    data = _write_dump(tmp_path / "dump", frames=4)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
+    out = tmp_path / "pol"
+    common = ["--data", str(data), "--flow-weights", str(tmp_path / "flow.pt"), "--out", str(out),
+              "--every", "1", "--iters", "2", "--batch", "2", "--threads", "1", "--log-every", "1",
+              "--checkpoint-every", "1", "--no-progress", "--prior", "camera"]
+    assert policy_main(common + ["--steps", "2"]) == 0
+    samples = sorted((out / "samples").glob("*.pt"))
+    assert len(samples) == 3  # pairs (0,1) (1,2) (2,3), camera prior
+    s = torch.load(samples[0], weights_only=False)
+    assert s["features"].shape[0] == 2 and s["epe"].shape[0] == 3 and s["active"].any()
+    # the synthetic camera prior is off by |SHIFT| everywhere: the fused EPE starts there
+    assert float(s["epe"][0][s["active"]].mean()) == pytest.approx(float(np.hypot(*SHIFT)), rel=1e-4)
+    stamp = samples[0].stat().st_mtime_ns
+    assert policy_main(common + ["--steps", "3"]) == 0  # resumes: no re-gathering, one more step
+    assert samples[0].stat().st_mtime_ns == stamp
+    assert [int(r["step"]) for r in _rows(out / "loss.csv")] == [1, 2, 3]
+    pol, info = load_weights(out / "weights.pt", expected_model="flow_policy")
+    assert isinstance(pol, IterationPolicy) and info["labels"] == "fused" and info["steps"] == 3
+    assert "resuming" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        policy_main(["--data", str(data), "--out", str(out), "--flow-weights", str(tmp_path / "nope.pt")])
+    assert "--flow-weights" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the signals policy
+
+
+def test_signal_features_measure_the_prior_and_the_gain_fusion_would_keep():
+    """Residual channels: ~0 for an exact prior, large for a wrong one; the gain channel counts
+    only pixels where the current flow beats the prior by the estimator's margin."""
+    from stss_runtime.models.flownet import ACCEPT_RATIO, SIGNAL_CHANNELS, match_margins
+
+    cur, prev = _translated_pair(64, 64)
+    m_cur, m_prev, _, jd = network_inputs(cur, prev)
+    exact = torch.tensor(SHIFT).view(1, 2, 1, 1).expand(1, 2, 64, 64)
+    good = ResidualFlowNet.residual(m_cur, m_prev, exact, jd)[..., 8:-8, 8:-8]
+    bad = ResidualFlowNet.residual(m_cur, m_prev, torch.zeros(1, 2, 64, 64), jd)[..., 8:-8, 8:-8]
+    assert float(good.mean()) < 0.01 < float(bad.mean())
+    z = torch.zeros(1, 2, 16, 16)
+    vol = torch.zeros(1, 81, 16, 16)
+    vol[:, 40] = 1.0  # the prior's own match is the best: margin 0
+    vol[:, 0, :8] = 3.0  # a better match elsewhere in the top half
+    margins = match_margins([vol, vol])
+    assert margins.shape == (1, 2, 16, 16)
+    assert torch.allclose(margins[:, :, :8], torch.full((1, 2, 8, 16), 2.0)) and not margins[:, :, 8:].any()
+    r0 = torch.full((1, 1, 64, 64), 0.2)
+    rt = r0.clone()
+    rt[..., :32] = 0.1  # left half: half the prior's residual, accepted
+    rt[..., 32:48] = 0.2 * (ACCEPT_RATIO + 0.05)  # better, but not by the margin: no gain
+    f = IterationPolicy.signal_features(r0, rt, z, z, margins, 1, 0.5)
+    assert f.shape == (1, SIGNAL_CHANNELS + 8 + 1, 16, 16)
+    gain = torch.expm1(f[:, 2]) / 50.0
+    assert torch.allclose(gain[..., :8], torch.full((1, 16, 8), 0.1), atol=1e-6)
+    assert not gain[..., 8:].any()
+    assert torch.all(f[:, -1] == 0.5)
+
+
+def test_signals_policy_runs_saves_and_loads_by_its_own_preset(tmp_path):
+    from stss_runtime.models import POLICY_MODELS
+
+    net, _ = _untrained()
+    torch.manual_seed(0)
+    pol = build_model("flow_policy_signals")
+    assert pol.inputs == "signals" and "flow_policy_signals" in POLICY_MODELS
+    save_weights(tmp_path / "flow.pt", net, "flow", steps=0, data=[])
+    save_weights(tmp_path / "pol.pt", pol, "flow_policy_signals", steps=0, data=[])
+    ref = FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "pol.pt")
+    assert ref.policy.inputs == "signals"
+    cur, prev = _translated_pair(48, 48)
+    with torch.no_grad():
+        ref.policy.net[-1].bias.fill_(-100.0)
+        stopped = ref(cur, prev, torch.zeros(1, 2, 48, 48), r=1.0, max_iters=3)
+        ref.policy.net[-1].bias.fill_(100.0)
+        running = ref(cur, prev, torch.zeros(1, 2, 48, 48), r=1.0, max_iters=3)
+    assert stopped.iterations_max == 0 and running.iterations_max == 3
+    with pytest.raises(WeightsError, match="expected one of 'flow_policy', 'flow_policy_signals'"):
+        FlowRefiner.from_weights(tmp_path / "flow.pt", tmp_path / "flow.pt")
+    with pytest.raises(ValueError, match="inputs"):
+        IterationPolicy(inputs="pixels")
+
+
+def test_policy_training_with_signals_inputs(tmp_path, capsys):
+    from stss_runtime.models.flownet import SIGNAL_CHANNELS
+    from stss_runtime.train_policy import main as policy_main
+
+    data = _write_dump(tmp_path / "dump", frames=3)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
+    out = tmp_path / "pol"
+    common = ["--data", str(data), "--flow-weights", str(tmp_path / "flow.pt"), "--out", str(out),
+              "--every", "1", "--iters", "2", "--batch", "2", "--threads", "1", "--no-progress",
+              "--prior", "zero", "--steps", "2"]
+    assert policy_main(common + ["--inputs", "signals"]) == 0
+    samples = sorted((out / "samples").glob("*_signals.pt"))
+    assert len(samples) == 2
+    s = torch.load(samples[0], weights_only=False)
+    assert s["features"].shape[:2] == (2, SIGNAL_CHANNELS + 8 + 1)
+    pol, info = load_weights(out / "weights.pt", expected_model="flow_policy_signals")
+    assert pol.inputs == "signals" and info["inputs"] == "signals"
+    capsys.readouterr()
+    assert policy_main(common[:-1] + ["3"]) == 2  # the run was made with --inputs signals
+    assert "is a flow_policy_signals run, not flow_policy" in capsys.readouterr().err
+
+
+def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
+    from stss_runtime.motion.bench_tier2 import main as bench_main
+
+    data = _write_dump(tmp_path / "dump", frames=3)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
+    save_weights(tmp_path / "pol.pt", build_model("flow_policy_signals"), "flow_policy_signals", steps=0, data=[])
+    common = ["--data", str(data), "--weights", str(tmp_path / "flow.pt"), "--every", "1"]
+    assert bench_main(common + ["--policy-weights", str(tmp_path / "pol.pt"), "--reps", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("fixed 2", "policy"))]
+    assert len(rows) == 2 and "2 pairs x 1 timed rounds" in out
+    assert all(r[-1] == "(1.000)" and float(r[-2]) > 0 for r in rows)  # dense, last column, is its own unit
+    with pytest.raises(SystemExit):
+        bench_main(common + ["--reps", "1"])
+    assert "--reps must be >= 2" in capsys.readouterr().err
+    assert bench_main(common + ["--policy-weights", str(tmp_path / "flow.pt")]) == 2
+    assert "expected one of" in capsys.readouterr().err

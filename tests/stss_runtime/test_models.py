@@ -105,7 +105,7 @@ def _expected_shape(model: nn.Module, batch: int, size: tuple[int, int]) -> tupl
 # image models only: the motion pass's flow network and policy have their own contract
 # (tests/stss_runtime/test_flow_tier2.py), so has the VFI refiner (tests/stss_runtime/test_vfi.py)
 @pytest.mark.parametrize("name", sorted(n for n in MODEL_PRESETS
-                                        if n not in ("flow", "flow_policy") and not n.startswith("vfi_")))
+                                        if n != "flow" and not n.startswith(("flow_policy", "vfi_"))))
 def test_output_shape_and_determinism(name):
     model = build_model(name).eval()
     inputs = model.example_inputs(SIZE, batch=2)

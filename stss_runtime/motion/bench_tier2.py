@@ -1,0 +1,128 @@
+"""Benchmark tier 2's sparse computation: time per frame of the motion estimator's tier 2
+(two fixed iterations, and the iteration policy) when an iteration computes a box around
+each cluster of running tiles (what the runtime does), one box around all of them, or the
+whole frame (dense).
+
+    python -m stss_runtime.motion.bench_tier2 --data data/traffic_eval data/fence_eval
+
+All variants compute the same flow (the boxes are exact, see ``models/flownet.py: HALO``); they
+run in turn on each pair, in a rotating order, in one process, so that a machine whose speed
+drifts affects them alike. Prints the median ms per frame after a warm-up round and the
+median per-pair ratio to the dense variant. Camera prior, the tiles tier 0 finds not credible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .. import framedump
+from ..checkpoint import WeightsError
+from ..frame import frame_from_dump
+from ..training.runs import check_data_folders
+from .credibility import credibility, tile_mask
+from .decompose import camera_motion_between
+from .estimator import CREDIBLE_THRESHOLD
+from .tier2 import FlowRefiner
+
+VARIANTS = ("clusters", "single", "dense")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stss_runtime.motion.bench_tier2", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", required=True, type=Path, help="frame dump folders")
+    p.add_argument("--every", type=int, default=6, help="every N-th pair of each dump (default 6)")
+    p.add_argument("--max-pairs", type=int, default=7, help="at most this many pairs per dump (default 7)")
+    p.add_argument("--reps", type=int, default=3, help="rounds over the pairs; the first is warm-up (default 3)")
+    p.add_argument("--policy-max-iters", type=int, default=4, help="the policy's iteration cap (default 4)")
+    p.add_argument("--weights", type=Path, default=None, help="flow network (default: the shipped weights)")
+    p.add_argument("--policy-weights", type=Path, default=None, help="policy (default: the shipped weights)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    a = p.parse_args(argv)
+    check_data_folders(p, a.data)
+    for name in ("every", "max_pairs", "policy_max_iters"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
+    if a.reps < 2:
+        p.error(f"--reps must be >= 2 (the first round is warm-up), got {a.reps}")
+    return a
+
+
+def variant_boxes(net, name: str):
+    """The ``active_boxes`` function of variant ``name`` for ``net``."""
+    if name == "clusters":
+        return type(net).active_boxes.__get__(net)
+    if name == "single":
+        return lambda active, hw: [(*net.active_box(active, hw), active)]
+    full = (Ellipsis, slice(None), slice(None))
+    return lambda active, hw: [(full, full, active)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        ref = FlowRefiner.from_weights(args.weights, args.policy_weights)
+    except WeightsError as e:
+        print(f"bench_tier2: {e}", file=sys.stderr)
+        return 2
+    pairs = []
+    for folder in args.data:
+        meta = framedump.read_meta(folder)
+        idx = framedump.existing_frames(folder)
+        for i in [i for i in idx[1::args.every] if i - 1 in idx][:args.max_pairs]:
+            cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
+            prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+            cam = camera_motion_between(cur, prev)
+            tiles = tile_mask(credibility(cur, prev, cam, camera=cam), threshold=CREDIBLE_THRESHOLD)
+            pairs.append((cur, prev, cam, tiles))
+    if not pairs:
+        print("bench_tier2: no frame pair in --data", file=sys.stderr)
+        return 2
+    modes = {"fixed 2": dict(max_iters=2, use_policy=False),
+             f"policy (cap {args.policy_max_iters})": dict(max_iters=args.policy_max_iters, use_policy=True)}
+    boxes = {v: variant_boxes(ref.net, v) for v in VARIANTS}
+    ms = {(m, v): [] for m in modes for v in VARIANTS}
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.reps * len(pairs), desc="bench tier 2", unit="pair")
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        bar = None
+    try:
+        for rep in range(args.reps):
+            for k, (cur, prev, cam, tiles) in enumerate(pairs):
+                order = VARIANTS[(k + rep) % 3:] + VARIANTS[:(k + rep) % 3]
+                for m, kw in modes.items():
+                    for v in order:
+                        ref.net.active_boxes = boxes[v]
+                        t0 = time.perf_counter()
+                        with torch.inference_mode():
+                            ref(cur, prev, cam, r=1.0, tiles=tiles, **kw)
+                        if rep:
+                            ms[(m, v)].append(1000.0 * (time.perf_counter() - t0))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        del ref.net.active_boxes  # back to the method
+        if bar is not None:
+            bar.close()
+    print(f"tier 2 time per frame, {len(pairs)} pairs x {args.reps - 1} timed rounds, {args.threads} thread(s), "
+          f"camera prior: median ms (median per-pair ratio to dense)")
+    print(f"  {'':<18}" + "".join(f"{v:>22}" for v in VARIANTS))
+    for m in modes:
+        dense = ms[(m, "dense")]
+        cells = [f"{statistics.median(ms[(m, v)]):9.1f} ({statistics.median(a / b for a, b in zip(ms[(m, v)], dense)):.3f})"
+                 for v in VARIANTS]
+        print(f"  {m:<18}" + "".join(f"{c:>22}" for c in cells))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
