@@ -10,8 +10,8 @@ motion where it is not to be trusted (``shared/PASSES.md``).
 
 from .credibility import CredibilityConfig, credibility, tile_mask
 from .decompose import camera_motion, camera_motion_between, decompose
-from .estimator import TIERS, MotionEstimator, MotionInputError, MotionResult, end_point_error
+from .estimator import TIERS, BudgetController, MotionEstimator, MotionInputError, MotionResult, end_point_error
 
-__all__ = ["TIERS", "CredibilityConfig", "MotionEstimator", "MotionInputError", "MotionResult",
+__all__ = ["TIERS", "BudgetController", "CredibilityConfig", "MotionEstimator", "MotionInputError", "MotionResult",
            "camera_motion", "camera_motion_between", "credibility", "decompose", "end_point_error",
            "tile_mask"]

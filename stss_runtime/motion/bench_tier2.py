@@ -4,11 +4,15 @@ each cluster of running tiles (what the runtime does), one box around all of the
 whole frame (dense).
 
     python -m stss_runtime.motion.bench_tier2 --data data/traffic_eval data/fence_eval
+    python -m stss_runtime.motion.bench_tier2 --data data/traffic_eval --budgets 550 450
 
 All variants compute the same flow (the boxes are exact, see ``models/flownet.py: HALO``); they
 run in turn on each pair, in a rotating order, in one process, so that a machine whose speed
 drifts affects them alike. Prints the median ms per frame after a warm-up round and the
 median per-pair ratio to the dense variant. Camera prior, the tiles tier 0 finds not credible.
+
+``--budgets``: the motion estimator with the policy over consecutive frames, its resource
+scalar r set from each frame-time budget (``MotionEstimator(budget_ms=...)``), and without one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weights", type=Path, default=None, help="flow network (default: the shipped weights)")
     p.add_argument("--policy-weights", type=Path, default=None, help="policy (default: the shipped weights)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--budgets", type=float, nargs="*", default=None, metavar="MS",
+                   help="instead: run the motion estimator (tier 2, policy) over consecutive frames of the "
+                        "first --data dump with each frame-time budget for tier 2 (MotionEstimator(budget_ms=)), "
+                        "and without one, and print the time and resource scalar r it settles at")
+    p.add_argument("--frames", type=int, default=40, help="--budgets: frames per budget (default 40; the first "
+                                                           "10 let r settle and are not counted)")
     a = p.parse_args(argv)
     check_data_folders(p, a.data)
     for name in ("every", "max_pairs", "policy_max_iters"):
@@ -51,7 +61,39 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
     if a.reps < 2:
         p.error(f"--reps must be >= 2 (the first round is warm-up), got {a.reps}")
+    if a.budgets is not None and (a.frames < 12 or any(not b > 0 for b in a.budgets)):
+        p.error(f"--budgets needs --frames >= 12 and budgets > 0 ms, got --frames {a.frames}, --budgets {a.budgets}")
     return a
+
+
+def bench_budgets(args, ref) -> int:
+    """The estimator over consecutive frames under each budget: median tier 2 ms and r."""
+    from .estimator import MotionEstimator
+
+    folder = args.data[0]
+    meta = framedump.read_meta(folder)
+    idx = framedump.existing_frames(folder)
+    seq = [i for i in idx if i - 1 in idx][:args.frames]
+    if len(seq) < 12:
+        print(f"bench_tier2: --budgets needs at least 12 consecutive pairs in {folder}, found {len(seq)}",
+              file=sys.stderr)
+        return 2
+    print(f"tier 2 under a frame-time budget, {folder}: pairs {seq[10]}-{seq[-1]} after 10 to settle, "
+          f"camera prior, policy capped at {args.policy_max_iters} iterations, {args.threads} thread(s)")
+    print(f"  {'budget ms':>10} {'median ms':>10} {'p90 ms':>8} {'r median':>9} {'r min':>6} {'r max':>6} {'it/tile':>8}")
+    for budget in [None] + list(args.budgets):
+        est = MotionEstimator(2, refiner=ref, use_policy=True, max_iters=args.policy_max_iters, budget_ms=budget)
+        rows = []
+        for i in seq:
+            cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
+            prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+            res = est.estimate(cur, prev, "camera")
+            rows.append((res.tier2_ms, res.r, res.iterations_mean))
+        ms, rs, its = zip(*rows[10:])
+        p90 = sorted(ms)[int(0.9 * (len(ms) - 1))]
+        print(f"  {'none' if budget is None else f'{budget:g}':>10} {statistics.median(ms):10.0f} {p90:8.0f} "
+              f"{statistics.median(rs):9.2f} {min(rs):6.2f} {max(rs):6.2f} {statistics.fmean(its):8.2f}")
+    return 0
 
 
 def variant_boxes(net, name: str):
@@ -72,6 +114,8 @@ def main(argv=None) -> int:
     except WeightsError as e:
         print(f"bench_tier2: {e}", file=sys.stderr)
         return 2
+    if args.budgets is not None:
+        return bench_budgets(args, ref)
     pairs = []
     for folder in args.data:
         meta = framedump.read_meta(folder)

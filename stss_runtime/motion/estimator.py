@@ -18,6 +18,8 @@ have, exact for everything that does not move by itself); ``"zero"`` for colour 
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +68,26 @@ def fusion_mask(cur: Frame, prev: Frame, prior: torch.Tensor, estimate: torch.Te
     return use
 
 
+class BudgetController:
+    """Sets tier 2's resource scalar ``r`` from a frame-time budget: after each frame whose
+    tier 2 took ``ms``, ``r`` is multiplied by ``(budget_ms / ms) ** gain`` and clamped to
+    ``[r_min, 1]`` (fewer tiles keep iterating as ``r`` drops; the encoders' time is a floor
+    no ``r`` goes below, so a budget under it drives ``r`` to ``r_min``)."""
+
+    def __init__(self, budget_ms: float, r: float = 1.0, gain: float = 0.5, r_min: float = 0.05) -> None:
+        checks = (("budget_ms", budget_ms, budget_ms > 0, "> 0"), ("gain", gain, 0 < gain <= 1, "in (0, 1]"),
+                  ("r_min", r_min, 0 < r_min <= 1, "in (0, 1]"), ("r", r, r_min <= r <= 1, f"in [{r_min}, 1]"))
+        for name, value, ok, want in checks:
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+                raise MotionInputError(f"BudgetController: {name} must be a finite number {want}, got {value!r}")
+        self.budget_ms, self.r, self.gain, self.r_min = float(budget_ms), float(r), float(gain), float(r_min)
+
+    def update(self, ms: float) -> float:
+        """The ``r`` for the next frame, after one that took ``ms`` milliseconds."""
+        self.r = min(1.0, max(self.r_min, self.r * (self.budget_ms / max(float(ms), 1e-3)) ** self.gain))
+        return self.r
+
+
 @dataclass
 class MotionResult:
     flow: torch.Tensor  # (1, 2, h, w) render px, previous minus current
@@ -76,6 +98,8 @@ class MotionResult:
     tiles_estimated: float = 0.0  # fraction of tiles tiers 1/2 looked at (0 for tier 0)
     iterations_mean: float = 0.0  # tier 2: refinement iterations per tile it looked at, mean
     iterations_max: int = 0
+    r: float | None = None  # tier 2 with the policy: the resource scalar this frame ran at
+    tier2_ms: float = 0.0  # tier 2: time of the refinement (network and policy), ms
 
 
 class MotionEstimator:
@@ -85,14 +109,20 @@ class MotionEstimator:
     its cap, 4 in its calibration, and ``r`` its resource scalar) runs the policy instead: on
     the held-out sequences 62% fewer iterations per tile than two, lower error over all and
     non-credible pixels, 0.6% higher on moving ones, but on a CPU ~9% more time (the tiles it
-    keeps are scattered; see stss_runtime/weights/README.md)."""
+    keeps are scattered; see stss_runtime/weights/README.md). ``budget_ms`` (with the policy)
+    sets ``r`` from a frame-time budget for tier 2, frame by frame (:class:`BudgetController`)."""
 
     def __init__(self, tier: int = 1, *, tile: int = 16, credible_threshold: float = CREDIBLE_THRESHOLD,
                  config: CredibilityConfig = CredibilityConfig(), dis_preset: str = "medium",
                  refiner=None, r: float = 1.0, max_iters: int = 2, use_policy: bool = False,
-                 photometric_margin: float | None = PHOTOMETRIC_MARGIN):
+                 photometric_margin: float | None = PHOTOMETRIC_MARGIN, budget_ms: float | None = None):
         if tier not in TIERS:
             raise MotionInputError(f"MotionEstimator: tier must be one of {TIERS}, got {tier!r}")
+        if budget_ms is not None and not (tier == 2 and use_policy):
+            raise MotionInputError(f"MotionEstimator: budget_ms sets the iteration policy's resource scalar; "
+                                   f"expected tier=2 and use_policy=True, got tier={tier!r}, use_policy={use_policy!r}")
+        # tier 2 with a frame-time budget: r follows the measured time (see BudgetController)
+        self.budget = BudgetController(budget_ms, r=r) if budget_ms is not None else None
         self.tier, self.tile, self.threshold, self.config = tier, tile, credible_threshold, config
         self.dis = DisFlow(dis_preset) if tier == 1 else None
         self.refiner = None
@@ -138,6 +168,7 @@ class MotionEstimator:
             p = self.prior(cur, prev, prior, camera=cam)
             cred = credibility(cur, prev, p, self.config, camera=cam)
             flow, tiles_frac, it_mean, it_max = p, 0.0, 0.0, 0
+            r_used, tier2_ms = None, 0.0
             if self.tier >= 1:
                 tiles = tile_mask(cred, self.tile, self.threshold)
                 tiles_frac = float(tiles.float().mean())
@@ -145,15 +176,21 @@ class MotionEstimator:
                     region = tile_region(tiles, self.tile, cur.size, margin=2 * self.tile)
                     est = p if region is None else self.dis(cur, prev, init=p, region=region)
                 else:
-                    res = self.refiner(cur, prev, p, r=self.r, max_iters=self.max_iters,
+                    r_used = self.budget.r if self.budget is not None else self.r
+                    t0 = time.perf_counter()
+                    res = self.refiner(cur, prev, p, r=r_used, max_iters=self.max_iters,
                                        use_policy=self.use_policy, tiles=tiles)
+                    tier2_ms = 1000.0 * (time.perf_counter() - t0)
+                    if self.budget is not None:
+                        self.budget.update(tier2_ms)
                     # iterations per tile it looked at (the others run none)
                     it_mean = float(res.iterations_per_tile.sum()) / max(int(tiles.sum()), 1)
                     est, it_max = res.flow, int(res.iterations_max)
                 use = fusion_mask(cur, prev, p, est, cred, self.threshold, margin_for(prior, self.margin))
                 flow = torch.where(use, est, p)
         return MotionResult(flow=flow, credibility=cred, camera=cam, object=flow - cam, tier=self.tier,
-                            tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max)
+                            tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max,
+                            r=r_used if (self.tier == 2 and self.use_policy) else None, tier2_ms=tier2_ms)
 
 
 def end_point_error(flow: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[float, int]:

@@ -695,3 +695,21 @@ def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
     assert "--reps must be >= 2" in capsys.readouterr().err
     assert bench_main(common + ["--policy-weights", str(tmp_path / "flow.pt")]) == 2
     assert "expected one of" in capsys.readouterr().err
+
+
+def test_tier2_benchmark_under_frame_time_budgets(tmp_path, capsys):
+    from stss_runtime.motion.bench_tier2 import main as bench_main
+
+    data = _write_dump(tmp_path / "dump", frames=13)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
+    save_weights(tmp_path / "pol.pt", build_model("flow_policy_signals"), "flow_policy_signals", steps=0, data=[])
+    common = ["--data", str(data), "--weights", str(tmp_path / "flow.pt"), "--policy-weights", str(tmp_path / "pol.pt")]
+    assert bench_main(common + ["--budgets", "0.001", "--frames", "12"]) == 0
+    rows = {r.split()[0]: r.split() for r in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"none", "0.001"}
+    assert float(rows["none"][3]) == 1.0  # no budget: r stays 1
+    assert float(rows["0.001"][3]) == pytest.approx(0.05)  # an impossible budget: r at its floor
+    with pytest.raises(SystemExit):
+        bench_main(common + ["--budgets", "-5"])
+    assert "--budgets needs" in capsys.readouterr().err

@@ -232,3 +232,59 @@ def test_fusion_keeps_a_right_prior_and_takes_a_right_estimate():
     assert float(keep_right[interior].float().mean()) < 0.05
     assert bool(fusion_mask(cur, prev, true, zero, flagged, margin=None)[interior].all())
     assert not bool(fusion_mask(cur, prev, zero, true, torch.ones_like(flagged)).any())  # credible: prior
+
+
+def test_budget_controller_moves_r_towards_the_frame_time_budget():
+    from stss_runtime.motion import BudgetController
+
+    c = BudgetController(100.0)
+    assert c.update(400.0) == pytest.approx(0.5)  # 4x over budget: r * (1/4) ** 0.5
+    assert c.update(400.0) == pytest.approx(0.25)
+    assert c.update(25.0) == pytest.approx(0.5)  # 4x under: back up
+    assert c.update(1.0) == 1.0  # never above 1
+    for _ in range(20):
+        c.update(1e6)
+    assert c.r == pytest.approx(0.05)  # a budget below the floor: r_min, not 0
+    for bad in (dict(budget_ms=0.0), dict(budget_ms=float("nan")), dict(budget_ms=10.0, gain=2.0),
+                dict(budget_ms=10.0, r=0.0)):
+        with pytest.raises(MotionInputError, match=next(iter(k for k in bad if k != "budget_ms"), "budget_ms")):
+            BudgetController(**bad)
+
+
+class _SlowRefiner:
+    """A stand-in tier 2 whose time grows with r (a sleep of r * 40 ms), recording each r."""
+
+    def __init__(self):
+        self.rs = []
+
+    def __call__(self, cur, prev, prior, *, r, max_iters, use_policy, tiles):
+        import time
+
+        from stss_runtime.motion.tier2 import FlowResult
+
+        self.rs.append(r)
+        time.sleep(0.04 * r)
+        n = torch.ones((1, 1, -(-H // 16), -(-W // 16)))
+        return FlowResult(flow=prior.clone(), iterations_mean=1.0, iterations_max=1, iterations_per_tile=n)
+
+
+def test_estimator_sets_r_from_the_frame_time_budget():
+    prev = _frame(0, color=_texture(4))
+    cur = _frame(1, color=_texture(4, shift=(3.0, -2.0)))
+    slow = _SlowRefiner()
+    est = MotionEstimator(2, refiner=slow, use_policy=True, max_iters=4, budget_ms=10.0)
+    results = [est.estimate(cur, prev, "zero") for _ in range(6)]
+    assert slow.rs[0] == 1.0 and results[0].r == 1.0 and results[0].tier2_ms >= 40.0
+    assert all(b < a for a, b in zip(slow.rs, slow.rs[1:]))  # over budget every frame: r keeps dropping
+    assert slow.rs[-1] < 0.5 and results[-1].r == slow.rs[-1]
+    roomy = _SlowRefiner()
+    est = MotionEstimator(2, refiner=roomy, use_policy=True, budget_ms=1e6)
+    for _ in range(3):
+        est.estimate(cur, prev, "zero")
+    assert roomy.rs == [1.0, 1.0, 1.0]
+    fixed = MotionEstimator(2, refiner=_SlowRefiner()).estimate(cur, prev, "zero")
+    assert fixed.r is None and fixed.tier2_ms > 0.0
+    with pytest.raises(MotionInputError, match="budget_ms.*use_policy=True"):
+        MotionEstimator(2, refiner=slow, budget_ms=10.0)
+    with pytest.raises(MotionInputError, match="budget_ms.*tier=2"):
+        MotionEstimator(1, budget_ms=10.0)
