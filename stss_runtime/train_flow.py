@@ -360,8 +360,8 @@ def train(args: argparse.Namespace) -> int:
                            stride2=args.stride2, focus=args.focus, perturb=args.perturb,
                            perturb_px=args.perturb_px)
             if args.stage == "flow" and step < args.match_steps:
-                _, _, volumes = model.prepare(b["match_cur"], b["match_prev"], b["context"], b["prior"],
-                                              b["jitter_delta"])
+                _, _, volumes, _ = model.prepare(b["match_cur"], b["match_prev"], b["context"], b["prior"],
+                                                 b["jitter_delta"])
                 match = matching_loss(volumes[0], b["target"], b["prior"], b["valid"], model.stride,
                                       VOLUME_RADIUS)
                 loss = match

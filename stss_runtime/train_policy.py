@@ -50,6 +50,7 @@ from .motion.credibility import credibility, tile_mask
 from .motion.decompose import camera_motion_between
 from .motion.estimator import CREDIBLE_THRESHOLD, fusion_mask, margin_for
 from .motion.tier2 import network_inputs, pad_to
+from .train_flow import policy_labels
 from .training.plots import plot_curves
 from .training.runs import SignalStop, check_data_folders, resume_or_init
 
@@ -152,6 +153,7 @@ def gather(args, net, sample_dir: Path) -> list[Path]:
 
         it = tqdm(jobs, desc="gather fused samples", unit="frame")
     meta_cache: dict = {}
+    pair_key = cur = prev = None
     stop = SignalStop()
     try:
         with torch.inference_mode():
@@ -166,9 +168,13 @@ def gather(args, net, sample_dir: Path) -> list[Path]:
                     continue
                 if empty.exists():
                     continue
-                meta = meta_cache.setdefault(folder, framedump.read_meta(folder))
-                cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
-                prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+                if pair_key != (folder, i):  # the priors of one pair are consecutive jobs: read it once
+                    if folder not in meta_cache:
+                        meta_cache[folder] = framedump.read_meta(folder)
+                    meta = meta_cache[folder]
+                    cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
+                    prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+                    pair_key = (folder, i)
                 s = gather_sample(net, cur, prev, kind, args.iters, args.inputs)
                 if s is None:
                     empty.touch()
@@ -182,14 +188,6 @@ def gather(args, net, sample_dir: Path) -> list[Path]:
     if stop.now:
         raise KeyboardInterrupt
     return paths
-
-
-def labels_for(epe: torch.Tensor, r: torch.Tensor, thr_min: float, thr_max: float) -> torch.Tensor:
-    """(T, N, 1, th, tw) labels from fused tile EPEs (T + 1, N, 1, th, tw): 1 where the
-    iterations after t lower the EPE by more than thr(r)."""
-    future_best = torch.flip(torch.cummin(torch.flip(epe[1:], [0]), 0).values, [0])
-    thr = (thr_min + (thr_max - thr_min) * (1.0 - r)).view(1, -1, 1, 1, 1)
-    return ((epe[:-1] - future_best) > thr).float()
 
 
 def train(args) -> int:
@@ -258,15 +256,13 @@ def train(args) -> int:
             rng = np.random.default_rng([args.seed, step])
             pick = rng.choice(len(samples), size=min(args.batch, len(samples)), replace=False)
             r = torch.from_numpy(1.0 - rng.random(len(pick))).float()
-            loss_sum, n_sum = 0.0, 0
-            stats = {k: [] for k in KEYS[1:]}
-            logits_all, labels_all, masks_all = [], [], []
+            logits_all, labels_all = [], []
             for j, si in enumerate(pick):  # frames differ in size: one at a time
                 s = samples[si]
                 feats = s["features"].float().clone()
                 feats[:, -1] = float(r[j])  # the resource-scalar channel
-                lab = labels_for(s["epe"].view(-1, 1, 1, *s["epe"].shape[-2:]), r[j:j + 1],
-                                 args.thr_min, args.thr_max)[:, 0]  # (T, 1, th, tw)
+                lab = policy_labels(list(s["epe"].view(-1, 1, 1, *s["epe"].shape[-2:])), r[j:j + 1],
+                                    args.thr_min, args.thr_max)[:, 0]  # (T, 1, th, tw)
                 lg = model.logits(feats)  # (T, 1, th, tw)
                 m = s["active"].view(1, 1, *s["active"].shape).expand_as(lg)
                 logits_all.append(lg[m])

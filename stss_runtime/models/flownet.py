@@ -267,7 +267,8 @@ class ResidualFlowNet(nn.Module):
         return (match_cur[:, :3] - warped).abs().mean(1, keepdim=True)
 
     def prepare(self, match_cur, match_prev, context, prior, jitter_delta):
-        """Encoders and cost volumes: (hidden, context features, volumes, prior at 1/self.stride).
+        """Encoders and cost volumes: (hidden, context features, volumes, the prior's photometric
+        residual (N, 1, H, W)).
 
         ``jitter_delta`` (N, 2, 1, 1): previous minus current jitter, render pixels."""
         disp = prior + jitter_delta  # where, in the previous image, each surface is
@@ -288,7 +289,7 @@ class ResidualFlowNet(nn.Module):
             if lvl:
                 vol = F.interpolate(vol, scale_factor=2 ** lvl, mode="nearest")
             volumes.append(vol)
-        return h, ctx, volumes
+        return h, ctx, volumes, resid
 
     def refine(self, match_cur, match_prev, context, prior, jitter_delta, iters: int,
                policy: "IterationPolicy | None" = None, r: float | torch.Tensor | None = None,
@@ -306,14 +307,12 @@ class ResidualFlowNet(nn.Module):
         n, _, hh, ww = prior.shape
         if hh % PAD or ww % PAD:
             raise ValueError(f"refine: size must be a multiple of {PAD}, got {ww}x{hh}")
-        h, ctx, volumes = self.prepare(match_cur, match_prev, context, prior, jitter_delta)
+        h, ctx, volumes, resid0 = self.prepare(match_cur, match_prev, context, prior, jitter_delta)
         inputs = policy.inputs if policy is not None else record_inputs
         if inputs not in POLICY_INPUTS:
             raise ValueError(f"refine: record_inputs must be one of {POLICY_INPUTS}, got {inputs!r}")
         signals = (policy is not None or record) and inputs == "signals"
-        if signals:
-            resid0 = self.residual(match_cur, match_prev, prior, jitter_delta)
-            margins = match_margins(volumes)
+        margins = match_margins(volumes) if signals else None
         if timings is not None:
             timings.append(time.perf_counter())
         res_q = torch.zeros(n, 2, hh // self.stride, ww // self.stride, dtype=prior.dtype, device=prior.device)
@@ -454,30 +453,28 @@ class IterationPolicy(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
-    def features(h, res_q, delta, t: int, r) -> torch.Tensor:
-        n, _, hh, ww = h.shape
+    def _with_step_and_r(x: torch.Tensor, t: int, r) -> torch.Tensor:
+        """``x`` followed by the iteration embedding of ``t`` and the resource scalar ``r``."""
+        n, _, hh, ww = x.shape
         if not torch.is_tensor(r):
-            r = torch.full((n,), float(r), dtype=h.dtype, device=h.device)
-        rmap = r.to(h.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
-        emb = iteration_embedding(t, n, hh, ww, h.device, h.dtype)
-        return torch.cat([h, res_q, delta, emb, rmap], 1)
+            r = torch.full((n,), float(r), dtype=x.dtype, device=x.device)
+        rmap = r.to(x.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
+        return torch.cat([x, iteration_embedding(t, n, hh, ww, x.device, x.dtype), rmap], 1)
+
+    @staticmethod
+    def features(h, res_q, delta, t: int, r) -> torch.Tensor:
+        return IterationPolicy._with_step_and_r(torch.cat([h, res_q, delta], 1), t, r)
 
     @staticmethod
     def signal_features(resid0, resid, res_q, delta, margins, t: int, r, stride: int = STRIDE) -> torch.Tensor:
         """The signals policy's input: ``resid0`` / ``resid`` (N, 1, H, W) photometric residual
         of the prior / of the current flow (render pixels), ``res_q`` / ``delta`` (N, 2, h, w)
         the residual flow and the last update (cells), ``margins`` from :func:`match_margins`."""
-        n = res_q.shape[0]
         gain = torch.where(resid < ACCEPT_RATIO * resid0, resid0 - resid, torch.zeros_like(resid))
         photo = F.avg_pool2d(torch.cat([resid0, resid, gain], 1), stride)
         sig = torch.cat([torch.log1p(50.0 * photo), torch.log1p(res_q.norm(dim=1, keepdim=True)),
                          torch.log1p(delta.norm(dim=1, keepdim=True)), margins], 1)
-        hh, ww = sig.shape[-2:]
-        if not torch.is_tensor(r):
-            r = torch.full((n,), float(r), dtype=sig.dtype, device=sig.device)
-        rmap = r.to(sig.dtype).view(n, 1, 1, 1).expand(n, 1, hh, ww)
-        emb = iteration_embedding(t, n, hh, ww, sig.device, sig.dtype)
-        return torch.cat([sig, emb, rmap], 1)
+        return IterationPolicy._with_step_and_r(sig, t, r)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         return self.net(feats) - self.offset

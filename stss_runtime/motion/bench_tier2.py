@@ -84,9 +84,12 @@ def bench_budgets(args, ref) -> int:
     for budget in [None] + list(args.budgets):
         est = MotionEstimator(2, refiner=ref, use_policy=True, max_iters=args.policy_max_iters, budget_ms=budget)
         rows = []
-        for i in seq:
+        for k, i in enumerate(seq):
+            # consecutive pairs: this pair's previous frame is the last pair's current one
+            if not (k and seq[k - 1] == i - 1):
+                cur = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
+            prev = cur
             cur = frame_from_dump(framedump.read_frame(folder, i), meta, i)
-            prev = frame_from_dump(framedump.read_frame(folder, i - 1), meta, i - 1)
             res = est.estimate(cur, prev, "camera")
             rows.append((res.tier2_ms, res.r, res.iterations_mean))
         ms, rs, its = zip(*rows[10:])

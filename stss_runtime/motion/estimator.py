@@ -190,7 +190,7 @@ class MotionEstimator:
                 flow = torch.where(use, est, p)
         return MotionResult(flow=flow, credibility=cred, camera=cam, object=flow - cam, tier=self.tier,
                             tiles_estimated=tiles_frac, iterations_mean=it_mean, iterations_max=it_max,
-                            r=r_used if (self.tier == 2 and self.use_policy) else None, tier2_ms=tier2_ms)
+                            r=r_used if self.use_policy else None, tier2_ms=tier2_ms)
 
 
 def end_point_error(flow: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[float, int]:

@@ -549,15 +549,6 @@ def test_distant_clusters_of_tiles_get_their_own_boxes_and_stay_exact(monkeypatc
 # ----------------------------------------------------------------------------- policy on fused labels
 
 
-def test_fused_policy_labels_follow_the_threshold():
-    from stss_runtime.train_policy import labels_for
-
-    e = torch.tensor([2.0, 1.0, 0.95, 0.95]).view(4, 1, 1, 1, 1).expand(4, 2, 1, 1, 1)
-    lab = labels_for(e, torch.tensor([1.0, 0.0]), thr_min=0.01, thr_max=0.1)
-    assert lab[:, 0].flatten().tolist() == [1.0, 1.0, 0.0]
-    assert lab[:, 1].flatten().tolist() == [1.0, 0.0, 0.0]
-
-
 def test_fused_tile_epe_ignores_padding():
     from stss_runtime.train_policy import fused_tile_epe
 
@@ -677,14 +668,20 @@ def test_policy_training_with_signals_inputs(tmp_path, capsys):
     assert "is a flow_policy_signals run, not flow_policy" in capsys.readouterr().err
 
 
-def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
-    from stss_runtime.motion.bench_tier2 import main as bench_main
-
-    data = _write_dump(tmp_path / "dump", frames=3)
+def _bench_inputs(tmp_path, frames: int) -> list[str]:
+    """A synthetic dump and untrained flow / signals-policy weights (tmp_path/flow.pt, pol.pt):
+    bench_tier2's --data and --weights arguments."""
+    data = _write_dump(tmp_path / "dump", frames=frames)
     torch.manual_seed(0)
     save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
     save_weights(tmp_path / "pol.pt", build_model("flow_policy_signals"), "flow_policy_signals", steps=0, data=[])
-    common = ["--data", str(data), "--weights", str(tmp_path / "flow.pt"), "--every", "1"]
+    return ["--data", str(data), "--weights", str(tmp_path / "flow.pt")]
+
+
+def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
+    from stss_runtime.motion.bench_tier2 import main as bench_main
+
+    common = _bench_inputs(tmp_path, frames=3) + ["--every", "1"]
     assert bench_main(common + ["--policy-weights", str(tmp_path / "pol.pt"), "--reps", "2"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("fixed 2", "policy"))]
@@ -700,11 +697,7 @@ def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
 def test_tier2_benchmark_under_frame_time_budgets(tmp_path, capsys):
     from stss_runtime.motion.bench_tier2 import main as bench_main
 
-    data = _write_dump(tmp_path / "dump", frames=13)
-    torch.manual_seed(0)
-    save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
-    save_weights(tmp_path / "pol.pt", build_model("flow_policy_signals"), "flow_policy_signals", steps=0, data=[])
-    common = ["--data", str(data), "--weights", str(tmp_path / "flow.pt"), "--policy-weights", str(tmp_path / "pol.pt")]
+    common = _bench_inputs(tmp_path, frames=13) + ["--policy-weights", str(tmp_path / "pol.pt")]
     assert bench_main(common + ["--budgets", "0.001", "--frames", "12"]) == 0
     rows = {r.split()[0]: r.split() for r in capsys.readouterr().out.splitlines()[2:]}
     assert set(rows) == {"none", "0.001"}
