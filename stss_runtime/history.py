@@ -110,13 +110,12 @@ class HistoryError(RuntimeError):
 class History:
     """Keeps the last shaded frames and makes STSS's inputs for each display frame."""
 
-    def __init__(self, frames: int = HISTORY_FRAMES, unjitter: bool = False):
-        """``frames``: shaded frames kept. ``unjitter``: resample the returned inputs from the
-        current frame's jittered pixel grid onto the unjittered one (bilinear; masks nearest),
-        so a network that is not told the jitter sees aligned inputs and its output lands
-        on the display grid (STSS). Passes that undo the jitter themselves leave it off."""
+    def __init__(self, frames: int = HISTORY_FRAMES):
+        """``frames``: shaded frames kept. The inputs are made on the current frame's own
+        (jittered) render grid, the history warped onto it; STSS undoes the jitter on its
+        output at display resolution (:func:`stss_runtime.graphs.to_display_grid`): a
+        sub-pixel shift at render resolution would blur what the network sees."""
         self.capacity = frames
-        self.unjitter = unjitter
         self.entries: list[_Entry] = []
         self.last_index: int | None = None
         self.size: tuple[int, int] | None = None
@@ -191,8 +190,8 @@ class History:
     def plan(self, frame: Frame) -> "WarpPlan":
         """Advance to ``frame`` like :meth:`step`, but return what to warp instead of the
         warped inputs: the stored colours, where each pixel reads them and their hole masks
-        (the inputs of :class:`stss_runtime.graphs.StssFrameGraph`). The graph's warps and
-        jitter correction then give exactly what ``History(unjitter=True).step`` gives."""
+        (the inputs of :class:`stss_runtime.graphs.StssFrameGraph`). The graph's warps then
+        give exactly what ``History().step`` gives."""
         geo, offset_and_valid = self._advance(frame)
         zeros1 = torch.zeros_like(frame.depth)
         zeros2 = torch.zeros_like(frame.motion)
@@ -262,8 +261,7 @@ class History:
             x = torch.cat([filled, plain], dim=1)
 
         if not with_history:
-            return self._finish(frame, NetworkInputs(x=x, feature=feat, mask=mask,
-                                                     history=feat[:, :0], shaded=frame.shaded))
+            return NetworkInputs(x=x, feature=feat, mask=mask, history=feat[:, :0], shaded=frame.shaded)
         history = []
         for e in self.entries[-self.capacity:]:
             if e.index == frame.index:
@@ -274,25 +272,5 @@ class History:
         missing = self.capacity - len(self.entries[-self.capacity:])
         zeros = torch.zeros_like(frame.depth)
         history = [zeros.expand(-1, 3, -1, -1), zeros] * missing + history
-        return self._finish(frame, NetworkInputs(x=x, feature=feat, mask=mask,
-                                                 history=torch.cat(history, dim=1), shaded=frame.shaded))
-
-    def _finish(self, frame: Frame, inp: NetworkInputs) -> NetworkInputs:
-        if not self.unjitter:
-            return inp
-        jx, jy = frame.jitter_px
-        off = torch.tensor([jx, jy], dtype=inp.x.dtype, device=inp.x.device).view(1, 2, 1, 1)
-        off = off.expand(1, 2, *inp.x.shape[-2:])
-        # colour bicubic (a bilinear sub-pixel shift blurs visibly at render resolution),
-        # G-buffer features bilinear, masks nearest, which for a jitter inside (-0.5, 0.5)
-        # px (CONVENTIONS.md) is each pixel itself: masks stay as they are
-        colour = lambda t: W.sample(t, off, "bicubic").clamp(0.0, 1.0)  # noqa: E731
-        smooth = lambda t: W.sample(t, off)  # noqa: E731
-        hist = inp.history
-        if hist.shape[1]:
-            parts = []
-            for k in range(hist.shape[1] // 4):
-                parts += [colour(hist[:, 4 * k:4 * k + 3]), hist[:, 4 * k + 3:4 * k + 4]]
-            hist = torch.cat(parts, dim=1)
-        return NetworkInputs(x=colour(inp.x), feature=smooth(inp.feature), mask=inp.mask,
-                             history=hist, shaded=inp.shaded)
+        return NetworkInputs(x=x, feature=feat, mask=mask, history=torch.cat(history, dim=1),
+                             shaded=frame.shaded)

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoint import save_weights
+from .graphs import to_display_grid
 from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
 from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
@@ -89,10 +90,25 @@ def _dist_setup(device: str) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+#: display pixels left out of the loss at each crop border: the display-grid shift reads up
+#: to 1 + 2 pixels over (bicubic), which a crop cannot supply, so the border is clamped
+LOSS_BORDER = 4
+
+
 def _forward(model, batch):
-    if isinstance(model.module if hasattr(model, "module") else model, SupersamplingNet):
-        return model(batch["x"][:, :3], batch["feature"], batch["history"])
-    return model(batch["x"], batch["feature"], batch["mask"], batch["history"])
+    """Prediction (on the display grid) and the target and mask it is scored against."""
+    bare = model.module if hasattr(model, "module") else model
+    if isinstance(bare, ExtraNet):  # works at display resolution, on the display grid
+        return model(batch["x"], batch["feature"], batch["mask"], batch["history"]), batch["target"], batch["mask"]
+    if isinstance(bare, SupersamplingNet):
+        out = model(batch["x"][:, :3], batch["feature"], batch["history"])
+    else:
+        out = model(batch["x"], batch["feature"], batch["mask"], batch["history"])
+    # the network works on the render's jittered grid: move its output onto the display grid
+    # as the runtime does, and score the interior the shift could read fully
+    out = to_display_grid(out, batch["jitter"].view(-1, 2, 1, 1).to(out.dtype))
+    b, lb = LOSS_BORDER, LOSS_BORDER // 2
+    return out[..., b:-b, b:-b], batch["target"][..., b:-b, b:-b], batch["mask"][..., lb:-lb, lb:-lb]
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
@@ -201,8 +217,8 @@ def train(args: argparse.Namespace) -> int:
                 group["lr"] = learning_rate(args, step)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                pred = _forward(model, batch)
-                losses = stss_loss(pred.float(), batch["target"], batch["mask"])
+                pred, target, mask = _forward(model, batch)
+                losses = stss_loss(pred.float(), target, mask)
             opt.zero_grad(set_to_none=True)
             scaler.scale(losses["loss"]).backward()
             scaler.step(opt)

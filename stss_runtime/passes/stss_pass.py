@@ -2,7 +2,9 @@
 
 Per frame, three stages (timed apart by the benchmark):
 1. ``prepare``: the history plans the warps (chained motion, hole masks) — eager torch;
-2. ``run``: the back-end runs the frame graph — colour warps, jitter correction, network;
+2. ``run``: the back-end runs the frame graph — colour warps, network, jitter correction
+   (the network works on the render's jittered grid; its output is shifted onto the display
+   grid at display resolution);
 3. ``finish``: crop the padding, decode to linear colour.
 """
 
@@ -14,17 +16,19 @@ from torch import nn
 from ..backends import create_runner
 from ..checkpoint import default_weights, load_weights
 from ..frame import Frame
-from ..graphs import pad_to_multiple, stss_graph
+from ..graphs import pad_to_multiple, stss_graph, to_display_grid
 from ..history import History, NetworkInputs, decode_color
 from .base import Pass
 
 
-def run_network(model: nn.Module, inp: NetworkInputs) -> torch.Tensor:
-    """Encoded output (1, 3, 2h, 2w) of STSS for ``inp``, padding to a multiple of 8 (the
-    training-time path, on the inputs of ``History(unjitter=True).step``)."""
+def run_network(model: nn.Module, inp: NetworkInputs, jitter_px) -> torch.Tensor:
+    """Encoded output (1, 3, 2h, 2w) of STSS on the display grid for ``inp`` (the inputs of
+    ``History().step``, on the render's jittered grid) and the frame's jitter (render px),
+    padding to a multiple of 8: the eager path the frame graph must match."""
     h, w = inp.x.shape[-2:]
     args = [pad_to_multiple(t) for t in inp.as_tuple()]
-    out = model(*args)
+    jitter = torch.tensor(jitter_px, dtype=inp.x.dtype, device=inp.x.device).view(1, 2, 1, 1)
+    out = to_display_grid(model(*args), jitter)
     return out[..., : 2 * h, : 2 * w]
 
 
@@ -65,7 +69,7 @@ class StssPass(Pass):
                                         **self.backend_options)
 
     def reset(self) -> None:
-        self.history = History(unjitter=True)
+        self.history = History()
 
     def prepare(self, frame: Frame) -> dict[str, torch.Tensor]:
         """The frame graph's inputs (padded to multiples of 8)."""

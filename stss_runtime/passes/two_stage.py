@@ -25,11 +25,13 @@ from .stss_pass import padded_size
 def extranet_inputs(prev_output: torch.Tensor, frame: Frame, mask: torch.Tensor,
                     feature: torch.Tensor, history: torch.Tensor, display_size):
     """ExtraNet's display-resolution inputs: the previous output (encoded) warped by the
-    upsampled motion, the upsampled hole mask, G-buffer features and history."""
+    upsampled motion, and the hole mask, G-buffer features and history (on the render's
+    jittered grid) upsampled onto the display grid."""
     motion = W.upsample_motion(frame.motion, frame.depth, display_size)
     warped = W.sample(prev_output, motion)
-    return (warped, W.resample(feature, display_size, mode="nearest"),
-            W.resample(mask, display_size, mode="nearest"), W.resample(history, display_size))
+    j = frame.jitter_px
+    return (warped, W.resample(feature, display_size, j, mode="nearest"),
+            W.resample(mask, display_size, j, mode="nearest"), W.resample(history, display_size, j))
 
 
 class TwoStagePass(Pass):
@@ -66,7 +68,7 @@ class TwoStagePass(Pass):
                             for name, spec in self.specs.items()}
 
     def reset(self) -> None:
-        self.history = History(unjitter=True)
+        self.history = History()
         self.last_output: torch.Tensor | None = None  # encoded, display resolution
 
     def prepare(self, frame: Frame) -> tuple[str, dict[str, torch.Tensor]]:
@@ -74,14 +76,16 @@ class TwoStagePass(Pass):
         frame = frame.to(self.device)
         inp = self.history.step(frame)
         if frame.shaded or self.last_output is None:
-            args = (inp.x[:, :3], inp.feature, inp.history)
+            jitter = torch.tensor(frame.jitter_px, dtype=inp.x.dtype, device=self.device).view(1, 2, 1, 1)
+            args = (inp.x[:, :3], inp.feature, inp.history, jitter)
             name = "supersampling"
         else:
             args = extranet_inputs(self.last_output, frame, inp.mask, inp.feature, inp.history,
                                    self.display_size)
             name = "extranet"
         spec = self.specs[name]
-        return name, {n: pad_to_multiple(t) for n, t in zip(spec.input_names, args)}
+        return name, {n: t if n in spec.fixed_inputs else pad_to_multiple(t)
+                      for n, t in zip(spec.input_names, args)}
 
     def run(self, staged: tuple[str, dict[str, torch.Tensor]]) -> torch.Tensor:
         name, inputs = staged

@@ -19,7 +19,7 @@ from .. import framedump
 from ..frame import frame_from_dump, gt_tensor
 from ..history import History, encode_color
 
-CACHE_VERSION = "stss-inputs-v2"  # v2: inputs on the unjittered grid
+CACHE_VERSION = "stss-inputs-v3"  # v3: inputs on the render's jittered grid, plus each frame's jitter
 INPUT_CHANNELS = 6 + 9 + 1 + 12  # x, feature, mask, history
 GEOMETRY_CHANNELS = 2 + 1  # motion (render px), linear depth: for display-resolution warps
 SCALE = 2
@@ -30,7 +30,9 @@ def cache_dir(folder: Path) -> Path:
 
 
 def build_cache(folder: str | Path, progress: bool = True) -> Path:
-    """Network inputs and encoded ground truth of every frame of ``folder`` as .npy files."""
+    """Network inputs (on each frame's jittered render grid, as the runtime's ``History()``
+    makes them), the frame's jitter (render px) and the encoded ground truth of every frame
+    of ``folder`` as .npy files."""
     folder = Path(folder)
     meta = framedump.read_meta(folder)
     frames = framedump.existing_frames(folder)
@@ -44,7 +46,7 @@ def build_cache(folder: str | Path, progress: bool = True) -> Path:
             f"{folder}: display size {dw}x{dh} is not {SCALE}x the render size {w}x{h}")
     todo = [i for i in frames if not (out / f"{i:06d}.gt.npy").exists()]
     if todo:
-        history = History(unjitter=True)
+        history = History()
         it = frames
         if progress:
             from tqdm import tqdm
@@ -61,6 +63,9 @@ def build_cache(folder: str | Path, progress: bool = True) -> Path:
                 tmp = out / f"{i:06d}.in.tmp.npy"
                 np.save(tmp, stack)
                 tmp.replace(out / f"{i:06d}.in.npy")
+                tmp = out / f"{i:06d}.jitter.tmp.npy"
+                np.save(tmp, np.asarray(arrays["jitter"], dtype=np.float32).reshape(2))
+                tmp.replace(out / f"{i:06d}.jitter.npy")
                 gt = encode_color(gt_tensor(arrays))[0].numpy().astype(np.float16)
                 tmp = out / f"{i:06d}.gt.tmp.npy"
                 np.save(tmp, gt)
@@ -89,7 +94,7 @@ NORMAL_X, ALBEDO = 0, slice(6, 9)
 def augment(sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Geometry-consistent augmentation of a finished sample (any resolution), in place:
     a horizontal mirror (every image flipped, the normal's x negated, as the mirrored
-    scene would render) and a permutation of the colour channels applied alike to every
+    scene would render, its jitter's x negated) and a permutation of the colour channels applied alike to every
     colour (inputs, history, albedo, target), each with probability 1/2. The published
     recipe uses none; with a handful of training scenes it keeps the network from
     learning their particular colours and layouts."""
@@ -98,6 +103,8 @@ def augment(sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[s
         for k in ("x", "feature", "mask", "history", "target"):
             sample[k] = sample[k].flip(-1)
         sample["feature"][NORMAL_X] = -sample["feature"][NORMAL_X]
+        if "jitter" in sample:  # the mirrored render is jittered the other way along x
+            sample["jitter"] = sample["jitter"] * torch.tensor([-1.0, 1.0])
     if rng.random() < 0.5:
         perm = torch.from_numpy(rng.permutation(3))
         for k in colours:
@@ -165,7 +172,8 @@ class CropDataset(torch.utils.data.Dataset):
             if yy0 < yy1 and xx0 < xx1:
                 mask[:, yy0:yy1, xx0:xx1] = 0.0
         out = {"x": a[0:6], "feature": a[6:15], "mask": mask, "history": a[16:28], "target": t,
-               "shaded": torch.tensor(i % 2 == 0)}
+               "shaded": torch.tensor(i % 2 == 0),
+               "jitter": torch.from_numpy(np.load(cdir / f"{i:06d}.jitter.npy"))}
         if self.with_geometry:
             out["origin"] = (y0, x0)
             out["geometry"] = a[28:31]
@@ -208,6 +216,8 @@ class ExtraNetCropDataset(CropDataset):
         grid = torch.stack([px * (2.0 / (rx1 - rx0)) - 1.0, py * (2.0 / (ry1 - ry0)) - 1.0], -1)[None]
         warped = torch.nn.functional.grid_sample(region, grid, mode="bilinear",
                                                  padding_mode="border", align_corners=False)[0]
-        up = lambda t, mode: W.resample(t[None], (d, d), mode=mode)[0]  # noqa: E731
+        # on the display grid, as the pass upsamples them (extranet_inputs)
+        jit = tuple(float(v) for v in s["jitter"])
+        up = lambda t, mode: W.resample(t[None], (d, d), jit, mode=mode)[0]  # noqa: E731
         return {"x": warped, "feature": up(s["feature"], "nearest"), "mask": up(s["mask"], "nearest"),
                 "history": up(s["history"], "bilinear"), "target": s["target"], "shaded": s["shaded"]}

@@ -53,17 +53,17 @@ def test_graph_warp_equals_runtime_warp(mode):
 
 
 def test_frame_graph_on_the_plan_equals_the_runtime_inputs(tiny_dump):
-    """History.plan + StssFrameGraph == History(unjitter=True).step + STSS, frame by frame,
-    rendered and extrapolated, so every back-end runs what the network was trained on."""
+    """History.plan + StssFrameGraph == History().step + STSS + display-grid shift, frame by
+    frame, rendered and extrapolated, so every back-end runs what the network was trained on."""
     torch.manual_seed(0)
     model = build_model("stss_tiny").eval()
     spec = stss_graph(model)
     meta = framedump.read_meta(tiny_dump)
-    stepped, planned = History(unjitter=True), History(unjitter=True)
+    stepped, planned = History(), History()
     with torch.inference_mode():
         for i in range(10):
             f = frame_from_dump(framedump.read_frame(tiny_dump, i), meta, i, shaded=(i % 2 == 0))
-            ref = run_network(model, stepped.step(f))
+            ref = run_network(model, stepped.step(f), f.jitter_px)
             plan = planned.plan(f).as_dict()
             got = spec.module(*(plan[n] for n in spec.input_names))
             assert got.shape == ref.shape
@@ -211,16 +211,16 @@ def test_pass_pads_sizes_that_are_not_multiples_of_8(tiny_dump):
     frames = [_crop(f, 60, 36) for f in _frames(tiny_dump, 4)]
     p = StssPass(model=model)
     p.setup((60, 36), (120, 72))
-    history = History(unjitter=True)
+    history = History()
     for f in frames:
         out = p(f)
         assert out.shape == (1, 3, 72, 120)
         with torch.inference_mode():
             from stss_runtime.history import decode_color
 
-            ref = decode_color(run_network(model, history.step(f)))
-        # the padded rows/columns are filled before (graph) or after (reference) the jitter
-        # correction; that reaches a few pixels into the output, no further
+            ref = decode_color(run_network(model, history.step(f), f.jitter_px))
+        # the padded rows/columns are filled before (graph) or after (reference) the warps;
+        # that reaches a few pixels into the output, no further
         assert (out - ref)[..., :-16, :-16].abs().max() <= 1e-3
 
 

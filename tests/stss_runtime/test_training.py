@@ -48,7 +48,8 @@ def _sample(h=8, w=12, seed=0):
     g = torch.Generator().manual_seed(seed)
     return {"x": torch.rand(6, h, w, generator=g), "feature": torch.rand(9, h, w, generator=g) - 0.5,
             "mask": (torch.rand(1, h, w, generator=g) > 0.3).float(),
-            "history": torch.rand(12, h, w, generator=g), "target": torch.rand(3, 2 * h, 2 * w, generator=g)}
+            "history": torch.rand(12, h, w, generator=g), "target": torch.rand(3, 2 * h, 2 * w, generator=g),
+            "jitter": torch.tensor([0.3, -0.2])}
 
 
 def test_augment_mirrors_and_permutes_consistently():
@@ -57,9 +58,10 @@ def test_augment_mirrors_and_permutes_consistently():
         ref = _sample()
         out = augment({k: v.clone() for k, v in ref.items()}, np.random.default_rng(seed))
         flipped = not torch.equal(out["mask"], ref["mask"])
-        r = {k: (v.flip(-1) if flipped else v) for k, v in ref.items()}
-        if flipped:  # a mirrored scene has its normals' x mirrored; nothing else changes sign
+        r = {k: (v.flip(-1) if flipped and k != "jitter" else v) for k, v in ref.items()}
+        if flipped:  # a mirrored scene has its normals' x and its jitter's x mirrored
             assert torch.equal(out["feature"][0], -r["feature"][0])
+        assert torch.equal(out["jitter"], torch.tensor([-0.3 if flipped else 0.3, -0.2]))
         assert torch.equal(out["mask"], r["mask"]) and torch.equal(out["feature"][1:6], r["feature"][1:6])
         # one colour permutation, found from the target, explains every colour channel
         perm = [next(j for j in range(3) if torch.equal(out["target"][c], r["target"][j])) for c in range(3)]
@@ -95,6 +97,11 @@ def test_cache_matches_the_runtime_and_is_reused(tiny_dump):
     assert a.shape == (31, 40, 64) and a.dtype == np.float16
     assert a[15].min() < 1.0  # EF frame: a hole mask, not all ones
     assert np.load(cdir / "000002.in.npy")[15].min() == 1.0  # SF: all ones
+    # each frame's jitter (the network works on the jittered grid; training undoes it on the output)
+    from stss_runtime import framedump
+    for i in (2, 3):
+        expected = framedump.read_frame(tiny_dump, i)["jitter"]
+        assert np.allclose(np.load(cdir / f"{i:06d}.jitter.npy"), expected)
 
 
 def test_loss_parts():

@@ -128,15 +128,27 @@ def test_colour_encoding_round_trips():
     assert encode_color(torch.tensor([1e6])).item() <= 1.0
 
 
-def test_unjitter_moves_inputs_onto_the_unjittered_grid():
-    """A pixel of a render jittered by j shows the unjittered position p - j; with
-    ``unjitter`` the inputs are resampled so pixel p shows position p: a horizontal ramp
-    rendered with jitter +0.4 px reads 0.4 px further along after un-jittering."""
+def test_network_output_lands_on_the_display_grid():
+    """A render jittered by j shows unjittered position p - j at pixel p. The inputs stay on
+    that grid and the STSS pass shifts its output by 2j display pixels: with the network's
+    learned part switched off (head weights zero: output = bilinear x2 of the colour), a
+    horizontal ramp rendered with jitter +0.4 px comes out as the unjittered ramp, not 0.8
+    display px off (0.004 here)."""
+    from stss_runtime.models import build_model
+    from stss_runtime.passes.stss_pass import StssPass
+
     ramp = (0.1 + torch.arange(Wd, dtype=torch.float32) / 100.0).view(1, 1, 1, Wd).expand(1, 3, H, Wd)
     f = _frame(0, 10, color=decode_color(ramp), jitter=(0.4, 0.0))  # the encoded colour is the ramp
-    plain = History().step(f).x[0, 0, 12, 4:-4]
-    shifted = History(unjitter=True).step(f).x[0, 0, 12, 4:-4]
-    assert torch.allclose(plain, ramp[0, 0, 12, 4:-4], atol=1e-5)
-    # 0.4 px along a ramp of 0.01 per pixel; torch's bicubic (Keys, a = -0.75) is not exact on
-    # linear ramps and lands 0.02 px further, hence the tolerance
-    assert torch.allclose(shifted - plain, torch.full_like(plain, 0.004), atol=3e-4)
+    assert torch.allclose(History().step(f).x[0, 0, 12, 4:-4], ramp[0, 0, 12, 4:-4], atol=1e-5)
+    model = build_model("stss_tiny").eval()
+    with torch.no_grad():
+        model.decoder.head.conv.weight.zero_()
+        model.decoder.head.conv.bias.zero_()
+    p = StssPass(model=model)
+    p.setup((Wd, H), (2 * Wd, 2 * H))
+    out = encode_color(p(f))[0, 0, 24, 8:-8]
+    # display pixel m sits at unjittered render position (m + 0.5) / 2; pixel k shows k + 0.5 - 0.4
+    m = torch.arange(2 * Wd, dtype=torch.float32)[8:-8]
+    expected = 0.1 + ((m + 0.5) / 2 - 0.5 + 0.4) / 100.0
+    # Keys' cubic (a = -0.75) is not exact on ramps: 0.02 px of 0.01 per render pixel
+    assert torch.allclose(out, expected, atol=3e-4)
