@@ -40,7 +40,12 @@ def main(argv=None) -> None:
     p.add_argument("--time", metavar="WxH", help="also time both corrections at this render size")
     args = p.parse_args(argv)
     if args.time:
-        time_corrections(*(int(v) for v in args.time.lower().split("x")))
+        try:
+            w, h = (int(v) for v in args.time.lower().split("x"))
+        except ValueError:
+            p.error(f"--time: expected WxH, e.g. 480x270, got {args.time!r}")
+        time_corrections(w, h)
+    up = lambda t: F.interpolate(t, scale_factor=2.0, mode="bilinear", align_corners=False)  # noqa: E731
     for folder in args.data:
         meta = framedump.read_meta(folder)
         dw, dh = meta["display_size"]
@@ -51,8 +56,7 @@ def main(argv=None) -> None:
             arrays = framedump.read_frame(folder, i)
             f = frame_from_dump(arrays, meta, i)
             x = encode_color(f.color)
-            j = torch.tensor(f.jitter_px, dtype=torch.float32).view(1, 2, 1, 1)
-            up = lambda t: F.interpolate(t, scale_factor=2.0, mode="bilinear", align_corners=False)  # noqa: E731
+            j = f.jitter_tensor()
             outs = {"direct": W.resample(x, (dw, dh), f.jitter_px),
                     "render_res": up(shift_bicubic(x, j)),
                     "display_res": to_display_grid(up(x), j)}

@@ -43,6 +43,10 @@ class Frame:
     def shaded(self) -> bool:
         return self.color is not None
 
+    def jitter_tensor(self) -> torch.Tensor:
+        """The jitter (render px) as a (1, 2, 1, 1) tensor beside the G-buffers (dtype, device)."""
+        return torch.tensor(self.jitter_px, dtype=self.depth.dtype, device=self.depth.device).view(1, 2, 1, 1)
+
     def to(self, device: torch.device | str) -> "Frame":
         kw = {k: getattr(self, k).to(device) for k in G_BUFFERS}
         if self.color is not None:

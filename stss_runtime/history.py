@@ -221,10 +221,9 @@ class History:
                 off, v = offset_and_valid(e)
                 offsets.append(off)
                 valids.append(v)
-        jitter = torch.tensor(frame.jitter_px, dtype=frame.depth.dtype, device=frame.depth.device)
         return WarpPlan(current=current, shaded=torch.full((1, 1, 1, 1), float(frame.shaded),
                                                            device=frame.depth.device),
-                        jitter=jitter.view(1, 2, 1, 1), last=last, last_offset=last_offset,
+                        jitter=frame.jitter_tensor(), last=last, last_offset=last_offset,
                         last_valid=last_valid, bg_offset=bg_offset, stored=torch.cat(colors, 1),
                         stored_offset=torch.cat(offsets, 1), stored_valid=torch.cat(valids, 1),
                         feature=features(frame))

@@ -27,7 +27,7 @@ from .models import MODEL_PRESETS, STSS, ExtraNet, SupersamplingNet, build_model
 from .training.dataset import CropDataset, ExtraNetCropDataset, build_cache
 from .training.loss import stss_loss
 from .training.plots import plot_curves
-from .training.runs import SignalStop, check_data_folders
+from .training.runs import SignalStop, check_data_folders, end_run
 
 # the image models this trainer knows (the flow and VFI networks have their own trainers)
 TRAINABLE = sorted(k for k, (cls, _) in MODEL_PRESETS.items() if cls in (STSS, SupersamplingNet, ExtraNet))
@@ -241,12 +241,7 @@ def train(args: argparse.Namespace) -> int:
             if step % args.checkpoint_every == 0:
                 save_checkpoint()
     finally:
-        save_checkpoint()
-        if csv_file is not None:
-            csv_file.close()
-        if bar is not None:
-            bar.close()
-        stop.restore()
+        end_run(save_checkpoint, csv_file, bar, stop)
         if world > 1:
             dist.destroy_process_group()
     if rank == 0:

@@ -54,7 +54,7 @@ from .history import depth_feature, encode_color
 from .models.flownet import PAD, TILE, VOLUME_RADIUS, IterationPolicy, ResidualFlowNet, object_boundaries
 from .motion.decompose import camera_motion_between
 from .training.plots import plot_curves
-from .training.runs import SignalStop, check_data_folders, resume_or_init
+from .training.runs import SignalStop, check_data_folders, end_run, resume_or_init
 
 MOVING_PX = 0.5  # object motion above this: a "moving" pixel
 
@@ -422,11 +422,7 @@ def train(args: argparse.Namespace) -> int:
             if step % args.checkpoint_every == 0:
                 save_checkpoint()
     finally:
-        save_checkpoint()
-        csv_file.close()
-        if bar is not None:
-            bar.close()
-        stop.restore()
+        end_run(save_checkpoint, csv_file, bar, stop)
     state = "interrupted" if stop.now else "done"
     print(f"train_flow: {state} at step {step}; weights {out / 'weights.pt'}, log {out / 'loss.csv'}, "
           f"plot {out / 'loss.png'}")

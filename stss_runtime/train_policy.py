@@ -52,7 +52,7 @@ from .motion.estimator import CREDIBLE_THRESHOLD, fusion_mask, margin_for
 from .motion.tier2 import network_inputs, pad_to
 from .train_flow import policy_labels
 from .training.plots import plot_curves
-from .training.runs import SignalStop, check_data_folders, resume_or_init
+from .training.runs import SignalStop, check_data_folders, end_run, resume_or_init
 
 POLICY_MODEL_FOR = {"hidden": "flow_policy", "signals": "flow_policy_signals"}
 KEYS = ["loss", "accuracy", "recall", "positive_rate", "predicted_rate"]
@@ -301,11 +301,7 @@ def train(args) -> int:
             if step % args.checkpoint_every == 0:
                 save_checkpoint()
     finally:
-        save_checkpoint()
-        csv_file.close()
-        if bar is not None:
-            bar.close()
-        stop.restore()
+        end_run(save_checkpoint, csv_file, bar, stop)
     state = "interrupted" if stop.now else "done"
     print(f"train_policy: {state} at step {step}; weights {out / 'weights.pt'}, log {out / 'loss.csv'}")
     return 130 if stop.now else 0

@@ -59,7 +59,7 @@ from .models import build_model
 from .models.vfi import CELL, FLOW_SCALE, INPUT_CHANNELS, VFI_PRESETS, VfiRefiner
 from .passes.vfi import TILE, PrunedRefiner, cheap_interpolate, tile_scores
 from .training.plots import pyplot, read_log, save_figure
-from .training.runs import SignalStop, check_data_folders
+from .training.runs import SignalStop, check_data_folders, end_run
 from .warp import compose_motion
 
 CACHE_VERSION = "vfi-v2"  # v2: disocclusions filled from b's background motion
@@ -453,11 +453,7 @@ def train(args: argparse.Namespace) -> int:
             if step % args.checkpoint_every == 0:
                 save_checkpoint()
     finally:
-        save_checkpoint()
-        csv_file.close()
-        if bar is not None:
-            bar.close()
-        stop.restore()
+        end_run(save_checkpoint, csv_file, bar, stop)
     if stop.now:
         print(f"train_vfi: interrupted at step {step}; re-run the same command to resume")
         return 130

@@ -21,13 +21,13 @@ from ..history import History, NetworkInputs, decode_color
 from .base import Pass
 
 
-def run_network(model: nn.Module, inp: NetworkInputs, jitter_px) -> torch.Tensor:
+def run_network(model: nn.Module, inp: NetworkInputs, jitter: torch.Tensor) -> torch.Tensor:
     """Encoded output (1, 3, 2h, 2w) of STSS on the display grid for ``inp`` (the inputs of
-    ``History().step``, on the render's jittered grid) and the frame's jitter (render px),
-    padding to a multiple of 8: the eager path the frame graph must match."""
+    ``History().step``, on the render's jittered grid) and the frame's ``jitter``
+    (:meth:`Frame.jitter_tensor`), padding to a multiple of 8: the eager path the frame
+    graph must match."""
     h, w = inp.x.shape[-2:]
     args = [pad_to_multiple(t) for t in inp.as_tuple()]
-    jitter = torch.tensor(jitter_px, dtype=inp.x.dtype, device=inp.x.device).view(1, 2, 1, 1)
     out = to_display_grid(model(*args), jitter)
     return out[..., : 2 * h, : 2 * w]
 

@@ -76,8 +76,7 @@ class TwoStagePass(Pass):
         frame = frame.to(self.device)
         inp = self.history.step(frame)
         if frame.shaded or self.last_output is None:
-            jitter = torch.tensor(frame.jitter_px, dtype=inp.x.dtype, device=self.device).view(1, 2, 1, 1)
-            args = (inp.x[:, :3], inp.feature, inp.history, jitter)
+            args = (inp.x[:, :3], inp.feature, inp.history, frame.jitter_tensor())
             name = "supersampling"
         else:
             args = extranet_inputs(self.last_output, frame, inp.mask, inp.feature, inp.history,

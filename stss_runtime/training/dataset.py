@@ -132,10 +132,13 @@ class CropDataset(torch.utils.data.Dataset):
             raise ValueError(f"crop must be a multiple of 8, got {crop}")
         self.crop, self.rrm, self.seed, self.augment = crop, rrm, seed, augment
         self.items: list[tuple[Path, int]] = []
+        self.jitters: dict[tuple[Path, int], torch.Tensor] = {}  # read once, not per sample
         for folder in folders:
             cdir = build_cache(folder, progress=progress)
             n = json.loads((cdir / "cache.json").read_text())["frames"]
             self.items += [(cdir, i) for i in range(skip_first, n)]
+            self.jitters.update({(cdir, i): torch.from_numpy(np.load(cdir / f"{i:06d}.jitter.npy"))
+                                 for i in range(skip_first, n)})
         if not self.items:
             raise ValueError("no training frames")
         self.epoch = 0
@@ -173,7 +176,7 @@ class CropDataset(torch.utils.data.Dataset):
                 mask[:, yy0:yy1, xx0:xx1] = 0.0
         out = {"x": a[0:6], "feature": a[6:15], "mask": mask, "history": a[16:28], "target": t,
                "shaded": torch.tensor(i % 2 == 0),
-               "jitter": torch.from_numpy(np.load(cdir / f"{i:06d}.jitter.npy"))}
+               "jitter": self.jitters[cdir, i].clone()}
         if self.with_geometry:
             out["origin"] = (y0, x0)
             out["geometry"] = a[28:31]

@@ -27,6 +27,17 @@ class SignalStop:
             signal.signal(s, handler)
 
 
+def end_run(save_checkpoint, csv_file, bar, stop: SignalStop) -> None:
+    """The ``finally`` of every training loop: checkpoint what was done, close the loss log
+    (None on ranks that write none) and the progress bar, put the signal handlers back."""
+    save_checkpoint()
+    if csv_file is not None:
+        csv_file.close()
+    if bar is not None:
+        bar.close()
+    stop.restore()
+
+
 def check_data_folders(parser, folders) -> None:
     """``parser.error`` (exit 2) for a ``--data`` folder without ``meta.json``."""
     for d in folders:

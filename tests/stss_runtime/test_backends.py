@@ -63,7 +63,7 @@ def test_frame_graph_on_the_plan_equals_the_runtime_inputs(tiny_dump):
     with torch.inference_mode():
         for i in range(10):
             f = frame_from_dump(framedump.read_frame(tiny_dump, i), meta, i, shaded=(i % 2 == 0))
-            ref = run_network(model, stepped.step(f), f.jitter_px)
+            ref = run_network(model, stepped.step(f), f.jitter_tensor())
             plan = planned.plan(f).as_dict()
             got = spec.module(*(plan[n] for n in spec.input_names))
             assert got.shape == ref.shape
@@ -218,7 +218,7 @@ def test_pass_pads_sizes_that_are_not_multiples_of_8(tiny_dump):
         with torch.inference_mode():
             from stss_runtime.history import decode_color
 
-            ref = decode_color(run_network(model, history.step(f), f.jitter_px))
+            ref = decode_color(run_network(model, history.step(f), f.jitter_tensor()))
         # the padded rows/columns are filled before (graph) or after (reference) the warps;
         # that reaches a few pixels into the output, no further
         assert (out - ref)[..., :-16, :-16].abs().max() <= 1e-3

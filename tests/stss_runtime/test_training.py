@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from stss_runtime import framedump
 from stss_runtime.train import learning_rate, parse_args
 from stss_runtime.training.dataset import (CropDataset, ExtraNetCropDataset, augment, build_cache,
                                            random_reshading_mask)
@@ -98,7 +99,6 @@ def test_cache_matches_the_runtime_and_is_reused(tiny_dump):
     assert a[15].min() < 1.0  # EF frame: a hole mask, not all ones
     assert np.load(cdir / "000002.in.npy")[15].min() == 1.0  # SF: all ones
     # each frame's jitter (the network works on the jittered grid; training undoes it on the output)
-    from stss_runtime import framedump
     for i in (2, 3):
         expected = framedump.read_frame(tiny_dump, i)["jitter"]
         assert np.allclose(np.load(cdir / f"{i:06d}.jitter.npy"), expected)
