@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "resolution averaged over --gt-samples jittered renders. "
                                    "Re-running resumes: frames already written are kept.")
     r.add_argument("--scene", required=True,
-                   help="built-in scene name (see `scenes`) or a .gltf/.glb/.obj file, or a .json "
-                        "scene config naming one")
+                   help="built-in scene name (see `scenes`), a generated random layout "
+                        "scatter:SEED (any non-negative integer seed), or a .gltf/.glb/.obj file, or "
+                        "a .json scene config naming one")
     r.add_argument("--frames", type=_positive_int, default=60, help="display frames to render (default 60)")
     r.add_argument("--render-size", type=parse_size, default=(480, 270), metavar="WxH",
                    help="low-resolution render size (default 480x270)")
@@ -159,12 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_scenes(args) -> int:
-    from .scenes import BUILTIN_SCENES
+    from .scenes import BUILTIN_SCENES, GENERATED_SCENES
 
     for name, make in BUILTIN_SCENES.items():
         sc = make()
         print(f"{name:10s} {sc.triangle_count:7d} triangles  {', '.join(sc.stresses)}")
         print(f"{'':10s} {sc.description}")
+    for name, make in GENERATED_SCENES.items():
+        sc = make(0)
+        print(f"{name + ':SEED':10s} {'':7s} generated: one random layout per seed, for training data")
+        print(f"{'':10s} e.g. {sc.name}: {sc.description} ({sc.triangle_count} triangles)")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 docs/images/scenes.jpg: each built-in scene, low-resolution render (480x270, bilinear to
 960x540) against its 16-sample ground truth, with a 2x crop; docs/images/demo_window.png:
-the demo window (native | bilinear split) under Xvfb.
+the demo window (native | bilinear split) under Xvfb; docs/images/scatter.jpg: eight generated
+scenes (scatter:1..8, the first training frame of each seed's segment in
+stss_runtime/weights/README.md). ``--only scatter`` makes that one alone.
 """
 
 from __future__ import annotations
@@ -52,6 +54,33 @@ def scenes_sheet():
     sheet.save(OUT / "scenes.jpg", quality=88)
 
 
+def scatter_sheet(seeds=range(1, 9)):
+    from demo_renderer.gl import create_headless_context
+    from demo_renderer.renderer import Renderer
+    from demo_renderer.scenes import load_scene
+    from demo_renderer.sequence import SequenceSpec, render_frame
+    from stss_runtime.conventions import display_transform
+
+    ctx = create_headless_context()
+    tiles = []
+    for seed in seeds:
+        name = f"scatter:{seed}"
+        scene = load_scene(name)
+        spec = SequenceSpec(scene=name, frames=1, start_time=float((seed * 3) % 20))
+        arrays, _ = render_frame(Renderer(ctx, scene), spec, 0)
+        tile = Image.fromarray(display_transform(arrays["gt"].astype(np.float32))).resize((480, 270), Image.LANCZOS)
+        d = ImageDraw.Draw(tile)
+        label = f"{name}: {scene.description.rsplit('; ', 1)[1]}"
+        d.rectangle((0, 0, 8 + 6 * len(label), 14), fill=(0, 0, 0))
+        d.text((4, 2), label, fill=(255, 255, 255))
+        tiles.append(tile)
+    cols = 4
+    sheet = Image.new("RGB", (480 * cols, 270 * ((len(tiles) + cols - 1) // cols)))
+    for i, t in enumerate(tiles):
+        sheet.paste(t, (480 * (i % cols), 270 * (i // cols)))
+    sheet.save(OUT / "scatter.jpg", quality=88)
+
+
 def window_shot():
     n = 93
     xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
@@ -66,6 +95,13 @@ def window_shot():
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    scenes_sheet()
-    window_shot()
-    print(f"wrote {OUT}/scenes.jpg and {OUT}/demo_window.png")
+    if sys.argv[1:] == ["--only", "scatter"]:
+        scatter_sheet()
+        print(f"wrote {OUT}/scatter.jpg")
+    elif sys.argv[1:]:
+        sys.exit("usage: python scripts/make_readme_images.py [--only scatter]")
+    else:
+        scenes_sheet()
+        scatter_sheet()
+        window_shot()
+        print(f"wrote {OUT}/scenes.jpg, {OUT}/scatter.jpg and {OUT}/demo_window.png")

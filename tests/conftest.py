@@ -30,24 +30,29 @@ DUMP_DISPLAY_SIZE = (320, 180)
 DUMP_FRAMES = 3
 DUMP_GT_SAMPLES = 16
 DUMP_FPS = 20.0  # low, so consecutive frames move by a few pixels even in slow scenes
+#: The generated scene (demo_renderer/scenes/generated.py) checked beside the built-in ones:
+#: a dolly camera and 16 moving objects (slides, spins about tilted axes, circles).
+GENERATED_TEST_SCENE = "scatter:13"
 
 
 @pytest.fixture(scope="session")
 def scene_dumps(gl_ctx, tmp_path_factory):
-    """{scene name: (folder, Scene)} for every built-in scene, rendered with the production
-    sequence writer at a small size (frames start at t = 1 s)."""
+    """{scene name: (folder, Scene)} for every built-in scene and one generated scene,
+    rendered with the production sequence writer at a small size (frames start at t = 1 s)."""
     from demo_renderer.scenes import BUILTIN_SCENES
     from demo_renderer.sequence import SequenceSpec, render_sequence
 
+    from demo_renderer.scenes import load_scene
+
     out = {}
     root = tmp_path_factory.mktemp("dumps")
-    for name, make in BUILTIN_SCENES.items():
-        scene = make()
+    for name in [*BUILTIN_SCENES, GENERATED_TEST_SCENE]:
+        scene = load_scene(name)
         spec = SequenceSpec(scene=name, frames=DUMP_FRAMES, render_size=DUMP_RENDER_SIZE,
                             display_size=DUMP_DISPLAY_SIZE, gt_samples=DUMP_GT_SAMPLES,
                             fps=DUMP_FPS, start_time=1.0)
-        render_sequence(spec, root / name, scene, gl_ctx, progress=False)
-        out[name] = (root / name, scene)
+        render_sequence(spec, root / name.replace(":", "_"), scene, gl_ctx, progress=False)
+        out[name] = (root / name.replace(":", "_"), scene)
     assert gl_ctx.error == "GL_NO_ERROR"
     return out
 

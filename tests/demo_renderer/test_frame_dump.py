@@ -9,10 +9,11 @@ from demo_renderer.scene import perspective
 from stss_runtime import framedump
 from stss_runtime.conventions import jitter_offset_px, jitter_phase_count
 
-from ..conftest import DUMP_DISPLAY_SIZE, DUMP_FPS, DUMP_FRAMES, DUMP_RENDER_SIZE
+from ..conftest import (DUMP_DISPLAY_SIZE, DUMP_FPS, DUMP_FRAMES, DUMP_RENDER_SIZE,
+                        GENERATED_TEST_SCENE)
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza", GENERATED_TEST_SCENE])
 def test_meta(scene_dumps, name):
     folder, scene = scene_dumps[name]
     meta = framedump.read_meta(folder)
@@ -31,7 +32,7 @@ def test_meta(scene_dumps, name):
     assert not list(folder.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza", GENERATED_TEST_SCENE])
 def test_frames_keys_shapes_dtypes_and_units(scene_dumps, name):
     folder, scene = scene_dumps[name]
     meta = framedump.read_meta(folder)

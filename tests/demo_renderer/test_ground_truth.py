@@ -9,6 +9,7 @@ from demo_renderer.renderer import Renderer
 from stss_runtime import framedump
 from stss_runtime.conventions import display_transform
 
+from ..conftest import GENERATED_TEST_SCENE
 from .reprojection import pixel_grid, project, unproject
 
 #: Warping the previous ground truth by the (upsampled) motion vectors must reproduce the
@@ -90,7 +91,7 @@ def warp_psnr(folder, scene, motion_scale=(1.0, 1.0)) -> tuple[float, float]:
     return psnr(a, b, mask), float(mask.mean())
 
 
-@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza"])
+@pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza", GENERATED_TEST_SCENE])
 def test_warped_previous_ground_truth_matches_current(scene_dumps, name):
     folder, scene = scene_dumps[name]
     good, coverage = warp_psnr(folder, scene)

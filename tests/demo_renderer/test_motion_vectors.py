@@ -12,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ..conftest import GENERATED_TEST_SCENE
+
 from stss_runtime import framedump
 
 from .reprojection import expected_motion
 
 TOLERANCE_PX = 0.05
-SCENES = ["fence", "gallery", "traffic", "plaza"]
+SCENES = ["fence", "gallery", "traffic", "plaza", GENERATED_TEST_SCENE]
 
 
 def _moving_objects(scene, t_now, t_prev):
