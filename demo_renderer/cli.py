@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Otherwise headless: a clip (PNG frames and an MP4), comparison.png (the "
                                    "passes against native and the ground truth), profile.csv and "
                                    "frame_times.png in --out, and a summary.")
-    d.add_argument("--scene", default="traffic", help="built-in scene name or scene file (default traffic)")
+    d.add_argument("--scene", default="traffic",
+                   help="built-in scene name, scatter:SEED, or scene file (default traffic)")
     d.add_argument("--mode", default="stss", choices=list(MODES),
                    help="what brings the render to the display (default stss: supersampling + extrapolation, "
                         "2x frames): " + "; ".join(f"{k}: {v}" for k, v in MODE_LABELS.items()))
