@@ -91,6 +91,9 @@ def test_malformed_seed_is_a_typed_error(name, words):
         load_scene(name)
     for w in words:
         assert w in str(e.value)
+
+
+def test_bad_seed_from_python_and_near_miss_names():
     with pytest.raises(GeneratedSceneError, match="non-negative integer"):
         scatter(-1)
     with pytest.raises(UnknownSceneError, match="scatter:SEED"):
