@@ -34,6 +34,7 @@ MODES: dict[str, tuple[str, int] | None] = {
     "temporal": ("temporal", 0),
     "stss_sr": ("stss", 0),  # STSS supersampling only
     "stss": ("stss", 1),  # STSS supersampling + extrapolation: 2x frames
+    "stss_taa": ("stss_taa", 1),  # the same, outputs accumulated at display resolution
     "two_stage": ("two_stage", 1),
     "warp_fill": ("warp_fill", 1),
     "stss_flow": ("stss_flow", 1),  # STSS with motion vectors estimated by the motion pass
@@ -42,6 +43,7 @@ MODES: dict[str, tuple[str, int] | None] = {
 MODE_LABELS = {"native": "native (full resolution)", "bilinear": "bilinear upscale", "bicubic": "bicubic upscale",
                "temporal": "temporal upscaler (FSR 2-like)", "stss_sr": "STSS supersampling only",
                "stss": "STSS supersampling + extrapolation (2x frames)",
+               "stss_taa": "STSS + display-resolution accumulation (2x frames)",
                "two_stage": "two-stage networks (2x frames)", "warp_fill": "warp + fill extrapolation (2x frames)",
                "stss_flow": "STSS, motion vectors estimated by the motion pass (2x frames)",
                "vfi": "frame interpolation, tile-pruned refiner (2x frames, +1 frame latency)"}

@@ -33,7 +33,7 @@ from . import gl_interop
 from .resources import image_shape, kind_of, matrix, to_output, to_tensor
 from .timing import StageTimer
 
-NEURAL_PASSES = ("stss", "two_stage", "stss_flow")
+NEURAL_PASSES = ("stss", "stss_taa", "two_stage", "stss_flow")
 #: Passes that only exist at 2x: their output is resampled to other display sizes.
 FIXED_2X = ("stss", "two_stage")
 #: Motion vectors beyond this many frame sizes off-screen are clamped (with a warning).

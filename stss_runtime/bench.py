@@ -3,6 +3,7 @@
     python -m stss_runtime.bench                       # CPU defaults: 320x180, 480x270 -> 2x
     python -m stss_runtime.bench --device cuda         # GPU defaults: 960x540, 1280x720, 1920x1080
     python -m stss_runtime.bench --json out/bench.json --plot out/bench.png
+    python -m stss_runtime.bench --pipelines joint,joint_taa,two_stage   # + STSS with accumulation
 
 Each (back-end, precision) runs in its own process (one library's idle threads must not
 slow another's), with both pipelines in that process so their ratio is measured under the
@@ -11,7 +12,7 @@ display sees them): median and p95 of the whole pass, and the median of each sta
 ``prepare`` (history: motion chaining, hole masks; two-stage: its display-resolution
 warps), ``backend`` (the graph on the back-end: colour warps, jitter correction and network
 for the joint pass; the network for the two-stage one), ``output`` (crop, decode to linear
-colour). On CUDA every stage boundary is synchronised. Frames are synthetic G-buffers
+colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``). On CUDA every stage boundary is synchronised. Frames are synthetic G-buffers
 (smooth colour, depth and motion): the cost does not depend on the picture.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 DEFAULT_SIZES = {"cpu": ["320x180", "480x270"], "cuda": ["960x540", "1280x720", "1920x1080"]}
-PIPELINES = ("joint", "two_stage")
+PIPELINES = ("joint", "joint_taa", "two_stage")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -104,14 +105,14 @@ def device_gmacs_per_s(device: str, precision: str, seconds: float = 1.0) -> flo
 
 def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, cache_dir, options=None):
     from .models import build_model
-    from .passes import StssPass, TwoStagePass
+    from .passes import StssPass, StssTemporalPass, TwoStagePass
 
     opts = {"backend": backend, "precision": precision, "device": device, **(options or {})}
     if backend != "torch":
         opts["cache_dir"] = cache_dir
-    if pipeline == "joint":
+    if pipeline in ("joint", "joint_taa"):
         torch.manual_seed(0)
-        p = StssPass(model=build_model("stss"), **opts)
+        p = (StssPass if pipeline == "joint" else StssTemporalPass)(model=build_model("stss"), **opts)
     else:
         torch.manual_seed(0)
         p = TwoStagePass(supersampler=build_model("supersampling"), extrapolator=build_model("extranet"), **opts)
@@ -125,7 +126,7 @@ def _gmacs(pipeline: str, size) -> float:
     from .passes.stss_pass import padded_size
 
     w, h = padded_size(size)
-    if pipeline == "joint":
+    if pipeline in ("joint", "joint_taa"):
         return count_macs(build_model("stss"), h, w) / 1e9
     sf = count_macs(build_model("supersampling"), h, w)
     ef = count_macs(build_model("extranet"), 2 * h, 2 * w)
@@ -213,7 +214,7 @@ def format_table(rows: list[dict]) -> str:
             "joint / two-stage |")
     lines = [head, "|" + " --- |" * 14]
     for r in rows:
-        twin = next((o for o in rows if o["pipeline"] != r["pipeline"] and o["backend"] == r["backend"]
+        twin = next((o for o in rows if o["pipeline"] == "two_stage" and o["backend"] == r["backend"]
                      and o.get("variant") == r.get("variant") and o["precision"] == r["precision"]
                      and o["render_size"] == r["render_size"]), None)
         ratio = f"{r['median_ms'] / twin['median_ms']:.2f}" if twin and r["pipeline"] == "joint" else ""
@@ -240,10 +241,12 @@ def plot(rows: list[dict], path: Path) -> None:
         label = lambda r: "\n".join(v for v in (r["backend"], r.get("variant"), r["precision"]) if v)  # noqa: E731
         labels = sorted({label(r) for r in sel})
         x = np.arange(len(labels))
-        for k, pipeline in enumerate(PIPELINES):
+        shown = [q for q in PIPELINES if any(r["pipeline"] == q for r in sel)]
+        bar = 0.8 / max(len(shown), 1)
+        for k, pipeline in enumerate(shown):
             vals = [next((r["median_ms"] for r in sel if label(r) == lab
                           and r["pipeline"] == pipeline), np.nan) for lab in labels]
-            ax.bar(x + (k - 0.5) * 0.4, vals, 0.4, label=pipeline.replace("_", "-"))
+            ax.bar(x + (k - (len(shown) - 1) / 2) * bar, vals, bar, label=pipeline.replace("_", "-"))
         ax.set_xticks(x, labels, fontsize=8)
         ax.set_ylabel("ms per output frame (median)")
         ax.set_title(f"{size[0]}x{size[1]} -> {2 * size[0]}x{2 * size[1]}")
@@ -275,7 +278,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--sizes", type=lambda s: [parse_size(v) for v in s.split(",")], default=None,
                     help="render sizes WxH, comma-separated (display is 2x); default per device: "
                          "cpu 320x180,480x270; cuda 960x540,1280x720,1920x1080")
-    ap.add_argument("--pipelines", default="joint,two_stage")
+    ap.add_argument("--pipelines", default="joint,two_stage",
+                    help="comma-separated from joint (STSS), joint_taa (STSS + display-resolution "
+                         "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage")
     ap.add_argument("--frames", type=int, default=None,
                     help="timed output frames per row, rendered and extrapolated alternating (default cpu 12, cuda 200)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 2, cuda 20)")

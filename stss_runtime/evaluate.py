@@ -39,9 +39,9 @@ from .frame import frame_from_dump
 from .history import History
 from .passes import PASSES, create_pass
 
-DEFAULT_METHODS = ("stss", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap", "vfi",
+DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap", "vfi",
                    "vfi_dense")
-NEURAL = {"stss", "two_stage", "vfi", "vfi_dense", "stss_flow"}
+NEURAL = {"stss", "stss_taa", "two_stage", "vfi", "vfi_dense", "stss_flow"}
 #: Passes that see the next rendered frame (one frame of latency): not extrapolation baselines.
 INTERPOLATION = {"vfi_cheap", "vfi", "vfi_dense"}
 MOTION_PRIORS = ("camera", "zero")
@@ -53,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--data", required=True, type=Path, help="frame dump folder (any scene)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated, from: {', '.join(PASSES)} (default: all)")
-    p.add_argument("--weights", type=Path, help="STSS weights (default: the shipped ones)")
+    p.add_argument("--weights", type=Path, help="STSS weights for stss and stss_taa (default: the shipped ones)")
     p.add_argument("--frames", type=int, default=0, help="evaluate only the first N frames (0: all)")
     p.add_argument("--warmup", type=int, default=6,
                    help="first frames run but not scored, so histories fill (default 6)")
@@ -104,14 +104,14 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
 
 
 def make_pass(name: str, weights: Path | None):
-    if name == "stss" and weights is not None:
+    if name in ("stss", "stss_taa") and weights is not None:
         from .checkpoint import load_weights
         from .models import STSS
 
         model, info = load_weights(weights)
         if not isinstance(model, STSS):
             raise WeightsError(f"--weights {weights} holds a {info.get('model')!r} model, not an STSS preset")
-        return create_pass("stss", model=model)
+        return create_pass(name, model=model)
     return create_pass(name)
 
 
@@ -278,7 +278,8 @@ def best_baseline(results: dict, kind: str) -> str | None:
 
 
 def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) -> None:
-    """Ground truth | STSS | best baseline, at the spot where the baseline errs most."""
+    """Ground truth | STSS | (STSS + accumulation, when evaluated) | best baseline, at the spot
+    where the baseline errs most."""
     from PIL import Image, ImageDraw
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -297,7 +298,10 @@ def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) ->
         y0, x0 = ty * s, tx * s
         panels = [gt, ours, theirs]
         labels = ["ground truth", "STSS", f"best baseline: {base}"]
-        sheet = Image.new("RGB", (3 * 2 * s, 2 * s + 16), (0, 0, 0))
+        if "stss_taa" in outputs:
+            panels.insert(2, outputs["stss_taa"][i])
+            labels.insert(2, "STSS + accumulation (stss_taa)")
+        sheet = Image.new("RGB", (len(panels) * 2 * s, 2 * s + 16), (0, 0, 0))
         d = ImageDraw.Draw(sheet)
         for k, (img, label) in enumerate(zip(panels, labels)):
             crop = Image.fromarray(img[y0:y0 + s, x0:x0 + s]).resize((2 * s, 2 * s), Image.NEAREST)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from .base import Pass, PassError
 from .baselines import BASELINES, BicubicUpsample, SpatialUpsample, TemporalUpscaler, WarpFill
 from .estimated_motion import EstimatedMotionStssPass
-from .stss_pass import StssPass
+from .stss_pass import StssPass, StssTemporalPass
 from .two_stage import TwoStagePass
 from .vfi import VFI_PASSES, VfiDensePass, VfiPass
 
 #: Every pass by name.
-PASSES: dict[str, type[Pass]] = {"stss": StssPass, **BASELINES, "two_stage": TwoStagePass,
+PASSES: dict[str, type[Pass]] = {"stss": StssPass, "stss_taa": StssTemporalPass, **BASELINES, "two_stage": TwoStagePass,
                                "stss_flow": EstimatedMotionStssPass,
                                **VFI_PASSES}
 
@@ -25,5 +25,5 @@ def create_pass(name: str, **kwargs) -> Pass:
 
 
 __all__ = ["BASELINES", "PASSES", "BicubicUpsample", "EstimatedMotionStssPass", "Pass", "PassError", "SpatialUpsample",
-           "StssPass", "TemporalUpscaler", "TwoStagePass", "VfiDensePass", "VfiPass", "WarpFill",
+           "StssPass", "StssTemporalPass", "TemporalUpscaler", "TwoStagePass", "VfiDensePass", "VfiPass", "WarpFill",
            "create_pass"]

@@ -10,19 +10,21 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from stss_runtime import framedump
 from stss_runtime.checkpoint import WeightsError, save_weights
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.models import build_model
-from stss_runtime.passes import (PASSES, EstimatedMotionStssPass, PassError, StssPass, TwoStagePass, VfiDensePass,
-                                 VfiPass, create_pass)
+from stss_runtime.passes import (PASSES, EstimatedMotionStssPass, PassError, StssPass, StssTemporalPass, TwoStagePass,
+                                 VfiDensePass, VfiPass, create_pass)
 
 
 def _passes():
     torch.manual_seed(0)
     out = {name: create_pass(name) for name in ("bilinear", "bicubic", "temporal", "warp_fill")}
     out["stss"] = StssPass(model=build_model("stss_tiny"))
+    out["stss_taa"] = StssTemporalPass(model=build_model("stss_tiny"))
     out["two_stage"] = TwoStagePass(supersampler=build_model("supersampling_tiny"),
                                     extrapolator=build_model("extranet_tiny"))
     out["stss_flow"] = EstimatedMotionStssPass(model=build_model("stss_tiny"))
@@ -101,7 +103,7 @@ def test_evaluate_cli_table_json_and_crops(tiny_dump, tmp_path):
     save_weights(weights, build_model("stss_tiny"), "stss_tiny")
     out_json = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "stss_runtime.evaluate", "--data", str(tiny_dump),
-                        "--methods", "stss,bilinear,bicubic,temporal,warp_fill,two_stage",
+                        "--methods", "stss,stss_taa,bilinear,bicubic,temporal,warp_fill,two_stage",
                         "--weights", str(weights), "--warmup", "4", "--json", str(out_json),
                         "--crops", str(tmp_path / "crops"), "--no-progress", "--threads", "1"],
                        capture_output=True, text=True, timeout=600)
@@ -109,7 +111,7 @@ def test_evaluate_cli_table_json_and_crops(tiny_dump, tmp_path):
     assert "PSNR" in r.stdout and "temporal" in r.stdout
     res = json.loads(out_json.read_text())
     assert res["frames"] == {"sf": 5, "ef": 5}
-    for m in ("stss", "bilinear", "bicubic", "temporal", "warp_fill"):
+    for m in ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill"):
         for kind in ("sf", "ef"):
             for region in ("all", "edge", "hole"):
                 assert set(res["methods"][m][kind][region]) == {"psnr", "ssim", "flip"}
@@ -120,3 +122,5 @@ def test_evaluate_cli_table_json_and_crops(tiny_dump, tmp_path):
     assert "two_stage" in res["methods"] or "train" in res["skipped"]["two_stage"]
     crops = sorted(p.name for p in (tmp_path / "crops").iterdir())
     assert len(crops) == 2 and crops[0].endswith(".png")
+    # ground truth | STSS | STSS + accumulation | best baseline, each 2x a 80-pixel crop
+    assert Image.open(tmp_path / "crops" / crops[0]).size == (4 * 160, 160 + 16)
