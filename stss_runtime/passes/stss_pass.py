@@ -105,8 +105,9 @@ class StssTemporalPass(StssPass):
     the upsampled motion vectors (bicubic), the reprojection clamped to the 3x3 colour box
     of the new STSS frame (so stale colour cannot survive, as in TAA) and dropped where the
     runtime's hole mask marks a disocclusion. ``alpha``, ``clamp_window`` and
-    ``keep_window`` were chosen on two training segments (plaza_c, scatter:17), never on the
-    held-out scenes (``scripts/tune_accumulation.py``). No latency is added: frame i's
+    ``keep_window`` were chosen on two training segments (plaza_c, scatter:17), not on the
+    held-out scenes (``scripts/tune_accumulation.py``; the idea itself was first tried on
+    traffic, see ``stss_runtime/weights/README.md``). No latency is added: frame i's
     output depends on frames up to i only. The accumulation runs in eager torch after the
     back-end (the ``finish`` stage), not inside the exported graph.
     """
