@@ -223,7 +223,13 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
     if cfg.sheet_frames:
         from .compare import compare_passes, format_table, save_sheet
 
-        comparison = compare_passes(gl, scene, passes=("native", "bilinear", "temporal", "stss"),
+        from stss_runtime.passes import PASSES
+
+        passes = ("native", "bilinear", "temporal", "stss")
+        chosen = (MODES.get(cfg.mode) or (None,))[0]
+        if chosen and chosen not in passes and PASSES[chosen].latency_frames == 0:
+            passes += (chosen,)  # the mode the demo ran, when the sheet can show it (no latency)
+        comparison = compare_passes(gl, scene, passes=passes,
                                     frames=cfg.sheet_frames, render_size=render_size,
                                     display_size=cfg.display_size, fps=cfg.fps / 2, progress=progress)
         save_sheet(comparison, out / "comparison.png")
