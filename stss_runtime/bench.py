@@ -12,8 +12,9 @@ display sees them): median and p95 of the whole pass, and the median of each sta
 ``prepare`` (history: motion chaining, hole masks; two-stage: its display-resolution
 warps), ``backend`` (the graph on the back-end: colour warps, jitter correction and network
 for the joint pass; the network for the two-stage one), ``output`` (crop, decode to linear
-colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``). On CUDA every stage boundary is synchronised. Frames are synthetic G-buffers
-(smooth colour, depth and motion): the cost does not depend on the picture.
+colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``). On
+CUDA every stage boundary is synchronised. Frames are synthetic G-buffers (smooth colour,
+depth and motion): the cost does not depend on the picture.
 """
 
 from __future__ import annotations

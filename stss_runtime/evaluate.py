@@ -39,8 +39,8 @@ from .frame import frame_from_dump
 from .history import History
 from .passes import PASSES, create_pass
 
-DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap", "vfi",
-                   "vfi_dense")
+DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
+                   "vfi", "vfi_dense")
 NEURAL = {"stss", "stss_taa", "two_stage", "vfi", "vfi_dense", "stss_flow"}
 #: Passes that see the next rendered frame (one frame of latency): not extrapolation baselines.
 INTERPOLATION = {"vfi_cheap", "vfi", "vfi_dense"}
