@@ -226,7 +226,8 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
         from stss_runtime.passes import PASSES
 
         passes = ("native", "bilinear", "temporal", "stss")
-        chosen = (MODES.get(cfg.mode) or (None,))[0]
+        spec = MODES[cfg.mode]  # None: native rendering
+        chosen = spec[0] if spec else None
         if chosen and chosen not in passes and PASSES[chosen].latency_frames == 0:
             passes += (chosen,)  # the mode the demo ran, when the sheet can show it (no latency)
         comparison = compare_passes(gl, scene, passes=passes,

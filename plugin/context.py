@@ -35,7 +35,7 @@ from .timing import StageTimer
 
 NEURAL_PASSES = ("stss", "stss_taa", "two_stage", "stss_flow")
 #: Passes that only exist at 2x: their output is resampled to other display sizes.
-FIXED_2X = ("stss", "two_stage")
+FIXED_2X = ("stss", "stss_taa", "two_stage")
 #: Motion vectors beyond this many frame sizes off-screen are clamped (with a warning).
 MOTION_LIMIT_FRAMES = 2.0
 #: Frames of jitter history looked at for "sequence too short" (validation mode).

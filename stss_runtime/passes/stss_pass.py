@@ -124,10 +124,10 @@ class StssTemporalPass(StssPass):
         self._reprojection: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
     def prepare(self, frame: Frame) -> dict[str, torch.Tensor]:
+        frame = frame.to(self.device)  # once: the plan's own move then copies nothing
         inputs = super().prepare(frame)
         # what finish() needs to bring the accumulation to this frame
-        self._reprojection = (frame.motion.to(self.device), frame.depth.to(self.device),
-                              self.history.previous_valid)
+        self._reprojection = (frame.motion, frame.depth, self.history.previous_valid)
         return inputs
 
     def finish(self, encoded: torch.Tensor) -> torch.Tensor:

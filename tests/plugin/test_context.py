@@ -57,10 +57,11 @@ def test_reset_and_index_jump_mid_stream(dump):
         assert ctx.dispatch(dump.frame(4, frame_index=12)).reset
 
 
-def test_dynamic_resolution_within_the_maximum(dump):
+@pytest.mark.parametrize("pass_name", ["stss", "stss_taa", "stss_flow"])
+def test_dynamic_resolution_within_the_maximum(dump, pass_name):
     """A smaller render inside the same allocations (render_size), at other ratios too."""
     w, h = dump.render_size
-    with plugin.Context(dump.desc(pass_name="stss")) as ctx:
+    with plugin.Context(dump.desc(pass_name=pass_name)) as ctx:
         full = ctx.dispatch(dump.frame(0))
         small = ctx.dispatch(dump.frame(1, render_size=(w - 8, h - 8)))
         assert small.reset  # a size change drops the history
@@ -73,7 +74,7 @@ def test_dynamic_resolution_within_the_maximum(dump):
     # handing over arrays of exactly that size
     crop = {k: dump.arrays(2)[k][: h - 8, : w - 8] for k in ("color", "depth", "motion", *GBUFFERS)}
     gcrop = {k: dump.arrays(3)[k][: h - 8, : w - 8] for k in ("depth", "motion", *GBUFFERS)}
-    with plugin.Context(dump.desc(pass_name="stss")) as ctx:
+    with plugin.Context(dump.desc(pass_name=pass_name)) as ctx:
         exact = ctx.dispatch(dump.frame(1, generated=[dump.generated(1, **gcrop)], **crop))
     assert np.array_equal(exact.output, small.output)
     assert np.array_equal(exact.generated[0].color, small.generated[0].color)
