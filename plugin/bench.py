@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from stss_runtime.bench import parse_size, synthetic_frames
-from stss_runtime.passes import create_pass
+from stss_runtime.passes import PASSES, create_pass
 
 from .context import Context
 from .descriptions import ContextDescription, FrameDescription, GeneratedFrameDescription
@@ -55,7 +55,7 @@ def measure_overhead(pass_name: str, size: tuple[int, int], pairs: int = 6, warm
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     ctx = Context(ContextDescription(max_render_size=size, display_size=(2 * w, 2 * h), pass_name=pass_name,
                                      device=device))
-    kwargs = {"device": device} if pass_name in ("stss", "two_stage") else {}
+    kwargs = {"device": device} if PASSES[pass_name].runtime_options else {}
     bare = create_pass(pass_name, **kwargs)
     bare.setup(size, (2 * w, 2 * h))
     dev_frames = [f.to(device) for f in frames]

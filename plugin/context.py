@@ -33,9 +33,6 @@ from . import gl_interop
 from .resources import image_shape, kind_of, matrix, to_output, to_tensor
 from .timing import StageTimer
 
-NEURAL_PASSES = ("stss", "stss_taa", "two_stage", "stss_flow")
-#: Passes that only exist at 2x: their output is resampled to other display sizes.
-FIXED_2X = ("stss", "stss_taa", "two_stage")
 #: Motion vectors beyond this many frame sizes off-screen are clamped (with a warning).
 MOTION_LIMIT_FRAMES = 2.0
 #: Frames of jitter history looked at for "sequence too short" (validation mode).
@@ -84,7 +81,7 @@ class Context:
         self.display_size = self.desc.display_size
         self.device = torch.device(self.desc.device)
         kwargs = {}
-        if self.desc.pass_name in NEURAL_PASSES:
+        if PASSES[self.desc.pass_name].runtime_options:
             kwargs = {"device": self.device, "backend": self.desc.backend, "precision": self.desc.precision}
             w, h = self.desc.max_render_size
             kwargs["max_render_size"] = (w, h)
@@ -273,9 +270,10 @@ class Context:
     # -- per frame ----------------------------------------------------------------------
 
     def _pass_display(self, render: tuple[int, int]) -> tuple[int, int]:
-        if self.desc.pass_name in FIXED_2X:
-            return 2 * render[0], 2 * render[1]
-        return self.display_size
+        """The display size the pass is set up for: its fixed scale if it has one (its output
+        is then resampled to the context's display size), else the context's."""
+        s = self.pass_.fixed_scale
+        return (s * render[0], s * render[1]) if s is not None else self.display_size
 
     def _frame_render_size(self, frame: FrameDescription) -> tuple[int, int]:
         if frame.render_size is not None:

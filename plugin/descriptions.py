@@ -41,7 +41,8 @@ class ContextDescription:
     """How a context is set up; fixed for its lifetime (create another to change it)."""
 
     max_render_size: tuple[int, int]  # (width, height) pixels: the largest render a frame may have
-    display_size: tuple[int, int]  # (width, height) pixels of the output
+    # (width, height) pixels of the output; any ratio: the 2x networks' output is resampled
+    display_size: tuple[int, int]
     pass_name: str = "stss"  # "stss" or any pass of plugin.capabilities()["passes"]
     backend: str = "torch"  # "torch", "onnxruntime", "tensorrt" (neural passes)
     precision: str = "fp32"  # "fp32" or "fp16"

@@ -37,13 +37,10 @@ from . import framedump, metrics
 from .checkpoint import WeightsError
 from .frame import frame_from_dump
 from .history import History
-from .passes import PASSES, create_pass
+from .passes import PASSES, PassError, StssPass, create_pass
 
 DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
                    "vfi", "vfi_dense")
-NEURAL = {"stss", "stss_taa", "two_stage", "vfi", "vfi_dense", "stss_flow"}
-#: Passes that see the next rendered frame (one frame of latency): not extrapolation baselines.
-INTERPOLATION = {"vfi_cheap", "vfi", "vfi_dense"}
 MOTION_PRIORS = ("camera", "zero")
 
 
@@ -104,7 +101,7 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
 
 
 def make_pass(name: str, weights: Path | None):
-    if name in ("stss", "stss_taa") and weights is not None:
+    if weights is not None and issubclass(PASSES[name], StssPass):
         from .checkpoint import load_weights
         from .models import STSS
 
@@ -137,11 +134,11 @@ def evaluate(args) -> dict:
     for name in args.methods:
         try:
             p = make_pass(name, args.weights)
-        except WeightsError as e:
+            p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
+        except (WeightsError, PassError) as e:  # PassError: a fixed-scale network, a dump at another ratio
             results["skipped"][name] = str(e)
             print(f"evaluate: skipping {name}: {e}", file=sys.stderr)
             continue
-        p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
         acc = {"sf": metrics.MetricAccumulator(), "ef": metrics.MetricAccumulator()}
         latency = int(getattr(p, "latency_frames", 0))
         stats: dict[str, list[float]] = {}
@@ -271,9 +268,16 @@ def _crop_frames(scored: list[int]) -> set[int]:
     return {sf[len(sf) // 2], ef[len(ef) // 2]} if sf and ef else set()
 
 
+def is_baseline(method: str) -> bool:
+    """A pass STSS must beat: no learned model, and no latency (interpolation sees the next
+    rendered frame, so it is no extrapolation baseline)."""
+    cls = PASSES.get(method)
+    return cls is not None and not cls.neural and cls.latency_frames == 0
+
+
 def best_baseline(results: dict, kind: str) -> str | None:
     cands = [(m, r[kind]["all"]["psnr"]) for m, r in results["methods"].items()
-             if m not in NEURAL | INTERPOLATION and not math.isnan(r[kind]["all"]["psnr"])]
+             if is_baseline(m) and not math.isnan(r[kind]["all"]["psnr"])]
     return max(cands, key=lambda c: c[1])[0] if cands else None
 
 

@@ -28,15 +28,34 @@ class Pass(ABC):
     inputs: ClassVar[tuple[str, ...]] = ("color", "motion")
     #: Display frames of delay the pass adds (interpolation: 1; STSS extrapolation: 0).
     latency_frames: ClassVar[int] = 0
+    #: A learned model runs in the pass (evaluation keeps it out of the "best baseline").
+    neural: ClassVar[bool] = False
+    #: The constructor takes ``device``, ``backend``, ``precision`` and ``max_render_size``
+    #: to place and compile its network (the plugin hands them over).
+    runtime_options: ClassVar[bool] = False
+
+    @property
+    def fixed_scale(self) -> int | None:
+        """The display/render ratio the pass only works at (the network's pixel-shuffle
+        factor), or ``None`` when any display size works. Callers wanting another display size
+        set the pass up at this ratio and resample its output (the plugin does)."""
+        return None
 
     def __init__(self):
         self.render_size: tuple[int, int] | None = None
         self.display_size: tuple[int, int] | None = None
 
     def setup(self, render_size: tuple[int, int], display_size: tuple[int, int]) -> None:
-        """Size-dependent setup; resets the history."""
-        self.render_size = (int(render_size[0]), int(render_size[1]))
-        self.display_size = (int(display_size[0]), int(display_size[1]))
+        """Size-dependent setup; resets the history. ``PassError`` if the pass has a
+        :attr:`fixed_scale` and the sizes are not at that ratio."""
+        render = (int(render_size[0]), int(render_size[1]))
+        display = (int(display_size[0]), int(display_size[1]))
+        s = self.fixed_scale
+        if s is not None and display != (s * render[0], s * render[1]):
+            raise PassError(f"{self.name}: display_size: expected {s}x the render size {render[0]}x{render[1]} = "
+                            f"{s * render[0]}x{s * render[1]} (the network's fixed scale; resample its output "
+                            f"for other sizes, as the plugin does), got {display[0]}x{display[1]}")
+        self.render_size, self.display_size = render, display
         self.reset()
 
     def reset(self) -> None:

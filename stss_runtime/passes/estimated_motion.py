@@ -30,6 +30,8 @@ class EstimatedMotionStssPass(Pass):
     description = ("STSS fed by the motion pass: for engines without motion vectors (motion estimated "
                    "from colour and depth)")
     inputs = ("color", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
+    neural = True
+    runtime_options = True  # handed to the default inner STSS pass
 
     def __init__(self, tier: int = 1, inner: Pass | None = None, estimator: MotionEstimator | None = None,
                  **stss_kwargs):
@@ -41,6 +43,10 @@ class EstimatedMotionStssPass(Pass):
         self.inner = inner if inner is not None else StssPass(**stss_kwargs)
         self.estimator = estimator if estimator is not None else MotionEstimator(tier)
         self.last_stats: dict = {}
+
+    @property
+    def fixed_scale(self) -> int | None:
+        return self.inner.fixed_scale
 
     def setup(self, render_size, display_size) -> None:
         super().setup(render_size, display_size)

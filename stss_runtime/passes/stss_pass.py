@@ -44,6 +44,8 @@ class StssPass(Pass):
     name = "stss"
     description = "STSS: joint supersampling and extrapolation, one network"
     inputs = ("color", "motion", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
+    neural = True
+    runtime_options = True
 
     def __init__(self, model: nn.Module | None = None, model_name: str = "stss",
                  device: str | torch.device = "cpu", backend: str = "torch", precision: str = "fp32",
@@ -61,6 +63,10 @@ class StssPass(Pass):
         self.max_render_size = max_render_size
         self.backend_options = backend_options
         self.runner = None
+
+    @property
+    def fixed_scale(self) -> int:
+        return self.model.SCALE
 
     def setup(self, render_size, display_size) -> None:
         super().setup(render_size, display_size)

@@ -38,6 +38,8 @@ class TwoStagePass(Pass):
     name = "two_stage"
     description = "supersampling network, then ExtraNet-style extrapolation at display resolution"
     inputs = ("color", "motion", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
+    neural = True
+    runtime_options = True
 
     def __init__(self, supersampler: nn.Module | None = None, extrapolator: nn.Module | None = None,
                  device: str | torch.device = "cpu", backend: str = "torch", precision: str = "fp32",
@@ -56,6 +58,10 @@ class TwoStagePass(Pass):
         self.max_render_size = max_render_size
         self.backend_options = backend_options
         self.runners: dict = {}
+
+    @property
+    def fixed_scale(self) -> int:
+        return self.supersampler.SCALE
 
     def setup(self, render_size, display_size) -> None:
         super().setup(render_size, display_size)

@@ -412,6 +412,7 @@ class VfiPass(Pass):
                    "refiner on the tiles its uncertainty head predicts to be hard")
     inputs = ("color", "motion", "depth", "normal", "object_id")
     latency_frames = 1
+    neural = True  # the refiner
     dense = False
 
     def __init__(self, inner: str = "temporal", model: VfiRefiner | None = None,
@@ -440,6 +441,10 @@ class VfiPass(Pass):
         self.last_stats: dict = {}
         self.last_cheap: CheapResult | None = None
         self.last_features: torch.Tensor | None = None
+
+    @property
+    def fixed_scale(self) -> int | None:
+        return self.inner.fixed_scale
 
     def setup(self, render_size, display_size) -> None:
         self.inner.setup(render_size, display_size)
@@ -535,6 +540,7 @@ class VfiCheapPass(VfiPass):
     name = "vfi_cheap"
     description = ("frame interpolation (adds ONE frame of latency; STSS extrapolation stays "
                    "the default): FSR 3 style depth-ordered, occlusion-aware blend only")
+    neural = False
 
     def __init__(self, inner: str = "temporal"):
         super().__init__(inner=inner, refine=False)

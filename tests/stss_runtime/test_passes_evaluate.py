@@ -14,6 +14,7 @@ from PIL import Image
 
 from stss_runtime import framedump
 from stss_runtime.checkpoint import WeightsError, save_weights
+from stss_runtime.evaluate import is_baseline
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.models import build_model
 from stss_runtime.passes import (PASSES, EstimatedMotionStssPass, PassError, StssPass, StssTemporalPass, TwoStagePass,
@@ -60,6 +61,27 @@ def test_pass_misuse_is_reported(tiny_dump):
         p(f)
     with pytest.raises(ValueError, match="unknown pass 'nope'"):
         create_pass("nope")
+
+
+def test_fixed_scale_networks_refuse_another_ratio():
+    """A pixel-shuffle network only makes 2x; set up at another ratio it must say so (it
+    used to crop its 2x picture to the requested size)."""
+    passes = _passes()
+    scales = {name: p.fixed_scale for name, p in passes.items()}
+    assert scales == {**{n: None for n in passes}, "stss": 2, "stss_taa": 2, "two_stage": 2, "stss_flow": 2}
+    for name, scale in scales.items():
+        if scale is None:
+            passes[name].setup((64, 40), (96, 60))  # any ratio
+            continue
+        with pytest.raises(PassError, match=rf"{name}: display_size: expected 2x .* = 128x80 .*got 96x60"):
+            passes[name].setup((64, 40), (96, 60))
+    vfi_on_stss = VfiPass(inner="stss")  # an interpolator inherits its upscaler's scale
+    assert vfi_on_stss.fixed_scale == 2
+
+
+def test_baselines_are_the_passes_without_a_network_or_latency():
+    assert {m for m in PASSES if is_baseline(m)} == {"bilinear", "bicubic", "temporal", "warp_fill"}
+    assert {m for m, cls in PASSES.items() if cls.runtime_options} == {"stss", "stss_taa", "two_stage", "stss_flow"}
 
 
 def test_missing_weights_name_the_command(tmp_path, monkeypatch):
