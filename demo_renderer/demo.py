@@ -225,7 +225,8 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
 
         from stss_runtime.passes import PASSES
 
-        passes = ("native", "bilinear", "temporal", "stss")
+        # STSS alone and with its outputs accumulated (the best zero-latency mode) side by side
+        passes = ("native", "bilinear", "temporal", "stss", "stss_taa")
         spec = MODES[cfg.mode]  # None: native rendering
         chosen = spec[0] if spec else None
         if chosen and chosen not in passes and PASSES[chosen].latency_frames == 0:

@@ -201,13 +201,13 @@ def test_compositor_views(gl):
 
 def test_headless_demo_writes_clip_sheet_and_profile(tmp_path):
     out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "6", "--mode", "stss_taa",
+    r = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "6", "--mode", "warp_fill",
                         "--display-size", "320x180", "--sheet-frames", "4", "--out", str(out), "--no-progress"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert str(out) in r.stdout and "frame time ms" in r.stdout and "comparison sheet" in r.stdout
     # the sheet's fixed columns, plus the mode the demo ran (no latency, so it can be shown)
-    assert all(f"\n{m} " in r.stdout for m in ("native", "bilinear", "temporal", "STSS", "STSS + accum."))
+    assert all(f"\n{m} " in r.stdout for m in ("native", "bilinear", "temporal", "STSS", "STSS + accum.", "warp + fill"))
     pngs = sorted((out / "frames").glob("*.png"))
     assert len(pngs) == 6
     img = np.asarray(Image.open(pngs[-1]))
