@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tune_accumulation import record  # noqa: E402
+from tune_accumulation import record, replay  # noqa: E402
 
-from stss_runtime import framedump, metrics  # noqa: E402
+from stss_runtime import framedump  # noqa: E402
 from stss_runtime import warp as W  # noqa: E402
 from stss_runtime.checkpoint import default_weights  # noqa: E402
 from stss_runtime.frame import frame_from_dump  # noqa: E402
-from stss_runtime.history import decode_color, encode_color  # noqa: E402
+from stss_runtime.history import encode_color  # noqa: E402
 from stss_runtime.passes.baselines import TemporalUpscaler  # noqa: E402
 from stss_runtime.passes.stss_pass import StssTemporalPass  # noqa: E402
 
@@ -97,18 +97,13 @@ def cached(path: Path, make):
     return value
 
 
-def replay(rec: list[dict], temporal: list[torch.Tensor], v: dict, warmup: int = 6) -> tuple[float, float]:
-    accum, scores = None, {0: [], 1: []}
-    for d, t in zip(rec, temporal):
-        if accum is None or d["valid"] is None:
-            accum = d["enc"]
-        else:
-            accum = step(accum, d["enc"], d["motion"], d["depth"], d["valid"], d["i"] % 2 == 1, v)
-        if d["i"] >= warmup:
-            out = accum if "mix" not in v else v["mix"] * accum + (1 - v["mix"]) * t
-            img = metrics.to_display(decode_color(out)[0].permute(1, 2, 0).numpy())
-            scores[d["i"] % 2].append(metrics.psnr_y(d["gt"], img))
-    return float(np.mean(scores[0])), float(np.mean(scores[1]))
+def score(rec: list[dict], temporal: list[torch.Tensor], v: dict, warmup: int = 6) -> tuple[float, float]:
+    """Mean Y-PSNR (SF, EF) of variant ``v`` (:func:`tune_accumulation.replay`)."""
+    mix = None
+    if "mix" in v:
+        mix = lambda accum, n: v["mix"] * accum + (1 - v["mix"]) * temporal[n]  # noqa: E731
+    return replay(rec, lambda accum, d: step(accum, d["enc"], d["motion"], d["depth"], d["valid"], d["i"] % 2 == 1, v),
+                  warmup, output=mix)
 
 
 def main(argv=None) -> None:
@@ -126,7 +121,7 @@ def main(argv=None) -> None:
             for f in args.data}
     print(f"{'variant':20s} | " + " | ".join(f"{n} SF / EF" for n in recs) + " | mean SF / EF")
     for label, v in VARIANTS:
-        res = [replay(rec, temporal, v) for rec, temporal in recs.values()]
+        res = [score(rec, temporal, v) for rec, temporal in recs.values()]
         mean = np.mean(res, 0)
         print(f"{label:20s} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in res)
               + f" | {mean[0]:.3f} / {mean[1]:.3f}", flush=True)

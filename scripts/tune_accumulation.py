@@ -57,17 +57,23 @@ def record(folder: Path, weights: Path | None, frames: int) -> list[dict]:
     return rec
 
 
-def replay(rec: list[dict], alpha: float, clamp: int, keep: int, warmup: int) -> tuple[float, float]:
+def replay(rec: list[dict], step, warmup: int, output=None) -> tuple[float, float]:
+    """Mean Y-PSNR (SF, EF) after ``warmup`` frames of the accumulation ``step(accum, d)``
+    builds over the recorded frames ``d`` (restarted from STSS after a reset);
+    ``output(accum, n)``: what is scored for the n-th frame (default: the accumulation)."""
     accum, scores = None, {0: [], 1: []}
-    for d in rec:
-        if accum is None or d["valid"] is None:
-            accum = d["enc"]
-        else:
-            accum = accumulate(accum, d["enc"], d["motion"], d["depth"], d["valid"], alpha, clamp, keep)
+    for n, d in enumerate(rec):
+        accum = d["enc"] if accum is None or d["valid"] is None else step(accum, d)
         if d["i"] >= warmup:
-            img = metrics.to_display(decode_color(accum)[0].permute(1, 2, 0).numpy())
+            out = accum if output is None else output(accum, n)
+            img = metrics.to_display(decode_color(out)[0].permute(1, 2, 0).numpy())
             scores[d["i"] % 2].append(metrics.psnr_y(d["gt"], img))
     return float(np.mean(scores[0])), float(np.mean(scores[1]))
+
+
+def setting(alpha: float, clamp: int, keep: int):
+    """The pass's own accumulation step with these settings, for :func:`replay`."""
+    return lambda accum, d: accumulate(accum, d["enc"], d["motion"], d["depth"], d["valid"], alpha, clamp, keep)
 
 
 def main(argv=None) -> None:
@@ -87,7 +93,7 @@ def main(argv=None) -> None:
     for alpha, clamp, keep in itertools.product(args.alpha, args.clamp, args.keep):
         if alpha == 1.0 and (clamp, keep) != (args.clamp[0], args.keep[0]):
             continue  # alpha 1 ignores the history: one row is enough
-        res = [replay(r, alpha, clamp, keep, args.warmup) for r in recs.values()]
+        res = [replay(r, setting(alpha, clamp, keep), args.warmup) for r in recs.values()]
         mean = np.mean(res, 0)
         print(f"{alpha:5.2f} {clamp:5d} {keep:4d} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in res)
               + f" | {mean[0]:.3f} / {mean[1]:.3f}", flush=True)

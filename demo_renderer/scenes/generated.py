@@ -4,8 +4,9 @@
 ground inside a ring of 4-10 large textured blocks: boxes, slabs, spheres, poles, picket
 rows, wires and alpha-tested foliage cards, with random textures (procedural checkers,
 planks, cobbles, leaves and the scikit-image photos), random roughness and metalness.
-About a third of them move: sliding at up to ~9 m/s, spinning, or circling. The camera takes one of four random paths (dolly, orbit, whip pan,
-fly-through) at a random speed, under a random sun, sky and up to three coloured lights.
+About a third of them move: sliding at up to ~9 m/s, spinning, or circling. The camera
+takes one of four random paths (dolly, orbit, whip pan, fly-through) at a random speed,
+under a random sun, sky and up to three coloured lights.
 
 Why: STSS trained on three hand-made scenes learned their look more than supersampling in
 general (its learned part added nothing over its bilinear residual on the unseen ``traffic``
