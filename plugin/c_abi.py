@@ -1,17 +1,27 @@
 """The plugin's C ABI (``plugin/include/stss_plugin.h``): the Python side of
 ``libstss_plugin.so`` and the build of that library with cffi's embedding mode.
 
-Build (about 2 s, most of it importing the plugin; writes ``build/plugin/libstss_plugin.so``
-and cffi's generated ``_stss_plugin.c`` next to it)::
+Build (about 2 s, most of it importing the plugin; writes ``build/plugin/libstss_plugin.so``,
+cffi's generated ``_stss_plugin.c`` and ``stss_build_config.h`` next to it)::
 
     .venv/bin/python -m plugin.c_abi --build [--out DIR] [--verbose]
 
-The library is a C shared object that embeds CPython. Its exported ``stss_*`` functions
-are small C functions (in :data:`_PREAMBLE`) that start the interpreter on first use,
-call the Python functions of this module through cffi's ``extern "Python"`` entry points
-and map their outcome to an ``stss_result``. Pure helpers (``stss_version``,
-``stss_last_error``, the ``*_init`` functions, the jitter helpers) are plain C and never
-start Python.
+The library is a C shared object that embeds CPython. Its C is in real files under
+``plugin/c/``, compiled from there:
+
+- ``stss_plugin.c``: the exported ``stss_*`` functions, which start the interpreter on
+  first use, call the Python functions of this module through cffi's ``extern "Python"``
+  entry points and map their outcome to an ``stss_result``; and the pure helpers
+  (``stss_version``, ``stss_last_error``, the ``*_init`` functions, the jitter helpers),
+  plain C that never starts Python;
+- ``stss_plugin_internal.h``: what the C side and this module share: the entry points'
+  declarations (cffi's embedding API), ``stss__set_error`` (called from Python), and the
+  ``STSS__TAG`` / ``STSS__ERROR_CAPACITY`` constants this module reads from it.
+
+cffi generates a second translation unit, ``_stss_plugin.c``, with the entry points and
+the init code (:data:`_INIT_CODE`, Python). The values baked into a build are written by
+:func:`build` into ``stss_build_config.h`` in the output folder, which ``stss_plugin.c``
+includes; no C is kept in Python strings.
 
 **The library is tied to this checkout and its virtual environment**: the build bakes in
 
@@ -28,7 +38,8 @@ start Python.
   modules (numpy, torch) resolve its symbols even when an engine dlopens the library
   with ``RTLD_LOCAL``.
 
-Move the checkout or rebuild the venv: rebuild the library. When the host process already
+Move the checkout or rebuild the venv: rebuild the library (``stss_build_config.h`` in the
+build folder shows what a build is tied to). When the host process already
 runs Python (e.g. a Python engine that dlopens the library), that interpreter is used
 and must be able to import ``_cffi_backend`` (cffi) itself.
 
@@ -87,15 +98,32 @@ from .helpers import capabilities, required_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEADER = Path(__file__).resolve().parent / "include" / "stss_plugin.h"
+#: The library's C side: the exported functions and the embedded interpreter's start, and
+#: the declarations it shares with this module (compiled from these files, not from strings).
+C_DIR = Path(__file__).resolve().parent / "c"
+C_SOURCE = C_DIR / "stss_plugin.c"
+INTERNAL_HEADER = C_DIR / "stss_plugin_internal.h"
+#: Written by the build next to the library: the paths and version baked into it.
+BUILD_CONFIG = "stss_build_config.h"
 DEFAULT_OUT = REPO_ROOT / "build" / "plugin"
 LIBRARY_NAME = "libstss_plugin.so"
 MODULE_NAME = "_stss_plugin"  # cffi's module inside the library
 ABI_VERSION = 2
 
+
+
+def _c_define(name: str, header: Path = INTERNAL_HEADER) -> int:
+    """The integer value of ``#define name`` in a header (one source for C and Python)."""
+    match = re.search(rf"^#define\s+{name}\s+(\S+)", header.read_text(), re.M)
+    if match is None:
+        raise RuntimeError(f"{header}: no #define {name}")
+    return int(match.group(1), 0)
+
+
 #: Internal entry points return TAG + result code, so that cffi's "init failed, returning
-#: 0" is told apart from STSS_RESULT_OK by the C wrappers.
-_TAG = 0x100
-_MAX_MESSAGE = 4000  # bytes; the C buffer holds 4096
+#: 0" is told apart from STSS_RESULT_OK by the C wrappers (STSS__TAG in the internal header).
+_TAG = _c_define("STSS__TAG")
+_MAX_MESSAGE = _c_define("STSS__ERROR_CAPACITY") - 96  # bytes kept of a message, well inside the C buffer
 
 # stss_format: value -> (name, channels, numpy dtype, kind)
 FORMATS: dict[int, tuple[str, int, Any, str]] = {
@@ -187,12 +215,14 @@ def c_message(message: str) -> str:
 
 # -- header ------------------------------------------------------------------------------
 
-def header_declarations(header: Path = HEADER) -> str:
-    """The declarations between ``cffi:begin`` and ``cffi:end`` of the header, with the
-    ``STSS_API`` attribute removed: what ``ffi.cdef`` takes (also for ABI-mode tests)."""
+def header_declarations(header: Path = HEADER, block: str = "cffi") -> str:
+    """The declarations between the ``<block>:begin`` and ``<block>:end`` comments of a
+    header (``cffi``: the public ABI of ``stss_plugin.h``; ``cffi:embedding`` and
+    ``cffi:cdef``: the internal header's two parts), with the ``STSS_API`` attribute
+    removed: what ``ffi.cdef`` / ``ffi.embedding_api`` take (also for ABI-mode tests)."""
     text = header.read_text()
-    start = text.index("*/", text.index("---- cffi:begin")) + 2
-    end = text.rindex("/*", 0, text.index("---- cffi:end"))
+    start = text.index("*/", text.index(f"---- {block}:begin")) + 2
+    end = text.rindex("/*", 0, text.index(f"---- {block}:end"))
     return re.sub(r"\bSTSS_API\s+", "", text[start:end])
 
 
@@ -703,252 +733,6 @@ def _dispatch(call: _Call, context, frame, output) -> None:
 
 # -- the build ---------------------------------------------------------------------------
 
-_INTERNAL_API = """
-int32_t stss__py_init(void);
-int32_t stss__py_query_capabilities(char* json_out, size_t capacity, size_t* needed);
-int32_t stss__py_create(const stss_context_desc* desc, stss_context** out);
-int32_t stss__py_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output);
-int32_t stss__py_reset(stss_context* context);
-int32_t stss__py_release_gpu_resources(stss_context* context);
-int32_t stss__py_destroy(stss_context* context);
-"""
-
-#: The library's C side: the exported functions, the thread-local error, Python's start.
-_PREAMBLE = r"""
-#include <dlfcn.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
-#include "stss_plugin.h"
-
-#define STSS__PYTHON_EXECUTABLE %(python)s
-#define STSS__LIBPYTHON %(libpython)s
-#define STSS__VERSION %(version)s
-#define STSS__TAG 0x100
-
-%(internal_api)s
-
-static _Thread_local char stss__error[4096];
-
-static void stss__set_error(const char* message)
-{
-    snprintf(stss__error, sizeof stss__error, "%%s", message ? message : "");
-}
-
-/* ---- the embedded interpreter ---- */
-
-static pthread_once_t stss__python_once = PTHREAD_ONCE_INIT;
-static int stss__python_failed = 0;
-static char stss__python_message[1024];
-
-static void stss__start_python(void)
-{
-    PyGILState_STATE gil = PyGILState_UNLOCKED;
-    int ours = 0;
-    /* extension modules (numpy, torch) resolve CPython's symbols globally: make libpython
-       global even when the host dlopen()ed this library with RTLD_LOCAL */
-    (void)dlopen(STSS__LIBPYTHON, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
-    if (Py_IsInitialized()) {
-        gil = PyGILState_Ensure();  /* a Python host: cffi uses its interpreter */
-    }
-    else {
-        PyConfig config;
-        PyConfig_InitPythonConfig(&config);
-        config.install_signal_handlers = 0;  /* the engine owns the signals */
-        config.parse_argv = 0;
-        /* the engine's PYTHONHOME / PYTHONPATH (set for some other Python) must not break us */
-        config.use_environment = 0;
-        /* the venv's interpreter as program name: CPython finds pyvenv.cfg, sys.prefix = the venv */
-        PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, STSS__PYTHON_EXECUTABLE);
-        if (!PyStatus_Exception(status))
-            status = Py_InitializeFromConfig(&config);
-        PyConfig_Clear(&config);
-        if (PyStatus_Exception(status)) {
-            stss__python_failed = 1;
-            snprintf(stss__python_message, sizeof stss__python_message,
-                     "the embedded Python (%%s) failed to start: %%s%%s%%s", STSS__PYTHON_EXECUTABLE,
-                     status.func ? status.func : "", status.func ? ": " : "",
-                     status.err_msg ? status.err_msg : "unknown error");
-            return;
-        }
-        ours = 1;  /* this thread holds the GIL */
-    }
-#if PY_VERSION_HEX < 0x030C0000
-    /* cffi's first call spin-waits until PyCapsule_Type.tp_version_tag is 0 (its start-up
-       lock on CPython < 3.12), but a running interpreter may have given that type a
-       version tag (any attribute lookup on a capsule): it would spin forever. Invalidate
-       the tag (PyType_Modified sets it to 0) while holding the GIL, so nothing can set it
-       again before cffi's start-up below has taken and released its lock. */
-    PyType_Modified(&PyCapsule_Type);
-#endif
-    /* cffi's start-up (the init code: sys.path, import plugin.c_abi) now, under the GIL,
-       once: later calls take cffi's fast path */
-    if (stss__py_init() < STSS__TAG) {
-        stss__python_failed = 1;
-        snprintf(stss__python_message, sizeof stss__python_message, "%%s",
-                 "the plugin's Python side did not run: the library's init code failed "
-                 "(cffi printed why on stderr); rebuild with python -m plugin.c_abi --build");
-    }
-    if (ours)
-        (void)PyEval_SaveThread();  /* release the GIL: cffi takes it per call */
-    else
-        PyGILState_Release(gil);
-}
-
-static int stss__ensure_python(void)
-{
-    pthread_once(&stss__python_once, stss__start_python);
-    if (stss__python_failed) {
-        stss__set_error(stss__python_message);
-        return -1;
-    }
-    return 0;
-}
-
-static int32_t stss__result(int32_t tagged)
-{
-    if (tagged < STSS__TAG) {  /* cffi returned 0: the library's Python init code failed */
-        stss__set_error("the plugin's Python side did not run: the library's init code failed "
-                        "(cffi printed why on stderr); rebuild with python -m plugin.c_abi --build");
-        return STSS_RESULT_INTERNAL;
-    }
-    return tagged - STSS__TAG;
-}
-
-#define STSS__CALL(expr)                                        \
-    do {                                                        \
-        stss__error[0] = '\0';                                  \
-        if (stss__ensure_python() != 0)                         \
-            return STSS_RESULT_BACKEND_UNAVAILABLE;             \
-        return stss__result(expr);                              \
-    } while (0)
-
-/* ---- exported: Python ---- */
-
-STSS_API int32_t stss_query_capabilities(char* json_out, size_t capacity, size_t* needed)
-{
-    STSS__CALL(stss__py_query_capabilities(json_out, capacity, needed));
-}
-
-STSS_API int32_t stss_create(const stss_context_desc* desc, stss_context** out)
-{
-    STSS__CALL(stss__py_create(desc, out));
-}
-
-STSS_API int32_t stss_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output)
-{
-    STSS__CALL(stss__py_dispatch(context, frame, output));
-}
-
-STSS_API int32_t stss_reset(stss_context* context)
-{
-    STSS__CALL(stss__py_reset(context));
-}
-
-STSS_API int32_t stss_release_gpu_resources(stss_context* context)
-{
-    STSS__CALL(stss__py_release_gpu_resources(context));
-}
-
-STSS_API int32_t stss_destroy(stss_context* context)
-{
-    STSS__CALL(stss__py_destroy(context));
-}
-
-/* ---- exported: plain C ---- */
-
-STSS_API const char* stss_version(void) { return STSS__VERSION; }
-
-STSS_API int32_t stss_abi_version(void) { return STSS_ABI_VERSION; }
-
-STSS_API const char* stss_last_error(void) { return stss__error; }
-
-static void stss__identity(double* m)
-{
-    for (int i = 0; i < 16; ++i)
-        m[i] = (i %% 5 == 0) ? 1.0 : 0.0;
-}
-
-STSS_API void stss_context_desc_init(stss_context_desc* desc)
-{
-    if (!desc)
-        return;
-    memset(desc, 0, sizeof *desc);
-    desc->generated_frames = 1;
-    desc->flags = STSS_FLAG_HDR;
-}
-
-STSS_API void stss_generated_desc_init(stss_generated_desc* generated)
-{
-    if (!generated)
-        return;
-    memset(generated, 0, sizeof *generated);
-    stss__identity(generated->view);
-    stss__identity(generated->proj);
-}
-
-STSS_API void stss_frame_desc_init(stss_frame_desc* frame)
-{
-    if (!frame)
-        return;
-    memset(frame, 0, sizeof *frame);
-    frame->motion_scale_x = frame->motion_scale_y = 1.0;
-    frame->pre_exposure = 1.0;
-    stss__identity(frame->view);
-    stss__identity(frame->proj);
-}
-
-STSS_API int32_t stss_format_bytes_per_pixel(int32_t format)
-{
-    switch (format) {
-    case STSS_FORMAT_R32F: case STSS_FORMAT_R32I: case STSS_FORMAT_R32UI: case STSS_FORMAT_RGBA8_UNORM: return 4;
-    case STSS_FORMAT_RG32F: case STSS_FORMAT_RGBA16F: return 8;
-    case STSS_FORMAT_RGB32F: return 12;
-    case STSS_FORMAT_RGBA32F: return 16;
-    case STSS_FORMAT_R16F: return 2;
-    case STSS_FORMAT_RG16F: return 4;
-    case STSS_FORMAT_R8_UNORM: return 1;
-    default: return 0;
-    }
-}
-
-STSS_API int32_t stss_jitter_phase_count(int32_t render_width, int32_t display_width)
-{
-    if (render_width <= 0 || display_width <= 0)
-        return 0;
-    double r = (double)display_width / (double)render_width;
-    return (int32_t)(8.0 * r * r);
-}
-
-static double stss__halton(int64_t index, int32_t base)
-{
-    double result = 0.0, f = 1.0;
-    while (index > 0) {
-        f /= base;
-        result += f * (double)(index %% base);
-        index /= base;
-    }
-    return result;
-}
-
-STSS_API void stss_jitter_offset(int64_t index, int32_t phase_count, double* x, double* y)
-{
-    double jx = 0.0, jy = 0.0;
-    if (phase_count > 0) {
-        int64_t i = index %% phase_count;
-        if (i < 0)
-            i += phase_count;
-        jx = stss__halton(i + 1, 2) - 0.5;
-        jy = stss__halton(i + 1, 3) - 0.5;
-    }
-    if (x)
-        *x = jx;
-    if (y)
-        *y = jy;
-}
-"""
-
 #: Runs once inside the library when Python starts: the checkout and venv on sys.path,
 #: then this module bound to the entry points. A failure is reported by every entry point
 #: (STSS_RESULT_BACKEND_UNAVAILABLE and the reason), never printed.
@@ -984,7 +768,13 @@ except BaseException as _e:
 
 
 def _c_string(text: str) -> str:
-    return json.dumps(text)  # a valid C literal for the paths and versions used here
+    """``text`` as a C string literal (UTF-8; quotes, backslashes and non-printable bytes
+    escaped in octal)."""
+    out = []
+    for b in text.encode("utf-8"):
+        ch = chr(b)
+        out.append(f"\\{ch}" if ch in '"\\' else ch if 32 <= b < 127 and ch != "?" else f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
 
 
 def _version() -> str:
@@ -996,9 +786,23 @@ def _version() -> str:
     return f"{v} (abi {ABI_VERSION})"
 
 
+def build_config(python: str, libpython: str, version: str) -> str:
+    """The text of ``stss_build_config.h``: what the build bakes into the library."""
+    return ("/* stss_build_config.h - written by python -m plugin.c_abi --build: what this build of\n"
+            " * libstss_plugin.so is tied to (see plugin/examples/README.md). Do not edit. */\n"
+            "#ifndef STSS_BUILD_CONFIG_H\n#define STSS_BUILD_CONFIG_H\n"
+            f"#define STSS__PYTHON_EXECUTABLE {_c_string(python)}\n"
+            f"#define STSS__LIBPYTHON {_c_string(libpython)}\n"
+            f"#define STSS__VERSION {_c_string(version)}\n"
+            "#endif\n")
+
+
 def build(out_dir: str | Path = DEFAULT_OUT, verbose: bool = False) -> Path:
-    """Build ``libstss_plugin.so`` into ``out_dir`` (with cffi's generated ``_stss_plugin.c``
-    and object file) for this checkout and the running interpreter's venv; returns its path."""
+    """Build ``libstss_plugin.so`` into ``out_dir`` for this checkout and the running
+    interpreter's venv; returns its path. Compiles :data:`C_SOURCE` (``plugin/c/``) and
+    cffi's generated ``_stss_plugin.c`` (the Python entry points and the init code); the
+    baked-in paths and version go into ``out_dir/stss_build_config.h``, which
+    ``stss_plugin.c`` includes."""
     import sysconfig
 
     import cffi
@@ -1007,15 +811,19 @@ def build(out_dir: str | Path = DEFAULT_OUT, verbose: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     libdir = sysconfig.get_config_var("LIBDIR")
     soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    config = build_config(sys.executable, str(Path(libdir) / soname), _version())
+    config_path = out_dir / BUILD_CONFIG
+    if not config_path.exists() or config_path.read_text() != config:  # keep its date: no needless rebuild
+        config_path.write_text(config)
     ffib = cffi.FFI()
     ffib.cdef(header_declarations())
-    ffib.cdef("void stss__set_error(const char* message);")
-    ffib.embedding_api(_INTERNAL_API)
-    ffib.set_source(MODULE_NAME, _PREAMBLE % {
-        "python": _c_string(sys.executable), "libpython": _c_string(str(Path(libdir) / soname)),
-        "version": _c_string(_version()), "internal_api": _INTERNAL_API},
-        include_dirs=[str(HEADER.parent)], extra_compile_args=["-O2", "-std=gnu11"],
-        extra_link_args=[f"-Wl,-rpath,{libdir}"])
+    ffib.cdef(header_declarations(INTERNAL_HEADER, "cffi:cdef"))
+    ffib.embedding_api(header_declarations(INTERNAL_HEADER, "cffi:embedding"))
+    # cffi's module only needs the declarations; the C side is its own translation unit
+    ffib.set_source(MODULE_NAME, f'#include "{INTERNAL_HEADER.name}"\n', sources=[str(C_SOURCE)],
+                    include_dirs=[str(C_DIR), str(HEADER.parent), str(out_dir)],
+                    extra_compile_args=["-O2", "-std=gnu11", "-Wall"],
+                    extra_link_args=[f"-Wl,-rpath,{libdir}"], depends=[str(HEADER), str(INTERNAL_HEADER)])
     ffib.embedding_init_code(_INIT_CODE % {
         "site_packages": sysconfig.get_paths()["purelib"], "repo": str(REPO_ROOT), "module": MODULE_NAME,
         "tag": _TAG})

@@ -64,7 +64,9 @@ def test_library_exports_the_header_functions_and_bakes_this_checkout(c_library)
     declared = set(re.findall(r"\b(stss_\w+)\s*\(", code))
     assert declared and declared <= exported, sorted(declared - exported)
     source = (c_library.parent / f"{c_abi.MODULE_NAME}.c").read_text()
-    assert str(ROOT) in source and sys.executable in source  # tied to this checkout and venv
+    config = (c_library.parent / c_abi.BUILD_CONFIG).read_text()
+    assert str(ROOT) in source and f'"{sys.executable}"' in config  # tied to this checkout and venv
+    assert "Py_InitializeFromConfig" not in source  # the C side is compiled from plugin/c, not generated
 
 
 # -- the C engine ---------------------------------------------------------------------------
