@@ -13,17 +13,39 @@ See README.md ("The plugin API") for a complete example.
 from __future__ import annotations
 
 from .context import Context
-from .descriptions import (ContextDescription, DispatchResult, FrameDescription, GeneratedFrame,
-                           GeneratedFrameDescription, QualityMode, Severity)
-from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result,
-                     UnsupportedError)
-from .helpers import (capabilities, jitter_offset, jitter_phase_count, memory_estimate, mip_bias,
-                      optional_inputs, render_size, required_inputs)
+from .descriptions import (
+    MAX_IMAGE_DIMENSION,
+    ContextDescription,
+    DispatchResult,
+    FrameDescription,
+    GeneratedFrame,
+    GeneratedFrameDescription,
+    QualityMode,
+    Severity,
+)
+from .errors import (
+    BackendUnavailableError,
+    ContextStateError,
+    InvalidInputError,
+    PluginError,
+    Result,
+    UnsupportedError,
+)
+from .helpers import (
+    capabilities,
+    jitter_offset,
+    jitter_phase_count,
+    memory_estimate,
+    mip_bias,
+    optional_inputs,
+    render_size,
+    required_inputs,
+)
 
 __all__ = [
     "BackendUnavailableError", "Context", "ContextDescription", "ContextStateError", "DispatchResult",
-    "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "MotionDiagnosis",
-    "PluginError", "QualityMode", "Result", "SelfTestReport", "Severity", "UnsupportedError", "capabilities",
+    "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "MAX_IMAGE_DIMENSION",
+    "MotionDiagnosis", "PluginError", "QualityMode", "Result", "SelfTestReport", "Severity", "UnsupportedError", "capabilities",
     "debug_views", "diagnose_motion", "jitter_offset", "jitter_phase_count", "memory_estimate", "mip_bias",
     "optional_inputs", "render_size", "required_inputs", "save_debug_sheet", "self_test",
 ]

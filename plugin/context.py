@@ -6,13 +6,20 @@
 
 Per dispatch: validate and convert the inputs, upscale the rendered frame, extrapolate the
 generated frame(s) from their G-buffers and the history, composite the UI last (never
-warped), and time every stage. The runtime keeps the history; a reset flag, an index jump
-with ``reset=True`` or a render-size change drops it.
+warped), and time every stage. The runtime keeps the history; a reset flag or a
+render-size change drops it (a frame-index gap is refused unless the frame sets ``reset``).
+
+Every input is checked before the context's state changes, so a refused frame leaves the
+context exactly as it was: its messages are not sent, it does not enter the jitter history,
+and the corrected frame gives the output it would have given. Value checks (finite, in
+range) are computed where the inputs live and read back once per dispatch
+(:mod:`plugin.checks`): on CUDA one host synchronisation, not one per check.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import weakref
 from dataclasses import replace
 from typing import Any
@@ -20,17 +27,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from stss_runtime.backends import BackendUnavailable
+from stss_runtime.backends import BackendError, BackendUnavailable
 from stss_runtime.frame import Frame
 from stss_runtime.history import decode_color, encode_color
 from stss_runtime.passes import PASSES, create_pass
 
-from .descriptions import (ContextDescription, DispatchResult, FrameDescription, GeneratedFrame,
-                           GeneratedFrameDescription, Severity)
-from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, Result,
-                     UnsupportedError)
 from . import gl_interop
-from .resources import image_shape, kind_of, matrix, to_output, to_tensor
+from .checks import ValueChecks
+from .descriptions import (
+    MAX_IMAGE_DIMENSION,
+    ContextDescription,
+    DispatchResult,
+    FrameDescription,
+    GeneratedFrame,
+    GeneratedFrameDescription,
+    Severity,
+)
+from .errors import (
+    BackendUnavailableError,
+    ContextStateError,
+    InvalidInputError,
+    Result,
+    UnsupportedError,
+)
+from .resources import image_shape, kind_of, layout_hint, matrix, to_output, to_tensor
 from .timing import StageTimer
 
 #: Motion vectors beyond this many frame sizes off-screen are clamped (with a warning).
@@ -42,27 +62,91 @@ _DEFAULTS = {"albedo": (3, 0.5), "normal": (3, None), "roughness": (1, 0.5), "me
              "object_id": (1, 1)}
 
 
+#: The C ABI's frame_index is an int64_t.
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _got(value: Any) -> str:
+    """A value and its type, for a message about a wrong type (``'33.3' (a str)``)."""
+    return f"{value!r} (a {type(value).__name__})"
+
+
 def _size_pair(value: Any, name: str, minimum: int = 8) -> tuple[int, int]:
     try:
         w, h = value
     except (TypeError, ValueError):
         raise InvalidInputError(name, "(width, height) integers", repr(value)) from None
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (w, h)):
+    if not all(_integer(v) for v in (w, h)):
         raise InvalidInputError(name, "(width, height) integers", repr(value))
     w, h = int(w), int(h)
     if w < minimum or h < minimum:
         raise InvalidInputError(name, f"at least {minimum}x{minimum}", f"{w}x{h}")
+    if w > MAX_IMAGE_DIMENSION or h > MAX_IMAGE_DIMENSION:
+        raise InvalidInputError(name, f"at most {MAX_IMAGE_DIMENSION}x{MAX_IMAGE_DIMENSION} "
+                                "(plugin.MAX_IMAGE_DIMENSION)", f"{w}x{h}")
     return w, h
 
 
+def _is_number(value: Any) -> bool:
+    """A real number: int, float, a numpy scalar or 0-d array; not a bool or a string."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu"
+
+
 def _finite(value: Any, name: str, expected: str = "a finite number") -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(name, expected, repr(value)) from None
+    if not _is_number(value):
+        raise InvalidInputError(name, expected, _got(value))
+    v = float(value)
     if not math.isfinite(v):
         raise InvalidInputError(name, expected, repr(value))
     return v
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A bool (or numpy bool): a string such as "no" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(name, "True or False", _got(value))
+    return bool(value)
+
+
+def _name(value: Any, name: str, choices, what: str) -> str:
+    """A string among ``choices``: UnsupportedError for another string, InvalidInputError
+    for another type (a list, None, ...)."""
+    expected = f"{what}: one of {', '.join(map(repr, choices))}"
+    if not isinstance(value, str):
+        raise InvalidInputError(name, expected, _got(value))
+    if value not in choices:
+        raise UnsupportedError(name, expected, repr(value))
+    return value
+
+
+def _probe_backend(desc: ContextDescription) -> None:
+    """Refuse now a back-end that cannot run here, as ``plugin.capabilities()`` reports it:
+    a pass creates its runner at its first dispatch, too late to say so."""
+    if desc.backend == "torch":
+        return  # the device was checked already
+    from stss_runtime.backends import availability
+
+    ok, why = availability().get(desc.backend, (False, "unknown back-end"))
+    if ok and desc.backend == "onnxruntime" and desc.device == "cuda":
+        import onnxruntime
+
+        providers = onnxruntime.get_available_providers()
+        if "CUDAExecutionProvider" not in providers:
+            ok, why = False, f"this onnxruntime has no CUDAExecutionProvider (only {providers}); install onnxruntime-gpu"
+    if not ok:
+        raise BackendUnavailableError(f"desc.backend: expected a back-end that runs on this machine "
+                                      f"(plugin.capabilities()['backends']), got {desc.backend!r}: {why}")
+    if desc.backend == "tensorrt" and desc.device != "cuda":
+        raise UnsupportedError("desc.device", "'cuda' with backend='tensorrt' (TensorRT runs on NVIDIA GPUs)",
+                               repr(desc.device))
 
 
 def _pair(value: Any, name: str, expected: str) -> tuple[float, float]:
@@ -71,6 +155,14 @@ def _pair(value: Any, name: str, expected: str) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise InvalidInputError(name, expected, repr(value)) from None
     return _finite(a, name, expected), _finite(b, name, expected)
+
+
+def _in_unit_range(name: str, expected: str = "values in [0, 1]"):
+    """A verdict on (minimum, maximum) of an image that must lie in [0, 1]."""
+    def verdict(lo: float, hi: float) -> None:
+        if lo < 0 or hi > 1:
+            raise InvalidInputError(name, expected, f"[{lo:.3g}, {hi:.3g}]")
+    return verdict
 
 
 class Context:
@@ -105,7 +197,9 @@ class Context:
         self._gl_handles: gl_interop.GLInterop | None = None  # for GL names handed over explicitly (C ABI)
         self._gl_host_only: weakref.WeakSet = weakref.WeakSet()  # textures interop cannot map as they say
         self._gl_notes: set[str] = set()  # INFO messages about the host path, once each
-        self._warnings: list[str] = []  # the dispatch in progress's (for messages from the GL reader)
+        # while a frame's inputs are checked: its messages (sent once it is accepted) and value checks
+        self._queue: list[tuple[Severity, str]] | None = None
+        self._checks: ValueChecks | None = None
         self._timer = StageTimer.for_device(self.device)  # host clocks; CUDA events read late on a GPU
 
     # -- description ------------------------------------------------------------------
@@ -118,29 +212,33 @@ class Context:
         dw, dh = _size_pair(desc.display_size, "desc.display_size")
         if mw > dw or mh > dh:
             raise InvalidInputError("desc.max_render_size", f"at most the display size {dw}x{dh}", f"{mw}x{mh}")
-        if desc.pass_name not in PASSES:
-            raise UnsupportedError("desc.pass_name", f"one of {', '.join(PASSES)}", repr(desc.pass_name))
-        if desc.backend not in ("torch", "onnxruntime", "tensorrt"):
-            raise UnsupportedError("desc.backend", "torch, onnxruntime or tensorrt", repr(desc.backend))
-        if desc.precision not in ("fp32", "fp16"):
-            raise UnsupportedError("desc.precision", "fp32 or fp16", repr(desc.precision))
-        if desc.device not in ("cpu", "cuda"):
-            raise UnsupportedError("desc.device", "'cpu' or 'cuda'", repr(desc.device))
+        _name(desc.pass_name, "desc.pass_name", tuple(PASSES), "a pass name")
+        _name(desc.backend, "desc.backend", ("torch", "onnxruntime", "tensorrt"), "a back-end")
+        _name(desc.precision, "desc.precision", ("fp32", "fp16"), "a precision")
+        _name(desc.device, "desc.device", ("cpu", "cuda"), "a device")
         if desc.device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError("desc.device: expected a CUDA GPU, got none on this machine "
                                           "(a CPU build of PyTorch, or no NVIDIA driver); use device='cpu'")
+        if not _integer(desc.generated_frames):
+            raise InvalidInputError("desc.generated_frames", "0 or 1 (an integer)", _got(desc.generated_frames))
         if desc.generated_frames not in (0, 1):
             raise UnsupportedError("desc.generated_frames", "0 or 1 (STSS extrapolates one frame per rendered frame)",
                                    repr(desc.generated_frames))
-        if desc.depth_format not in ("linear", "device"):
+        if not isinstance(desc.depth_format, str) or desc.depth_format not in ("linear", "device"):
             raise InvalidInputError("desc.depth_format", "'linear' or 'device'", repr(desc.depth_format))
+        flags = {name: _flag(getattr(desc, name), f"desc.{name}") for name in
+                 ("hdr", "inverted_depth", "infinite_far", "jittered_motion", "display_res_motion", "validation")}
         if desc.message_callback is not None and not callable(desc.message_callback):
             raise InvalidInputError("desc.message_callback", "a callable (severity, message) or None",
                                     f"a {type(desc.message_callback).__name__}")
         # 'cuda' that cannot be served is refused now, saying what is missing
+        if not isinstance(desc.gl_interop, str):
+            raise InvalidInputError("desc.gl_interop", "'auto', 'host' or 'cuda'", _got(desc.gl_interop))
         gl_interop.decide(desc.gl_interop, torch.device(desc.device),
                           probe=gl_interop.availability if desc.gl_interop == "cuda" else (lambda: (True, "")))
-        return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh))
+        if PASSES[desc.pass_name].runtime_options:  # a neural pass: its back-end must run here
+            _probe_backend(desc)
+        return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh), **flags)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -179,6 +277,14 @@ class Context:
         self._alive("reset")
         self._last_index = None
 
+    def debug_outputs(self) -> dict[str, torch.Tensor]:
+        """What the pass exposes for debug views after the last dispatch (its last frame),
+        by name: ``"hole_valid"`` for passes keeping a history, ``"motion"`` for
+        ``stss_flow`` (:meth:`stss_runtime.passes.Pass.debug_outputs`). Empty before the
+        first dispatch."""
+        self._alive("debug_outputs")
+        return self.pass_.debug_outputs() if self.last_frames else {}
+
     def release_gpu_resources(self) -> None:
         """Unregister the GL textures CUDA-OpenGL interop registered (they are registered
         again when next used). Call it, with their GL context current, before deleting or
@@ -209,7 +315,7 @@ class Context:
     def _gl_note(self, key: str, severity: Severity, text: str) -> None:
         if key not in self._gl_notes:
             self._gl_notes.add(key)
-            self._message(severity, text, self._warnings)
+            self._message(severity, text)
 
     def _read_gl(self, texture: Any, name: str, rect: tuple[int, int] | None) -> torch.Tensor | None:
         """A moderngl texture through CUDA-OpenGL interop, or None for the host path."""
@@ -255,10 +361,19 @@ class Context:
 
     def _tensor(self, res, name, size, channels, integer=False, allow_larger=True) -> torch.Tensor:
         return to_tensor(res, name, size, channels, self.device, integer=integer, allow_larger=allow_larger,
-                         gl_reader=self._read_gl)
+                         gl_reader=self._read_gl, checks=self._checks)
 
-    def _message(self, severity: Severity, text: str, warnings: list[str]) -> None:
-        if severity >= Severity.WARNING:
+    def _check(self, verdict, *values: torch.Tensor) -> None:
+        """``verdict(*floats)`` on ``values`` (device reductions), read back with the frame's others."""
+        self._checks.add(verdict, *values)
+
+    def _message(self, severity: Severity, text: str, warnings: list[str] | None = None) -> None:
+        """Send a message (WARNING and above also into ``warnings``); while a frame's inputs
+        are checked it is queued instead, and sent only if the frame is accepted."""
+        if self._queue is not None:
+            self._queue.append((severity, text))
+            return
+        if severity >= Severity.WARNING and warnings is not None:
             warnings.append(text)
         cb = self.desc.message_callback
         if cb is not None:
@@ -280,20 +395,28 @@ class Context:
             w, h = _size_pair(frame.render_size, "frame.render_size")
             field = "frame.render_size"
         else:
-            h, w = image_shape(frame.color, "frame.color")[:2]
+            shape = image_shape(frame.color, "frame.color")
+            hint = layout_hint(shape, (3, 4))
+            if hint:
+                raise InvalidInputError("frame.color", "shape (height, width, 3 or 4 channels)", f"shape {shape}", hint)
+            h, w = shape[:2]
             field = "frame.color"  # the render size comes from the colour image
         mw, mh = self.desc.max_render_size
         if w > mw or h > mh or w < 8 or h < 8:
             raise InvalidInputError(field, f"a render size of 8x8 .. {mw}x{mh} (desc.max_render_size)", f"{w}x{h}")
         return w, h
 
-    def _scalars(self, frame: FrameDescription, warnings: list[str]) -> dict:
+    def _scalars(self, frame: FrameDescription) -> dict:
         if not isinstance(frame, FrameDescription):
             raise InvalidInputError("frame", "a plugin.FrameDescription", f"a {type(frame).__name__}")
-        if isinstance(frame.frame_index, bool) or not isinstance(frame.frame_index, (int, np.integer)):
+        if not _integer(frame.frame_index):
             raise InvalidInputError("frame.frame_index", "an integer", repr(frame.frame_index))
         index = int(frame.frame_index)
-        if self._last_index is not None and index != self._last_index + 1 and not frame.reset:
+        if not _INT64[0] <= index <= _INT64[1]:
+            raise InvalidInputError("frame.frame_index", "an integer that fits in 64 bits (the C ABI's int64_t)",
+                                    index)
+        reset = _flag(frame.reset, "frame.reset")
+        if self._last_index is not None and index != self._last_index + 1 and not reset:
             raise InvalidInputError("frame.frame_index", f"{self._last_index + 1} (the previous + 1), or reset=True "
                                     f"after a skip", index)
         jx, jy = _pair(frame.jitter_px, "frame.jitter_px", "(x, y) finite render pixels")
@@ -320,41 +443,50 @@ class Context:
         if exposure <= 0:
             raise InvalidInputError("frame.pre_exposure", "a positive number", exposure)
         scale = _pair(frame.motion_scale, "frame.motion_scale", "(x, y) finite factors")
+        if not isinstance(frame.generated, (list, tuple)):
+            raise InvalidInputError("frame.generated", "a list or tuple of plugin.GeneratedFrameDescription",
+                                    "None" if frame.generated is None else f"a {type(frame.generated).__name__}")
         n = len(frame.generated)
         if n != self.desc.generated_frames:
             raise InvalidInputError("frame.generated", f"{self.desc.generated_frames} generated-frame description(s) "
                                     f"(desc.generated_frames)", f"{n}")
+        jitters = self._jitters  # the window this frame enters once it is accepted
         if self.desc.validation:
             if (jx, jy) == (0.0, 0.0):
                 self._message(Severity.WARNING, "frame.jitter_px is (0, 0): without sub-pixel jitter the "
-                              "upscaler cannot recover detail (use plugin.jitter_offset)", warnings)
-            self._jitters = (self._jitters + [(jx, jy)])[-JITTER_WINDOW:]
-            distinct = len(set(self._jitters))
-            if len(self._jitters) == JITTER_WINDOW and distinct < 8:
+                              "upscaler cannot recover detail (use plugin.jitter_offset)")
+            jitters = (jitters + [(jx, jy)])[-JITTER_WINDOW:]
+            distinct = len(set(jitters))
+            if len(jitters) == JITTER_WINDOW and distinct < 8:
                 self._message(Severity.WARNING, f"frame.jitter_px: only {distinct} distinct jitter values in the "
                               f"last {JITTER_WINDOW} frames; the recommended sequence has "
-                              f"plugin.jitter_phase_count(...) phases", warnings)
-        return {"index": index, "jitter": (jx, jy), "frame_time_ms": ft, "near": near, "far": far,
-                "exposure": exposure, "motion_scale": scale}
+                              f"plugin.jitter_phase_count(...) phases")
+        return {"index": index, "reset": reset, "jitter": (jx, jy), "frame_time_ms": ft, "near": near, "far": far,
+                "exposure": exposure, "motion_scale": scale, "jitters": jitters}
 
     def _depth(self, res, name, size, near, far) -> torch.Tensor:
         d = self._tensor(res, name, size, 1)
         if self.desc.depth_format == "device":
-            if float(d.min()) < 0 or float(d.max()) > 1:
-                raise InvalidInputError(name, "OpenGL device depth in [0, 1] (depth_format='device')",
-                                        f"values in [{float(d.min()):.3g}, {float(d.max()):.3g}]")
+            def device_depth(lo: float, hi: float) -> None:
+                if lo < 0 or hi > 1:
+                    raise InvalidInputError(name, "OpenGL device depth in [0, 1] (depth_format='device')",
+                                            f"values in [{lo:.3g}, {hi:.3g}]")
+            self._check(device_depth, d.min(), d.max())
             dd = 1.0 - d if self.desc.inverted_depth else d
             z = 2.0 * dd.double() - 1.0
             if math.isinf(far):
                 d = (2.0 * near / (1.0 - z).clamp_min(1e-12)).float()
             else:
                 d = (2.0 * near * far / (far + near - z * (far - near))).float()
-        elif float(d.min()) <= 0:
-            raise InvalidInputError(name, "positive linear view depth in scene units (depth_format='linear')",
-                                    f"minimum {float(d.min()):.3g}", "device depth? set depth_format='device'")
+        else:
+            def linear_depth(lo: float) -> None:
+                if lo <= 0:
+                    raise InvalidInputError(name, "positive linear view depth in scene units (depth_format='linear')",
+                                            f"minimum {lo:.3g}", "device depth? set depth_format='device'")
+            self._check(linear_depth, d.min())
         return d.clamp_max(far if math.isfinite(far) else 1e30)
 
-    def _motion(self, res, name, size, scale, jitter, prev_jitter, warnings) -> torch.Tensor:
+    def _motion(self, res, name, size, scale, jitter, prev_jitter) -> torch.Tensor:
         w, h = size
         if self.desc.display_res_motion:
             dw, dh = self.display_size
@@ -370,16 +502,15 @@ class Context:
                              device=self.device).view(1, 2, 1, 1)
             m = m - d
         lim = torch.tensor([MOTION_LIMIT_FRAMES * w, MOTION_LIMIT_FRAMES * h], device=self.device).view(1, 2, 1, 1)
-        beyond = (m.abs() > lim)
-        if bool(beyond.any()):
-            n = int(beyond.any(dim=1).sum())
-            self._message(Severity.WARNING, f"{name}: {n} pixel(s) move more than {MOTION_LIMIT_FRAMES:g} frame "
-                          f"sizes (largest {float(m.abs().max()):.0f} px); clamped. Motion vectors are in pixels, "
-                          f"not NDC or UV (see motion_scale)", warnings)
-            m = torch.maximum(torch.minimum(m, lim), -lim)
-        return m
+        def far_off(n: float, largest: float) -> None:
+            if n:
+                self._message(Severity.WARNING, f"{name}: {int(n)} pixel(s) move more than {MOTION_LIMIT_FRAMES:g} "
+                              f"frame sizes (largest {largest:.0f} px); clamped. Motion vectors are in pixels, "
+                              f"not NDC or UV (see motion_scale)")
+        self._check(far_off, (m.abs() > lim).any(dim=1).sum(), m.abs().max())
+        return torch.maximum(torch.minimum(m, lim), -lim)  # unchanged where nothing is beyond
 
-    def _motion_or_none(self, res, name, size, scale, jitter, prev_jitter, warnings) -> torch.Tensor:
+    def _motion_or_none(self, res, name, size, scale, jitter, prev_jitter) -> torch.Tensor:
         """Motion vectors; zeros when the engine has none and the pass estimates them itself
         (``stss_flow``: the motion pass), an error naming the field when the pass needs them."""
         if res is None and "motion" not in self.pass_.inputs:
@@ -388,7 +519,7 @@ class Context:
         if res is None:
             raise InvalidInputError(name, f"an image (the {self.desc.pass_name} pass reads motion vectors; "
                                     f"engines without them: pass_name='stss_flow')", "None")
-        return self._motion(res, name, size, scale, jitter, prev_jitter, warnings)
+        return self._motion(res, name, size, scale, jitter, prev_jitter)
 
     def _gbuffers(self, src, prefix: str, size) -> dict[str, torch.Tensor]:
         out = {}
@@ -416,9 +547,7 @@ class Context:
         if res is None:
             return None
         ui = self._tensor(res, name, self.display_size, 4, allow_larger=False)
-        a = ui[:, 3:4]
-        if float(a.min()) < 0 or float(a.max()) > 1:
-            raise InvalidInputError(name, "alpha in [0, 1] (premultiplied RGBA)", f"[{float(a.min()):.3g}, {float(a.max()):.3g}]")
+        self._check(_in_unit_range(name, "alpha in [0, 1] (premultiplied RGBA)"), ui[:, 3:4].min(), ui[:, 3:4].max())
         return ui
 
     def _finish(self, out: torch.Tensor, exposure: float, ui: torch.Tensor | None) -> torch.Tensor:
@@ -433,51 +562,51 @@ class Context:
             out = ui[:, :3] + (1.0 - ui[:, 3:4]) * out
         return out
 
-    def dispatch(self, frame: FrameDescription) -> DispatchResult:
-        """Upscale ``frame`` and extrapolate its generated frame(s); see :class:`DispatchResult`.
-
-        Raises :class:`~plugin.errors.InvalidInputError` naming the field for bad input
-        (the context's state is then unchanged: fix the frame and dispatch it again)."""
-        self._alive("dispatch")
-        warnings: list[str] = []
-        self._warnings = warnings
-        self._timer.begin()
-        s = self._scalars(frame, warnings)
+    def _inputs(self, frame: FrameDescription) -> dict:
+        """Every input of ``frame`` checked and converted; the context's state is only read.
+        Shape, type and size checks raise at once, value checks when ``self._checks`` runs
+        at the end (the first failing one, in input order)."""
+        s = self._scalars(frame)
         size = self._frame_render_size(frame)
         view, proj = matrix(frame.view, "frame.view"), matrix(frame.proj, "frame.proj")
         prev = {name: matrix(getattr(frame, name), f"frame.{name}") for name in ("prev_view", "prev_proj")
                 if getattr(frame, name) is not None}  # checked whenever given, compared in validation mode
-        if self.desc.validation and self._prev_view is not None and not frame.reset:
+        if self.desc.validation and self._prev_view is not None and not s["reset"]:
             for name, known in (("prev_view", self._prev_view), ("prev_proj", self._prev_proj)):
                 if name in prev and not np.allclose(prev[name], known, atol=1e-4):
                     self._message(Severity.WARNING, f"frame.{name} differs from the previous display frame's "
                                   f"{name[5:]} (the last generated frame's, with generated_frames=1): camera "
-                                  f"matrices out of step with the frames?", warnings)
-        color = self._tensor(frame.color, "frame.color", size, (3, 4))
-        if float(color.min()) < 0:
-            n = int((color < 0).sum())
-            self._message(Severity.WARNING, f"frame.color: {n} negative value(s) clamped to 0 (linear colour)", warnings)
-            color = color.clamp_min(0)
-        if not self.desc.hdr and float(color.max()) > 1.0 * s["exposure"] + 1e-3:
-            raise InvalidInputError("frame.color", "linear LDR colour in [0, 1] (desc.hdr=False)",
-                                    f"maximum {float(color.max()):.3g}", "HDR input? set hdr=True")
-        color = color / s["exposure"]
+                                  f"matrices out of step with the frames?")
+        raw = self._tensor(frame.color, "frame.color", size, (3, 4))
+        color = raw.clamp_min(0)  # unchanged unless negative (warned about below)
+        hdr, exposure = self.desc.hdr, s["exposure"]
+
+        def colour_values(negative: float, maximum: float, beyond: float) -> None:
+            if negative:
+                self._message(Severity.WARNING, f"frame.color: {int(negative)} negative value(s) clamped to 0 "
+                              "(linear colour)")
+            if not hdr and maximum > 1.0 * exposure + 1e-3:
+                raise InvalidInputError("frame.color", "linear LDR colour in [0, 1] (desc.hdr=False)",
+                                        f"maximum {maximum:.3g}", "HDR input? set hdr=True")
+            if beyond:
+                raise InvalidInputError("frame.pre_exposure", "a factor that keeps colour / pre_exposure finite",
+                                        exposure, f"{int(beyond)} value(s) overflow")
+        color = color / exposure
+        self._check(colour_values, (raw < 0).sum(), raw.max().clamp_min(0), (~torch.isfinite(color)).sum())
         depth = self._depth(frame.depth, "frame.depth", size, s["near"], s["far"])
-        reset = bool(frame.reset) or self._last_index is None or size != self._render_size
+        reset = s["reset"] or self._last_index is None or size != self._render_size
         prev_jitter = None if reset else self._prev_jitter
-        motion = self._motion_or_none(frame.motion, "frame.motion", size, s["motion_scale"], s["jitter"],
-                                      prev_jitter, warnings)
+        motion = self._motion_or_none(frame.motion, "frame.motion", size, s["motion_scale"], s["jitter"], prev_jitter)
         gb = self._gbuffers(frame, "frame", size)
         for name in ("reactive", "transparency"):
             res = getattr(frame, name)
             if res is not None:
                 m = self._tensor(res, f"frame.{name}", size, 1)
-                if float(m.min()) < 0 or float(m.max()) > 1:
-                    raise InvalidInputError(f"frame.{name}", "values in [0, 1]", f"[{float(m.min()):.3g}, {float(m.max()):.3g}]")
+                self._check(_in_unit_range(f"frame.{name}"), m.min(), m.max())
         if frame.hudless is not None:
             self._tensor(frame.hudless, "frame.hudless", size, (3, 4))
         ui = self._ui(frame.ui, "frame.ui")
-        generated_inputs = []
+        generated = []
         prev_jitter = s["jitter"]
         for k, g in enumerate(frame.generated):
             name = f"frame.generated[{k}]"
@@ -486,29 +615,59 @@ class Context:
             gj = _pair(g.jitter_px, f"{name}.jitter_px", "(x, y) finite render pixels")
             if abs(gj[0]) > 0.5 or abs(gj[1]) > 0.5:
                 raise InvalidInputError(f"{name}.jitter_px", "each in [-0.5, 0.5] render pixels", f"({gj[0]}, {gj[1]})")
-            generated_inputs.append({
+            generated.append({
                 "jitter": gj, "view": matrix(g.view, f"{name}.view"), "proj": matrix(g.proj, f"{name}.proj"),
                 "depth": self._depth(g.depth, f"{name}.depth", size, s["near"], s["far"]),
-                "motion": self._motion_or_none(g.motion, f"{name}.motion", size, s["motion_scale"], gj,
-                                               prev_jitter, warnings),
+                "motion": self._motion_or_none(g.motion, f"{name}.motion", size, s["motion_scale"], gj, prev_jitter),
                 "gb": self._gbuffers(g, name, size), "ui": self._ui(g.ui, f"{name}.ui")})
             prev_jitter = gj
+        self._checks.run()  # the one read back of every value check (one host synchronisation on CUDA)
+        return {"s": s, "size": size, "view": view, "proj": proj, "color": color, "depth": depth, "motion": motion,
+                "gb": gb, "ui": ui, "reset": reset, "generated": generated}
+
+    def dispatch(self, frame: FrameDescription) -> DispatchResult:
+        """Upscale ``frame`` and extrapolate its generated frame(s); see :class:`DispatchResult`.
+
+        Raises :class:`~plugin.errors.InvalidInputError` naming the field for bad input
+        (the context's state is then unchanged: fix the frame and dispatch it again), and
+        :class:`~plugin.errors.BackendUnavailableError` when the back-end fails to start."""
+        self._alive("dispatch")
+        self._timer.begin()
+        notes = set(self._gl_notes)
+        self._queue, self._checks = [], ValueChecks()
+        try:
+            x = self._inputs(frame)
+            size = x["size"]
+            if size != self._render_size:  # the pass's runner may start here: a failure refuses the frame
+                try:
+                    self.pass_.setup(size, self._pass_display(size))
+                except (BackendUnavailable, BackendError) as e:
+                    raise BackendUnavailableError(f"desc.backend: expected the {self.desc.backend!r} back-end to "
+                                                  f"start, got {type(e).__name__}: {e}") from e
+        except BaseException:
+            self._gl_notes = notes  # a refused frame's notes are sent with the next one
+            raise
+        finally:
+            queued, self._queue, self._checks = self._queue, None, None
         # every input is valid: from here on the context's state changes
-        if size != self._render_size:
-            self.pass_.setup(size, self._pass_display(size))
-            self._render_size = size
+        self._render_size = size
+        warnings: list[str] = []
+        for severity, text in queued:
+            self._message(severity, text, warnings)
+        s, reset, ui = x["s"], x["reset"], x["ui"]
+        self._jitters = s["jitters"]
         self._timer.mark("inputs")
         # an infinite far plane: the depth features' log scale spans 10^4 near distances
         far = s["far"] if math.isfinite(s["far"]) else s["near"] * 1e4
-        f = Frame(index=self._display_index, motion=motion, depth=depth, view=view, proj=proj,
-                  jitter_px=s["jitter"], near=s["near"], far=far, color=color, reset=reset, **gb)
+        f = Frame(index=self._display_index, motion=x["motion"], depth=x["depth"], view=x["view"], proj=x["proj"],
+                  jitter_px=s["jitter"], near=s["near"], far=far, color=x["color"], reset=reset, **x["gb"])
         self._display_index += 1
         out = self.pass_(f)
         self._timer.mark("upscale")
         frames, outs = [f], [out]
         self._prev_jitter = s["jitter"]
         generated = []
-        for k, g in enumerate(generated_inputs):
+        for k, g in enumerate(x["generated"]):
             gf = Frame(index=self._display_index, motion=g["motion"], depth=g["depth"], view=g["view"], proj=g["proj"],
                        jitter_px=g["jitter"], near=s["near"], far=f.far, color=None, **g["gb"])
             self._display_index += 1
@@ -517,7 +676,7 @@ class Context:
             frames.append(gf)
             outs.append(gout)
             generated.append((gout, g["ui"] if g["ui"] is not None else ui,
-                              s["frame_time_ms"] * (k + 1) / (len(generated_inputs) + 1)))
+                              s["frame_time_ms"] * (k + 1) / (len(x["generated"]) + 1)))
         self._timer.mark("generate")
         like = kind_of(frame.color)
         result_out = to_output(self._finish(out, s["exposure"], ui), like)

@@ -5,6 +5,10 @@ Images are (height, width[, channels]) arrays or tensors, row 0 at the top (mode
 textures are read bottom-up and flipped). Render-resolution resources may be larger than
 the frame's ``render_size``: the top-left ``render_size`` rectangle is used (dynamic
 resolution inside one allocation).
+
+Types are checked, not coerced: flags are ``bool`` (``"no"`` is refused, not read as
+True), numbers are real numbers (``int``, ``float``, numpy scalars; not strings or bools),
+sizes and the frame index are integers, names are strings, ``generated`` is a list or tuple.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+
+#: The largest width or height, in pixels, of any size a context takes (render, display,
+#: a resource's declared size in the C ABI): STSS_MAX_IMAGE_DIMENSION in stss_plugin.h. A
+#: larger context could never dispatch (a 16384x16384 float RGB image alone is 3 GiB).
+MAX_IMAGE_DIMENSION = 16384
 
 #: Anything the plugin reads as an image: numpy array, torch tensor (CPU or CUDA), an object
 #: with ``__dlpack__`` or ``__cuda_array_interface__``, or a moderngl texture.
@@ -40,7 +49,8 @@ class QualityMode(enum.Enum):
 class ContextDescription:
     """How a context is set up; fixed for its lifetime (create another to change it)."""
 
-    max_render_size: tuple[int, int]  # (width, height) pixels: the largest render a frame may have
+    max_render_size: tuple[int, int]  # (width, height) pixels: the largest render a frame may have (8 to
+    #                                   MAX_IMAGE_DIMENSION each)
     # (width, height) pixels of the output; any ratio: the 2x networks' output is resampled
     display_size: tuple[int, int]
     pass_name: str = "stss"  # "stss" or any pass of plugin.capabilities()["passes"]
@@ -83,7 +93,7 @@ class GeneratedFrameDescription:
 class FrameDescription:
     """One rendered frame, and the G-buffers of the frames to extrapolate after it."""
 
-    frame_index: int  # grows by exactly 1 per dispatch; anything else needs reset=True
+    frame_index: int  # int64; grows by exactly 1 per dispatch: any other step (a gap) is refused unless reset=True
     color: Resource  # (h, w, 3 or 4) linear colour at render resolution (alpha ignored)
     depth: Resource  # (h, w)
     motion: Resource  # (h, w, 2) render pixels (display pixels with display_res_motion), to the previous
@@ -107,6 +117,7 @@ class FrameDescription:
     ui: Resource | None = None  # (H, W, 4) display resolution premultiplied RGBA, composited last
     motion_scale: tuple[float, float] = (1.0, 1.0)  # multiplies motion before use (e.g. UV -> pixels)
     pre_exposure: float = 1.0  # colour was multiplied by this; the history is kept without it, outputs carry it
+    #                            (they are multiplied by it, like the input: show them as you show the colour)
     reset: bool = False  # camera cut: drop the history
     render_size: tuple[int, int] | None = None  # (width, height) actually rendered; default: the resources' size
     prev_view: Any = None  # (4, 4) the previous display frame's view; checked in validation mode

@@ -18,7 +18,7 @@ class Result(IntEnum):
     INVALID_STATE = 2  # e.g. a call on a destroyed context
     UNSUPPORTED = 3  # a combination the plugin does not do (a quality mode, a back-end here)
     BACKEND_UNAVAILABLE = 4  # a back-end / device is missing on this machine
-    INTERNAL = 5  # anything unexpected (a bug): the message says what
+    INTERNAL = 5  # an unexpected failure inside the plugin, never the answer to malformed input: a bug to report
     NULL_POINTER = 6  # C only: a required pointer is NULL
 
 

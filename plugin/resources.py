@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .checks import ValueChecks
 from .errors import InvalidInputError, UnsupportedError
 
 _FLOAT = (np.float32, np.float16, np.float64)
@@ -83,6 +84,18 @@ def _to_torch(resource: Any, name: str, gl_reader: GLReader | None = None,
                             "or moderngl texture", f"a {type(resource).__name__}")
 
 
+def layout_hint(shape: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """Why an image of ``shape`` does not look (height, width, channels) with ``want``
+    channels: a channels-first (C, H, W) or batched (1, C, H, W) tensor; "" otherwise."""
+    if len(shape) == 3 and shape[0] in want and shape[2] not in want:
+        return ("this looks channels-first (channels, height, width): pass (height, width, channels), e.g. "
+                "tensor.permute(1, 2, 0) or array.transpose(1, 2, 0)")
+    if len(shape) == 4 and shape[0] == 1 and shape[1] in want:
+        return ("this looks like a batch of one channels-first image (1, channels, height, width): pass (height, "
+                "width, channels), e.g. tensor[0].permute(1, 2, 0)")
+    return ""
+
+
 def image_shape(resource: Any, name: str) -> tuple[int, ...]:
     """(height, width[, channels]) of an image resource, without reading its pixels."""
     if kind_of(resource) == "moderngl":
@@ -100,13 +113,15 @@ def image_shape(resource: Any, name: str) -> tuple[int, ...]:
 
 def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | tuple[int, ...],
               device: torch.device, integer: bool = False, allow_larger: bool = True,
-              gl_reader: GLReader | None = None) -> torch.Tensor:
+              gl_reader: GLReader | None = None, checks: ValueChecks | None = None) -> torch.Tensor:
     """``resource`` -> (1, C, h, w) on ``device``: float32, or int32 with ``integer``.
 
     ``size`` (width, height): the rectangle used; a larger resource gives its top-left
     part (``allow_larger``). ``channels``: the count expected (a tuple: any of them; the
     first ``min`` are used, e.g. RGBA colour -> RGB). Single-channel images may be (h, w).
     ``gl_reader``: how this context reads moderngl textures on the GPU (None: host memory).
+    ``checks``: where the value checks (finite values, integer ids) are registered, to be
+    read back with the dispatch's others; None checks them before returning.
     """
     if resource is None:
         raise InvalidInputError(name, "an image", "None")
@@ -116,39 +131,56 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
     want = (channels,) if isinstance(channels, int) else tuple(channels)
     if t.dim() == 2 and 1 in want:
         t = t.unsqueeze(-1)
+    hint = layout_hint(tuple(t.shape), want)
     if t.dim() != 3:
         raise InvalidInputError(name, f"shape (height, width{', channels' if want != (1,) else ''}) with "
-                                f"channels {' or '.join(map(str, want))}", f"shape {tuple(t.shape)}")
+                                f"channels {' or '.join(map(str, want))}", f"shape {tuple(t.shape)}", hint)
     if t.shape[2] not in want:
         raise InvalidInputError(name, f"{' or '.join(map(str, want))} channels (last axis)",
-                                f"{t.shape[2]} (shape {tuple(t.shape)})")
+                                f"{t.shape[2]} (shape {tuple(t.shape)})", hint)
     th, tw = int(t.shape[0]), int(t.shape[1])
     if (th, tw) != (h, w) and not (allow_larger and th >= h and tw >= w):
         raise InvalidInputError(name, f"{w}x{h} pixels (width x height){' or larger' if allow_larger else ''}",
                                 f"{tw}x{th}")
     t = t[:h, :w, : min(want)]
+    if not integer and not t.is_floating_point():
+        raise InvalidInputError(name, "floating-point values (float32 or float16)", f"dtype {t.dtype}")
+    own = checks is None
+    if own:
+        checks = ValueChecks()
+    t = t.to(device, non_blocking=True)  # values are checked where they are: no host read per check
     if integer:
         if t.is_floating_point():
-            if not bool(torch.isfinite(t).all()):
-                n = int((~torch.isfinite(t)).sum())
-                raise InvalidInputError(name, "finite integer ids", f"{n} non-finite value(s)")
-            if not torch.equal(t, t.round()):
-                raise InvalidInputError(name, "integer ids", "fractional values")
+            bad = ~torch.isfinite(t)
+            checks.add(_ids_verdict(name), bad.sum(), (t != t.round()).sum())
         t = t.to(torch.int32)
     else:
-        if not t.is_floating_point():
-            raise InvalidInputError(name, "floating-point values (float32 or float16)", f"dtype {t.dtype}")
         t = t.to(torch.float32)
-    t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).contiguous()
+    t = t.permute(2, 0, 1).unsqueeze(0).contiguous()
     if t.untyped_storage().data_ptr() == source_ptr:  # never keep the engine's own memory: it is
         t = t.clone()  # reused for the next frame while the history still holds this one
     if not integer:
-        bad = ~torch.isfinite(t)
-        if bool(bad.any()):
-            n = int(bad.sum())
-            nan = int(torch.isnan(t).sum())
-            raise InvalidInputError(name, "finite values", f"{n} non-finite value(s) ({nan} NaN, {n - nan} Inf)")
+        checks.add(_finite_verdict(name), (~torch.isfinite(t)).sum(), torch.isnan(t).sum())
+    if own:
+        checks.run()
     return t
+
+
+def _finite_verdict(name: str):
+    def verdict(n: float, nan: float) -> None:
+        if n:
+            n, nan = int(n), int(nan)
+            raise InvalidInputError(name, "finite values", f"{n} non-finite value(s) ({nan} NaN, {n - nan} Inf)")
+    return verdict
+
+
+def _ids_verdict(name: str):
+    def verdict(n_bad: float, n_fractional: float) -> None:
+        if n_bad:
+            raise InvalidInputError(name, "finite integer ids", f"{int(n_bad)} non-finite value(s)")
+        if n_fractional:
+            raise InvalidInputError(name, "integer ids", "fractional values")
+    return verdict
 
 
 def to_output(t: torch.Tensor, like: str) -> Any:
@@ -162,13 +194,28 @@ def to_output(t: torch.Tensor, like: str) -> Any:
 
 
 def matrix(value: Any, name: str) -> np.ndarray:
-    """A 4x4 float64 matrix, finite."""
+    """A 4x4 float64 matrix of numbers, finite and invertible (a camera transform: the
+    runtime inverts view and projection to un-project depth)."""
     try:
-        m = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+        a = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value)
     except (TypeError, ValueError):
         raise InvalidInputError(name, "a 4x4 matrix", f"a {type(value).__name__}") from None
-    if m.shape != (4, 4):
-        raise InvalidInputError(name, "a 4x4 matrix", f"shape {m.shape}")
+    if a.dtype.kind not in "fiu":  # strings, booleans, None, ragged lists: not numbers
+        got = f"a {type(value).__name__}" if a.dtype.kind == "O" or a.ndim == 0 else f"dtype {a.dtype}"
+        raise InvalidInputError(name, "a 4x4 matrix of numbers", got)
+    if a.shape != (4, 4):
+        raise InvalidInputError(name, "a 4x4 matrix", f"shape {a.shape}")
+    m = a.astype(np.float64)
     if not np.isfinite(m).all():
         raise InvalidInputError(name, "finite values", "NaN or Inf")
+    if not m.any():
+        raise InvalidInputError(name, "an invertible 4x4 matrix (a camera transform)", "all zeros",
+                                "was it set?")
+    try:
+        rank = int(np.linalg.matrix_rank(m))
+    except np.linalg.LinAlgError:
+        rank = 0
+    if rank < 4:
+        raise InvalidInputError(name, "an invertible 4x4 matrix (a camera transform)",
+                                f"a singular matrix (rank {rank})")
     return m

@@ -1,10 +1,13 @@
-"""Malformed calls, table-driven: each is refused with a specific typed error that names
-the field, the expected and the actual value, and the context stays usable afterwards.
-(The C ABI's own table is in test_c_abi.py; motion vectors beyond the screen are clamped
-with a warning instead, see test_context.py.)"""
+"""The Python half of the malformed-call campaign (the C half: ``c_abi_table.py``; the
+count of both: ``test_campaign.py``). Each call is refused with a typed error naming the
+field, the value expected and the value received, and leaves the context as it was: the
+next correct frames are bit-identical to those of a context that never saw the bad call
+(``campaign.run_case``). Motion vectors beyond the screen are clamped with a warning
+instead, see test_context.py."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -12,7 +15,20 @@ import pytest
 import torch
 
 import plugin
-from plugin import BackendUnavailableError, ContextStateError, InvalidInputError, UnsupportedError
+from plugin import (
+    BackendUnavailableError,
+    ContextStateError,
+    InvalidInputError,
+    UnsupportedError,
+)
+
+from .campaign import Case, SyntheticFrames, run_case
+
+
+@pytest.fixture(scope="module")
+def dump():
+    """The campaign's synthetic frames (64x40 -> 128x80), under the name the tables use."""
+    return SyntheticFrames()
 
 
 def _img(dump, key, i=0):
@@ -25,7 +41,7 @@ def _nan(a, value=np.nan):
     return a
 
 
-# (case id, frame overrides built from the dump, context overrides, error type, field, text in the message)
+# (case id, frame overrides built from the frames, context overrides, error type, field, text in the message)
 FRAME_CASES = [
     ("color 2-D", lambda d: {"color": _img(d, "color")[..., 0]}, {}, InvalidInputError, "frame.color", "channels"),
     ("color 2 channels", lambda d: {"color": _img(d, "color")[..., :2]}, {}, InvalidInputError, "frame.color", "got 2"),
@@ -45,12 +61,12 @@ FRAME_CASES = [
      "frame.depth", "1 channels"),
     ("depth not positive", lambda d: {"depth": -_img(d, "depth")}, {}, InvalidInputError, "frame.depth",
      "positive linear view depth"),
-    ("device depth outside [0, 1]", lambda d: {"depth": _img(d, "depth")}, {"depth_format": "device"},
+    ("device depth outside [0, 1]", lambda d: {"depth": _img(d, "depth") * 5}, {"depth_format": "device"},
      InvalidInputError, "frame.depth", "device depth in [0, 1]"),
     ("motion 3 channels", lambda d: {"motion": np.concatenate([_img(d, "motion")] * 2, -1)[..., :3]}, {},
      InvalidInputError, "frame.motion", "2 channels"),
     ("motion NaN", lambda d: {"motion": _nan(_img(d, "motion"))}, {}, InvalidInputError, "frame.motion", "NaN"),
-    ("albedo missing for stss", lambda d: {"albedo": None}, {}, InvalidInputError, "frame.albedo",
+    ("albedo missing for stss", lambda d: {"albedo": None}, {"pass_name": "stss"}, InvalidInputError, "frame.albedo",
      "the stss pass reads albedo"),
     ("normal wrong size", lambda d: {"normal": _img(d, "normal")[:, :32]}, {}, InvalidInputError, "frame.normal",
      "got 32x40"),
@@ -116,60 +132,152 @@ def _check_message(err, field, text):
     assert text in msg, msg
 
 
-@pytest.mark.parametrize("case", FRAME_CASES, ids=[c[0] for c in FRAME_CASES])
-def test_bad_frame_is_refused_by_name(dump, case):
-    _, build, desc_over, err_type, field, text = case
-    with plugin.Context(dump.desc(**desc_over)) as ctx:
-        with pytest.raises(err_type) as info:
-            ctx.dispatch(dump.frame(0, **build(dump)))
-        _check_message(info.value, field, text)
-        assert info.value.code == plugin.Result.INVALID_ARGUMENT
-        assert ctx.last_frames == []  # nothing ran
+def _cases_of(rows, kind):
+    out = []
+    for row in rows:
+        if kind == "frame":
+            name, build, desc_over, err, field, text = row
+            source = (("device_depth", True),) if desc_over.get("depth_format") == "device" else ()
+            out.append(Case(name, build, err, field, (text,), "frame", tuple(desc_over.items()), source=source))
+        else:
+            name, over, err, field, text = row
+            out.append(Case(name, lambda d, over=over: over, err, field, (text,), "desc"))
+    return out
 
 
-@pytest.mark.parametrize("case", DESC_CASES, ids=[c[0] for c in DESC_CASES])
-def test_bad_description_is_refused_by_name(dump, case):
-    _, over, err_type, field, text = case
-    with pytest.raises(err_type) as info:
-        plugin.Context(dump.desc(**over))
-    _check_message(info.value, field, text)
+ZEROS = np.zeros((4, 4))
 
 
-def test_frame_index_gap_and_going_back(dump):
-    with plugin.Context(dump.desc()) as ctx:
-        ctx.dispatch(dump.frame(0))
-        for bad in (2, 0, -1):
-            with pytest.raises(InvalidInputError) as info:
-                ctx.dispatch(dump.frame(1, frame_index=bad))
-            _check_message(info.value, "frame.frame_index", "or reset=True")
-        assert not ctx.dispatch(dump.frame(1)).reset  # the stream goes on
+def _rank3(m):
+    m = np.array(m, np.float64)
+    m[2] = 0.0
+    return m
 
 
-def test_use_after_destroy(dump):
-    ctx = plugin.Context(dump.desc())
-    ctx.dispatch(dump.frame(0))
-    ctx.destroy()
-    ctx.destroy()  # idempotent
-    for call in (lambda: ctx.dispatch(dump.frame(1)), ctx.reset):
-        with pytest.raises(ContextStateError, match="destroyed") as info:
-            call()
-        assert info.value.code == plugin.Result.INVALID_STATE
+def _generator(d):
+    return {"generated": (g for g in [d.generated(0)])}
 
 
-def test_not_descriptions():
-    with pytest.raises(InvalidInputError, match="^desc: expected a plugin.ContextDescription"):
-        plugin.Context({"display_size": (128, 80)})
+#: Camera matrices that cannot be inverted, wrong types, channels-first images, sizes beyond
+#: the limit, back-ends that cannot run here.
+NEW_CASES = [
+    Case("view all zeros", lambda d: {"view": ZEROS}, InvalidInputError, "frame.view", ("invertible", "all zeros")),
+    Case("proj all zeros", lambda d: {"proj": ZEROS}, InvalidInputError, "frame.proj", ("invertible", "all zeros")),
+    Case("generated view all zeros", lambda d: {"generated": [d.generated(0, view=ZEROS)]}, InvalidInputError,
+         "frame.generated[0].view", ("invertible",)),
+    Case("generated proj all zeros", lambda d: {"generated": [d.generated(0, proj=ZEROS)]}, InvalidInputError,
+         "frame.generated[0].proj", ("invertible",)),
+    Case("view rank 3", lambda d: {"view": _rank3(_img(d, "view"))}, InvalidInputError, "frame.view", ("rank 3",)),
+    Case("proj rank 3", lambda d: {"proj": _rank3(_img(d, "proj"))}, InvalidInputError, "frame.proj", ("rank 3",)),
+    Case("prev_view all zeros", lambda d: {"prev_view": ZEROS}, InvalidInputError, "frame.prev_view", ("invertible",)),
+    Case("view of strings", lambda d: {"view": [["1"] * 4] * 4}, InvalidInputError, "frame.view", ("numbers",)),
+    Case("view of booleans", lambda d: {"view": np.eye(4, dtype=bool)}, InvalidInputError, "frame.view",
+         ("numbers",)),
+    Case("view all zeros (stss)", lambda d: {"view": ZEROS}, InvalidInputError, "frame.view", ("invertible",),
+         pass_name="stss"),
+    Case("generated view all zeros (stss)", lambda d: {"generated": [d.generated(0, view=ZEROS)]},
+         InvalidInputError, "frame.generated[0].view", ("invertible",), pass_name="stss"),
+    Case("proj all zeros (stss)", lambda d: {"proj": ZEROS}, InvalidInputError, "frame.proj", ("invertible",),
+         pass_name="stss"),
+    # types: checked, never coerced
+    Case("reset a string", lambda d: {"reset": "no"}, InvalidInputError, "frame.reset", ("True or False", "'no'")),
+    Case("reset an integer", lambda d: {"reset": 1}, InvalidInputError, "frame.reset", ("True or False",)),
+    Case("frame time a string", lambda d: {"frame_time_ms": "33.3"}, InvalidInputError, "frame.frame_time_ms",
+         ("'33.3' (a str)",)),
+    Case("frame time a bool", lambda d: {"frame_time_ms": True}, InvalidInputError, "frame.frame_time_ms",
+         ("True (a bool)",)),
+    Case("frame time None", lambda d: {"frame_time_ms": None}, InvalidInputError, "frame.frame_time_ms", ("None",)),
+    Case("jitter strings", lambda d: {"jitter_px": ("0.1", "0.2")}, InvalidInputError, "frame.jitter_px",
+         ("'0.1' (a str)",)),
+    Case("jitter None", lambda d: {"jitter_px": None}, InvalidInputError, "frame.jitter_px", ("None",)),
+    Case("generated jitter strings", lambda d: {"generated": [d.generated(0, jitter_px=("0", "0"))]},
+         InvalidInputError, "frame.generated[0].jitter_px", ("(a str)",)),
+    Case("frame index beyond int64", lambda d: {"frame_index": 2 ** 70}, InvalidInputError, "frame.frame_index",
+         ("64 bits", str(2 ** 70))),
+    Case("frame index below int64", lambda d: {"frame_index": -(2 ** 64)}, InvalidInputError, "frame.frame_index",
+         ("64 bits",)),
+    Case("frame index a string", lambda d: {"frame_index": "1"}, InvalidInputError, "frame.frame_index",
+         ("an integer",)),
+    Case("frame index a bool", lambda d: {"frame_index": True}, InvalidInputError, "frame.frame_index",
+         ("an integer",)),
+    Case("near a string", lambda d: {"near": "0.1"}, InvalidInputError, "frame.near", ("(a str)",)),
+    Case("far a bool", lambda d: {"far": True}, InvalidInputError, "frame.far", ("(a bool)",)),
+    Case("fov a string", lambda d: {"fov_y_rad": "1.0"}, InvalidInputError, "frame.fov_y_rad", ("(a str)",)),
+    Case("pre-exposure a string", lambda d: {"pre_exposure": "1"}, InvalidInputError, "frame.pre_exposure",
+         ("(a str)",)),
+    Case("pre-exposure overflowing the colour", lambda d: {"pre_exposure": 1e-300}, InvalidInputError,
+         "frame.pre_exposure", ("finite", "overflow")),
+    Case("motion scale strings", lambda d: {"motion_scale": ("1", "1")}, InvalidInputError, "frame.motion_scale",
+         ("(a str)",)),
+    Case("render size strings", lambda d: {"render_size": ("64", "40")}, InvalidInputError, "frame.render_size",
+         ("integers",)),
+    Case("render size beyond the limit", lambda d: {"render_size": (2 ** 40, 40)}, InvalidInputError,
+         "frame.render_size", ("16384",)),
+    Case("generated None", lambda d: {"generated": None}, InvalidInputError, "frame.generated",
+         ("list or tuple", "None")),
+    Case("generated a generator", _generator, InvalidInputError, "frame.generated", ("list or tuple", "generator")),
+    Case("generated a string", lambda d: {"generated": "g"}, InvalidInputError, "frame.generated",
+         ("list or tuple", "a str")),
+    Case("generated a description, not a list", lambda d: {"generated": d.generated(0)}, InvalidInputError,
+         "frame.generated", ("list or tuple", "GeneratedFrameDescription")),
+    # channels-first and batched images
+    Case("color channels-first", lambda d: {"color": np.ascontiguousarray(_img(d, "color").transpose(2, 0, 1))},
+         InvalidInputError, "frame.color", ("channels-first", "(3, 40, 64)")),
+    Case("color batched channels-first", lambda d: {"color": _img(d, "color").transpose(2, 0, 1)[None]},
+         InvalidInputError, "frame.color", ("batch", "(1, 3, 40, 64)")),
+    Case("color channels-first torch", lambda d: {"color": torch.from_numpy(_img(d, "color")).permute(2, 0, 1)},
+         InvalidInputError, "frame.color", ("channels-first", ".permute(1, 2, 0)")),
+    Case("depth channels-first", lambda d: {"depth": _img(d, "depth")[None]}, InvalidInputError, "frame.depth",
+         ("channels-first",)),
+    Case("motion channels-first", lambda d: {"motion": np.ascontiguousarray(_img(d, "motion").transpose(2, 0, 1))},
+         InvalidInputError, "frame.motion", ("channels-first",)),
+    Case("normal channels-first", lambda d: {"normal": np.ascontiguousarray(_img(d, "normal").transpose(2, 0, 1))},
+         InvalidInputError, "frame.normal", ("channels-first",)),
+    Case("ui channels-first", lambda d: {"ui": np.zeros((4, 80, 128), np.float32)}, InvalidInputError, "frame.ui",
+         ("channels-first",)),
+    # the description
+    Case("hdr a string", lambda d: {"hdr": "no"}, InvalidInputError, "desc.hdr", ("True or False", "'no'"),
+         kind="desc"),
+    Case("validation a string", lambda d: {"validation": "yes"}, InvalidInputError, "desc.validation",
+         ("True or False",), kind="desc"),
+    Case("inverted depth an integer", lambda d: {"inverted_depth": 1}, InvalidInputError, "desc.inverted_depth",
+         ("True or False",), kind="desc"),
+    Case("infinite far None", lambda d: {"infinite_far": None}, InvalidInputError, "desc.infinite_far",
+         ("True or False",), kind="desc"),
+    Case("jittered motion a string", lambda d: {"jittered_motion": "false"}, InvalidInputError,
+         "desc.jittered_motion", ("True or False",), kind="desc"),
+    Case("display-res motion a list", lambda d: {"display_res_motion": [True]}, InvalidInputError,
+         "desc.display_res_motion", ("True or False",), kind="desc"),
+    Case("generated frames a bool", lambda d: {"generated_frames": True}, InvalidInputError,
+         "desc.generated_frames", ("an integer", "True (a bool)"), kind="desc"),
+    Case("generated frames a float", lambda d: {"generated_frames": 1.0}, InvalidInputError,
+         "desc.generated_frames", ("an integer", "1.0 (a float)"), kind="desc"),
+    Case("pass name a list", lambda d: {"pass_name": ["stss"]}, InvalidInputError, "desc.pass_name",
+         ("a pass name", "['stss'] (a list)"), kind="desc"),
+    Case("back-end a list", lambda d: {"backend": ["torch"]}, InvalidInputError, "desc.backend", ("(a list)",),
+         kind="desc"),
+    Case("device None", lambda d: {"device": None}, InvalidInputError, "desc.device", ("None",), kind="desc"),
+    Case("precision a number", lambda d: {"precision": 16}, InvalidInputError, "desc.precision", ("16 (a int)",),
+         kind="desc"),
+    Case("depth format a list", lambda d: {"depth_format": ["linear"]}, InvalidInputError, "desc.depth_format",
+         ("['linear']",), kind="desc"),
+    Case("gl interop None", lambda d: {"gl_interop": None}, InvalidInputError, "desc.gl_interop", ("None",),
+         kind="desc"),
+    Case("display size beyond the limit", lambda d: {"display_size": (2 ** 40, 2 ** 40)}, InvalidInputError,
+         "desc.display_size", ("at most 16384x16384", f"{2 ** 40}x{2 ** 40}"), kind="desc"),
+    Case("all sizes beyond the limit", lambda d: {"display_size": (20000, 20000), "max_render_size": (20000, 20000)},
+         InvalidInputError, "desc.max_render_size", ("at most 16384x16384",), kind="desc"),
+    Case("max render size a float", lambda d: {"max_render_size": (64.0, 40)}, InvalidInputError,
+         "desc.max_render_size", ("integers",), kind="desc"),
+]
 
-
-def test_frame_not_a_description(dump):
-    with plugin.Context(dump.desc()) as ctx, pytest.raises(InvalidInputError, match="^frame: expected"):
-        ctx.dispatch({"frame_index": 0})
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
-def test_cuda_without_a_gpu_says_so(dump):
-    with pytest.raises(BackendUnavailableError, match="desc.device: expected a CUDA GPU, got none"):
-        plugin.Context(dump.desc(device="cuda"))
+_TENSORRT_HERE = plugin.capabilities()["backends"]["tensorrt"]["available"]
+if not _TENSORRT_HERE:  # a back-end that cannot run here is refused when the context is created
+    NEW_CASES.append(Case("tensorrt where it cannot run", lambda d: {"backend": "tensorrt"}, BackendUnavailableError,
+                          "desc.backend", ("'tensorrt'",), kind="desc", pass_name="stss"))
+NEW_CASES.append(Case("tensorrt on the CPU", lambda d: {"backend": "tensorrt", "device": "cpu"},
+                      BackendUnavailableError if not _TENSORRT_HERE else UnsupportedError,
+                      "desc.backend" if not _TENSORRT_HERE else "desc.device", (), kind="desc", pass_name="stss_taa"))
 
 
 # -- NaN and Inf in any input --------------------------------------------------------------------
@@ -184,7 +292,7 @@ SCALARS = ["frame_time_ms", "near", "far", "fov_y_rad", "pre_exposure", "jitter_
 
 
 def _image_for(dump, key):
-    """A valid image for ``key`` (a dump G-buffer, or a mask / HUD-less colour / UI layer)."""
+    """A valid image for ``key`` (a G-buffer, or a mask / HUD-less colour / UI layer)."""
     W, H = dump.display_size
     w, h = dump.render_size
     src = dump.arrays(1 if key.startswith("generated.") else 0)
@@ -215,27 +323,165 @@ def _with(dump, key, value):
     return {key: value}
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
-def test_nan_and_inf_in_any_input_are_refused_by_name(dump, bad):
-    """Every image and every number of a frame, with one NaN / +Inf / -Inf: a typed error
-    naming that field, and the context goes on (checked on one context for all of them)."""
-    names = {"generated": "generated[0]"}
+def _non_finite(key, bad):
+    def build(d):
+        if key in IMAGES:
+            img = _image_for(d, key)
+            img[(3, 5) + (0,) * (img.ndim - 2)] = bad
+            return _with(d, key, img)
+        return _with(d, key, _scalar_for(d, key, bad))
+    return build
+
+
+NON_FINITE_CASES = [
+    Case(f"{key} {name}", _non_finite(key, bad), InvalidInputError,
+         ".".join({"generated": "generated[0]"}.get(p, p) for p in ("frame." + key).split(".")))
+    for key in IMAGES + SCALARS for name, bad in (("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf))]
+
+CASES = _cases_of(FRAME_CASES, "frame") + _cases_of(DESC_CASES, "desc") + NEW_CASES + NON_FINITE_CASES
+
+
+def check(case: Case) -> dict:
+    r = run_case(case)
+    assert r["typed"], f"{case.id}: expected {case.error.__name__}, got {r['error']}: {r['message']}"
+    assert r["code"] == int(case.error.code), r
+    assert r["named"], f"{case.id}: the message must name {case.field} and say expected/got {case.words}: " \
+                       f"{r['message']}"
+    assert not r["state_changed"], f"{case.id}: the next correct frames differ from a context that never saw it"
+    return r
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_malformed_call_is_refused_by_name_and_changes_nothing(case):
+    check(case)
+
+
+def test_case_ids_are_unique():
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_refused_frames_do_not_enter_the_jitter_history():
+    """Validation mode: 20 frames each sent first twice with one NaN pixel (refused), then
+    corrected, give the messages of the same 20 frames sent once: none about the jitter
+    (refused frames counted in the jitter window made it look like 6 phases of 16)."""
+    frames = SyntheticFrames()
+    runs = []
+    for with_refusals in (False, True):
+        messages = []
+        desc = frames.desc(validation=True, message_callback=lambda sev, text: messages.append(text))
+        with plugin.Context(desc) as ctx:
+            for n in range(20):
+                for key in ("color", "depth") if with_refusals else ():
+                    image = _img(frames, key, 2 * n)
+                    image[3, 5] = np.nan
+                    with pytest.raises(InvalidInputError, match=f"^frame.{key}:"):
+                        ctx.dispatch(frames.frame(n, **{key: image}))
+                ctx.dispatch(frames.frame(n))
+        runs.append(messages)
+    assert runs[1] == runs[0], runs[1][:3]
+    assert not any("distinct jitter values" in m for m in runs[1])
+
+
+def test_a_refused_frame_sends_no_messages():
+    """Warnings about a frame that is then refused are not sent: the corrected frame sends them."""
+    frames = SyntheticFrames()
+    messages = []
+    desc = frames.desc(validation=True, message_callback=lambda sev, text: messages.append(text))
+    with plugin.Context(desc) as ctx:
+        ctx.dispatch(frames.frame(0))
+        color = _img(frames, "color", 2)
+        color[3, 5, 1] = np.inf
+        with pytest.raises(InvalidInputError, match="^frame.color"):  # a zero jitter (warned) and an Inf pixel
+            ctx.dispatch(frames.frame(1, jitter_px=(0.0, 0.0), color=color))
+        assert messages == []
+        r = ctx.dispatch(frames.frame(1, jitter_px=(0.0, 0.0)))
+        assert len(messages) == 1 and "frame.jitter_px is (0, 0)" in messages[0] and r.warnings == messages
+
+
+def test_frame_index_gap_and_going_back(dump):
     with plugin.Context(dump.desc()) as ctx:
         ctx.dispatch(dump.frame(0))
-        for key in IMAGES + SCALARS:
-            if key in IMAGES:
-                img = _image_for(dump, key)
-                img[(3, 5) + (0,) * (img.ndim - 2)] = bad
-                value = img
-            else:
-                value = _scalar_for(dump, key, bad)
-            field = ".".join(names.get(p, p) for p in ("frame." + key).split("."))
+        for bad in (2, 0, -1):
             with pytest.raises(InvalidInputError) as info:
-                ctx.dispatch(dump.frame(1, **_with(dump, key, value)))
-            msg = str(info.value)
-            assert msg.startswith(field + ":") and "expected" in msg and "got" in msg, (key, msg)
-            assert info.value.field == field and ctx.last_frames[0].index == 0, key
+                ctx.dispatch(dump.frame(1, frame_index=bad))
+            _check_message(info.value, "frame.frame_index", "or reset=True")
         assert not ctx.dispatch(dump.frame(1)).reset  # the stream goes on
+
+
+def test_the_largest_frame_index_is_taken():
+    frames = SyntheticFrames()
+    with plugin.Context(frames.desc(pass_name="bilinear")) as ctx:
+        assert ctx.dispatch(frames.frame(0, frame_index=2 ** 63 - 1)).reset
+
+
+def test_numpy_numbers_and_flags_are_taken():
+    """numpy scalars and bools are numbers and flags, as Python's are."""
+    frames = SyntheticFrames()
+    desc = frames.desc(pass_name="bilinear", hdr=np.bool_(True), generated_frames=np.int64(1))
+    with plugin.Context(desc) as ctx:
+        r = ctx.dispatch(frames.frame(0, frame_index=np.int64(0), frame_time_ms=np.float32(33.3),
+                                      near=np.float64(0.1), reset=np.bool_(False), jitter_px=np.zeros(2, np.float32)))
+        assert np.isfinite(r.output).all()
+
+
+def test_pre_exposure_outputs_carry_it():
+    """Colour multiplied by pre_exposure gives outputs multiplied by it (the history is kept
+    without it): what descriptions.py, the header and the README say."""
+    frames = SyntheticFrames()
+    results = []
+    for exposure in (1.0, 4.0):
+        with plugin.Context(frames.desc(pass_name="bilinear")) as ctx:
+            results.append([ctx.dispatch(frames.frame(n, color=_img(frames, "color", 2 * n) * exposure,
+                                                      pre_exposure=exposure)) for n in range(2)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b.output, 4.0 * a.output, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b.generated[0].color, 4.0 * a.generated[0].color, rtol=1e-5, atol=1e-6)
+
+
+def test_use_after_destroy(dump):
+    ctx = plugin.Context(dump.desc())
+    ctx.dispatch(dump.frame(0))
+    ctx.destroy()
+    ctx.destroy()  # idempotent
+    for call in (lambda: ctx.dispatch(dump.frame(1)), ctx.reset):
+        with pytest.raises(ContextStateError, match="destroyed") as info:
+            call()
+        assert info.value.code == plugin.Result.INVALID_STATE
+
+
+def test_not_descriptions():
+    with pytest.raises(InvalidInputError, match="^desc: expected a plugin.ContextDescription"):
+        plugin.Context({"display_size": (128, 80)})
+
+
+def test_frame_not_a_description(dump):
+    with plugin.Context(dump.desc()) as ctx, pytest.raises(InvalidInputError, match="^frame: expected"):
+        ctx.dispatch({"frame_index": 0})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_cuda_without_a_gpu_says_so(dump):
+    with pytest.raises(BackendUnavailableError, match="desc.device: expected a CUDA GPU, got none"):
+        plugin.Context(dump.desc(device="cuda"))
+
+
+def test_a_backend_that_fails_to_start_at_the_first_dispatch_is_typed(monkeypatch):
+    """Runners start at the first dispatch: a failure there is a BackendUnavailableError
+    naming desc.backend (not a raw error), and the context can dispatch once it works."""
+    from stss_runtime.backends import BackendError
+
+    frames = SyntheticFrames()
+    with plugin.Context(frames.desc(pass_name="bilinear")) as ctx:
+        real = ctx.pass_.setup
+
+        def broken(*args, **kwargs):
+            raise BackendError("no engine could be built for this GPU")
+
+        monkeypatch.setattr(ctx.pass_, "setup", broken)
+        with pytest.raises(BackendUnavailableError, match="^desc.backend: expected .* to start, got BackendError"):
+            ctx.dispatch(frames.frame(0))
+        monkeypatch.setattr(ctx.pass_, "setup", real)
+        assert ctx.dispatch(frames.frame(0)).reset
 
 
 # -- resources this machine cannot read --------------------------------------------------------
@@ -265,7 +511,3 @@ def test_texture_arrays_and_odd_objects_are_refused_by_name(dump, gl):
                 ctx.dispatch(dump.frame(0, color=value))
             _check_message(info.value, "frame.color", words)
     arr.release()
-
-
-def test_the_table_is_big_enough():
-    assert len(FRAME_CASES) + len(DESC_CASES) + 4 >= 30
