@@ -91,9 +91,21 @@ from typing import Any, Callable
 import numpy as np
 
 from .context import Context
-from .descriptions import ContextDescription, FrameDescription, GeneratedFrameDescription, Severity
-from .errors import (BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result,
-                     UnsupportedError)
+from .descriptions import (
+    MAX_IMAGE_DIMENSION,
+    ContextDescription,
+    FrameDescription,
+    GeneratedFrameDescription,
+    Severity,
+)
+from .errors import (
+    BackendUnavailableError,
+    ContextStateError,
+    InvalidInputError,
+    PluginError,
+    Result,
+    UnsupportedError,
+)
 from .helpers import capabilities, required_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +167,12 @@ FLAG_HDR, FLAG_INVERTED_DEPTH, FLAG_INFINITE_FAR = 0x1, 0x2, 0x4
 FLAG_JITTERED_MOTION, FLAG_DISPLAY_RES_MOTION, FLAG_DEPTH_IS_DEVICE, FLAG_VALIDATION = 0x8, 0x10, 0x20, 0x40
 FLAGS_ALL = 0x7F
 
+#: The largest |pitch_bytes| of an image (STSS_MAX_PITCH_BYTES): 16 times the widest row of
+#: the largest pixel format at the largest size would be 4 MiB; no engine pads rows so far.
+MAX_PITCH_BYTES = 1 << 20
+#: No image starts (or ends) in the first page: such a "pointer" is a small integer.
+_LOWEST_ADDRESS = 1 << 12
+
 # Per image field: the channel counts accepted (more channels than the largest are sliced
 # off where noted) and the kinds of format accepted.
 _FIELDS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
@@ -203,6 +221,9 @@ _RENAMES = [
     (re.compile(r"use device='cpu'"), "use device \"cpu\""),
     (re.compile(r"\breset=True\b"), "reset = 1"),
     (re.compile(r"\bplugin\.jitter_offset\b"), "stss_jitter_offset"),
+    (re.compile(r"\bplugin\.MAX_IMAGE_DIMENSION\b"), "STSS_MAX_IMAGE_DIMENSION"),
+    (re.compile(r"\bplugin\.capabilities\(\)\['backends'\]"), "stss_query_capabilities: \"backends\""),
+    (re.compile(r"backend='tensorrt'"), "backend \"tensorrt\""),
 ]
 
 
@@ -469,25 +490,41 @@ def _layout(img, field: str, formats: dict[int, tuple[str, int, Any, str]]):
     w, h = int(img.width), int(img.height)
     if w <= 0 or h <= 0:
         raise InvalidInputError(f"{field}.width/height", "positive sizes", f"{w}x{h}")
+    if w > MAX_IMAGE_DIMENSION or h > MAX_IMAGE_DIMENSION:
+        raise InvalidInputError(f"{field}.width/height", f"at most {MAX_IMAGE_DIMENSION}x{MAX_IMAGE_DIMENSION} "
+                                "(STSS_MAX_IMAGE_DIMENSION)", f"{w}x{h}")
     esize = np.dtype(dtype).itemsize
     row = w * channels * esize
     pitch = int(img.pitch_bytes) or row
     if abs(pitch) < row:
         raise InvalidInputError(f"{field}.pitch_bytes", f"at least width * bytes per pixel = {w} * "
                                 f"{channels * esize} = {row} ({name}; 0 = tightly packed)", pitch)
+    if abs(pitch) > MAX_PITCH_BYTES:
+        raise InvalidInputError(f"{field}.pitch_bytes", f"at most {MAX_PITCH_BYTES} bytes (STSS_MAX_PITCH_BYTES)",
+                                pitch)
     if pitch % esize:
         raise InvalidInputError(f"{field}.pitch_bytes", f"a multiple of the element size, {esize} bytes ({name})",
                                 pitch)
     address = int(ffi.cast("uintptr_t", img.data))
     if address % esize:
         raise InvalidInputError(f"{field}.data", f"an address aligned to {esize} bytes ({name})", f"{address:#x}")
+    low, high = address + min(0, (h - 1) * pitch), address + max(0, (h - 1) * pitch) + row
+    if low < _LOWEST_ADDRESS or high > 1 << (8 * _ffi.sizeof("void *")):
+        raise InvalidInputError(f"{field}.data", f"a pointer whose {h} rows {pitch} bytes apart lie inside the "
+                                "address space", f"{address:#x}")
     return name, channels, dtype, w, h, pitch
 
 
-def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]]) -> np.ndarray:
-    """The (h, w, c) numpy view of a host-memory ``img`` (an ``stss_image`` cdata), checked."""
+def _view(img, field: str, formats: dict[int, tuple[str, int, Any, str]],
+          rect: tuple[int, int] | None = None) -> np.ndarray:
+    """The (h, w, c) numpy view of a host-memory ``img`` (an ``stss_image`` cdata), checked;
+    with ``rect`` (width, height) only its top-left part up to that size: the view never
+    spans more than the plugin reads, so an image declared larger than it is costs nothing
+    and is never read beyond the rectangle in use."""
     ffi = _ffi
     name, channels, dtype, w, h, pitch = _layout(img, field, formats)
+    if rect is not None:
+        w, h = min(w, rect[0]), min(h, rect[1])
     esize = np.dtype(dtype).itemsize
     row = w * channels * esize
     span = (h - 1) * abs(pitch) + row
@@ -512,11 +549,15 @@ class _CudaImage:
         self.__cuda_array_interface__ = interface
 
 
-def _cuda_view(img, field: str, formats: dict[int, tuple[str, int, Any, str]], entry: _Entry):
-    """The (h, w, c) torch view of an ``img`` in CUDA memory (no copy; flipped for a negative pitch)."""
+def _cuda_view(img, field: str, formats: dict[int, tuple[str, int, Any, str]], entry: _Entry,
+               rect: tuple[int, int] | None = None):
+    """The (h, w, c) torch view of an ``img`` in CUDA memory (no copy; flipped for a negative
+    pitch), up to ``rect`` (width, height) as :func:`_view`."""
     import torch
 
     _, channels, dtype, w, h, pitch = _layout(img, field, formats)
+    if rect is not None:
+        w, h = min(w, rect[0]), min(h, rect[1])
     address = int(_ffi.cast("uintptr_t", img.data))
     t = torch.as_tensor(_CudaImage(cuda_array_interface(address, pitch, w, h, channels, dtype)),
                         device=entry.context.device)
@@ -543,18 +584,23 @@ def _gl_format(img, field: str, allowed: tuple[int, ...]):
     w, h = int(img.width), int(img.height)
     if w <= 0 or h <= 0:
         raise InvalidInputError(f"{field}.width/height", "the texture's positive size", f"{w}x{h}")
+    if w > MAX_IMAGE_DIMENSION or h > MAX_IMAGE_DIMENSION:
+        raise InvalidInputError(f"{field}.width/height", f"at most {MAX_IMAGE_DIMENSION}x{MAX_IMAGE_DIMENSION} "
+                                "(STSS_MAX_IMAGE_DIMENSION)", f"{w}x{h}")
     return gl_format(*GL_FORMATS[fmt])[0], (w, h)
 
 
-def _gl_view(img, field: str, entry: _Entry):
-    """A GL texture handle's (h, w, c) tensor on the context's GPU, row 0 = top."""
+def _gl_view(img, field: str, entry: _Entry, rect: tuple[int, int] | None = None):
+    """A GL texture handle's (h, w, c) tensor on the context's GPU, row 0 = top (its
+    top-left ``rect`` only)."""
     fmt, size = _gl_format(img, field, tuple(GL_FORMATS))
-    return _interop(entry, field).read(int(img.gl_texture), size, fmt, field)
+    return _interop(entry, field).read(int(img.gl_texture), size, fmt, field, rect=rect)
 
 
-def _input(img, field: str, kind: str, required: bool, entry: _Entry):
+def _input(img, field: str, kind: str, required: bool, entry: _Entry, rect: tuple[int, int]):
     """An input image (None when optional and absent), in the shape the plugin takes: numpy
-    for host memory, a torch tensor on the GPU for GPU handles."""
+    for host memory, a torch tensor on the GPU for GPU handles; only its top-left ``rect``
+    (width, height: the size this field must have) is viewed and read."""
     mem = _memory(img, field, entry)
     if not _given(img, mem):
         if not required:
@@ -564,11 +610,11 @@ def _input(img, field: str, kind: str, required: bool, entry: _Entry):
     want, kinds = _FIELDS[kind]
     allowed = want + ((4,) if want == (3,) else ())
     if mem == MEMORY_HOST:
-        arr = _view(img, field, FORMATS)
+        arr = _view(img, field, FORMATS, rect)
     elif mem == MEMORY_CUDA:
-        arr = _cuda_view(img, field, FORMATS, entry)
+        arr = _cuda_view(img, field, FORMATS, entry, rect)
     else:
-        arr = _gl_view(img, field, entry)
+        arr = _gl_view(img, field, entry, rect)
     name, channels, _, fkind = FORMATS[int(img.format)]
     if channels not in allowed or fkind not in kinds:
         kind_words = " or ".join(kinds)
@@ -614,12 +660,11 @@ def _output_view(img, field: str, display: tuple[int, int], entry: _Entry):
             raise NullPointerError(f"{field}.gl_texture", "a GL texture name (0 is none)")
         return _GLOutput(img, field, display, entry)
     formats = {k: FORMATS[k] for k in OUTPUT_FORMATS}
-    arr = _view(img, field, formats) if mem == MEMORY_HOST else _cuda_view(img, field, formats, entry)
-    h, w = arr.shape[:2]
-    if (w, h) != display:
+    _, _, _, w, h, _ = _layout(img, field, formats)
+    if (w, h) != display:  # checked before a view of the buffer exists
         raise InvalidInputError(f"{field}.width/height", f"the display size {display[0]}x{display[1]} "
                                 "(desc.display_width x display_height)", f"{w}x{h}")
-    return arr
+    return _view(img, field, formats) if mem == MEMORY_HOST else _cuda_view(img, field, formats, entry)
 
 
 def _matrix(values) -> np.ndarray:
@@ -628,25 +673,46 @@ def _matrix(values) -> np.ndarray:
     return m.T.copy()
 
 
-def _gbuffers(src, prefix: str, entry: _Entry) -> dict[str, Any]:
-    return {name: _input(getattr(src, name), f"{prefix}.{name}", name, name in entry.required, entry)
+def _gbuffers(src, prefix: str, entry: _Entry, rect: tuple[int, int]) -> dict[str, Any]:
+    return {name: _input(getattr(src, name), f"{prefix}.{name}", name, name in entry.required, entry, rect)
             for name in _GBUFFERS}
 
 
+def _declared_size(img, field: str, entry: _Entry) -> tuple[int, int]:
+    """An image's declared (width, height), checked (pointer, format, size, pitch), unread."""
+    mem = _memory(img, field, entry)
+    if mem == MEMORY_GL_TEXTURE:
+        if not _given(img, mem):
+            raise NullPointerError(f"{field}.gl_texture", "a GL texture name (0 is none)")
+        return _gl_format(img, field, tuple(GL_FORMATS))[1]
+    _, _, _, w, h, _ = _layout(img, field, FORMATS)
+    return w, h
+
+
 def _frame(entry: _Entry, f) -> FrameDescription:
+    """The frame description of an ``stss_frame_desc``. The render size is settled first,
+    from the declared sizes alone, so that every image is then read only inside the
+    rectangle the frame uses (render or display size)."""
     ffi, desc = _ffi, entry.desc
-    color = _input(f.color, "frame.color", "color", True, entry)
+    mw, mh = desc.max_render_size
     rw, rh = int(f.render_width), int(f.render_height)
     render_size = None
     if (rw, rh) == (0, 0):
-        ch, cw = color.shape[:2]
-        mw, mh = desc.max_render_size
+        cw, ch = _declared_size(f.color, "frame.color", entry)
         if cw > mw or ch > mh:
             raise InvalidInputError("frame.color.width/height", f"at most {mw}x{mh} (desc.max_render_width x "
                                     "max_render_height), or frame.render_width/height set to the rendered part",
                                     f"{cw}x{ch}")
+        render = (cw, ch)
     else:
-        render_size = (rw, rh)
+        if not (8 <= rw <= mw and 8 <= rh <= mh):
+            raise InvalidInputError("frame.render_width/render_height", f"a render size of 8x8 .. {mw}x{mh} "
+                                    "(desc.max_render_width x max_render_height), or 0, 0 for the colour image's size",
+                                    f"{rw}x{rh}")
+        render = render_size = (rw, rh)
+    display = desc.display_size
+    motion_rect = display if desc.display_res_motion else render
+    color = _input(f.color, "frame.color", "color", True, entry, render)
     n = int(f.generated_count)
     if n != desc.generated_frames:
         raise InvalidInputError("frame.generated_count", f"{desc.generated_frames} (desc.generated_frames)", n)
@@ -656,16 +722,17 @@ def _frame(entry: _Entry, f) -> FrameDescription:
     for k in range(n):
         g, name = f.generated[k], f"frame.generated[{k}]"
         generated.append(GeneratedFrameDescription(
-            depth=_input(g.depth, f"{name}.depth", "depth", True, entry),
-            motion=_input(g.motion, f"{name}.motion", "motion", "motion" in entry.required, entry),
+            depth=_input(g.depth, f"{name}.depth", "depth", True, entry, render),
+            motion=_input(g.motion, f"{name}.motion", "motion", "motion" in entry.required, entry, motion_rect),
             jitter_px=(float(g.jitter_x), float(g.jitter_y)), view=_matrix(g.view), proj=_matrix(g.proj),
-            ui=_input(g.ui, f"{name}.ui", "ui", False, entry), **_gbuffers(g, name, entry)))
-    optional = {name: _input(getattr(f, name), f"frame.{name}", name, False, entry)
+            ui=_input(g.ui, f"{name}.ui", "ui", False, entry, display), **_gbuffers(g, name, entry, render)))
+    optional = {name: _input(getattr(f, name), f"frame.{name}", name, False, entry,
+                             display if name == "ui" else render)
                 for name in ("reactive", "transparency", "hudless", "ui")}
     return FrameDescription(
         frame_index=int(f.frame_index), color=color,
-        depth=_input(f.depth, "frame.depth", "depth", True, entry),
-        motion=_input(f.motion, "frame.motion", "motion", "motion" in entry.required, entry),
+        depth=_input(f.depth, "frame.depth", "depth", True, entry, render),
+        motion=_input(f.motion, "frame.motion", "motion", "motion" in entry.required, entry, motion_rect),
         jitter_px=(float(f.jitter_x), float(f.jitter_y)), frame_time_ms=float(f.frame_time_ms),
         near=float(f.near_plane), far=math.inf if desc.infinite_far else float(f.far_plane),
         fov_y_rad=float(f.fov_y_rad), view=_matrix(f.view), proj=_matrix(f.proj),
@@ -673,7 +740,7 @@ def _frame(entry: _Entry, f) -> FrameDescription:
         reset=bool(f.reset), render_size=render_size,
         prev_view=None if f.prev_view == ffi.NULL else _matrix(f.prev_view),
         prev_proj=None if f.prev_proj == ffi.NULL else _matrix(f.prev_proj),
-        generated=tuple(generated), **_gbuffers(f, "frame", entry), **optional)
+        generated=tuple(generated), **_gbuffers(f, "frame", entry, render), **optional)
 
 
 def _write(dst: Any, image: Any) -> None:

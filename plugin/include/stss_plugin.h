@@ -70,9 +70,20 @@ typedef enum stss_result {
     STSS_RESULT_INVALID_STATE = 2,       /* e.g. a call on a destroyed context */
     STSS_RESULT_UNSUPPORTED = 3,         /* a combination the plugin does not do */
     STSS_RESULT_BACKEND_UNAVAILABLE = 4, /* a back-end / device (or the embedded Python) is missing */
-    STSS_RESULT_INTERNAL = 5,            /* a bug: the message says what */
+    STSS_RESULT_INTERNAL = 5,            /* an unexpected failure inside the library, never the
+                                            answer to malformed input (that is INVALID_ARGUMENT,
+                                            NULL_POINTER, ...): a bug to report, with the message */
     STSS_RESULT_NULL_POINTER = 6         /* a required pointer is NULL */
 } stss_result;
+
+/* Limits, checked before anything is read: every width and height (of the context's sizes
+ * and of each stss_image as declared) is at most STSS_MAX_IMAGE_DIMENSION pixels, and every
+ * |pitch_bytes| at most STSS_MAX_PITCH_BYTES; a context whose sizes exceed them is refused by
+ * stss_create (STSS_RESULT_INVALID_ARGUMENT naming the field and the limit). An image may be
+ * declared larger than the frame uses (dynamic resolution); only the rectangle in use (the
+ * render size from the top-left, the display size for ui) is read. */
+#define STSS_MAX_IMAGE_DIMENSION 16384
+#define STSS_MAX_PITCH_BYTES 1048576
 
 /* Pixel formats of stss_image (host memory, native endianness, channels interleaved). */
 typedef enum stss_format {
@@ -175,7 +186,8 @@ typedef struct stss_generated_desc {
 /* One rendered frame and the G-buffers of the frames to extrapolate after it.
  * Fill with stss_frame_desc_init (motion scale 1, pre-exposure 1, identity matrices). */
 typedef struct stss_frame_desc {
-    int64_t frame_index;       /* grows by exactly 1 per dispatch; anything else needs reset = 1 */
+    int64_t frame_index;       /* grows by exactly 1 per dispatch: any other step (a gap) is refused
+                                  (STSS_RESULT_INVALID_ARGUMENT) unless reset = 1 */
     stss_image color;          /* render size, RGB(A), linear colour (alpha ignored) */
     stss_image depth;          /* render size, 1 channel */
     stss_image motion;         /* render size (display size with STSS_FLAG_DISPLAY_RES_MOTION), 2 channels,
@@ -197,7 +209,8 @@ typedef struct stss_frame_desc {
     double near_plane;         /* camera near distance, scene units ("frame.near" in messages) */
     double far_plane;          /* camera far distance (ignored with STSS_FLAG_INFINITE_FAR) */
     double fov_y_rad;          /* vertical field of view, radians */
-    double pre_exposure;       /* colour was multiplied by this; outputs are divided back; usually 1 */
+    double pre_exposure;       /* colour was multiplied by this; the history is kept without it and the
+                                  outputs carry it (multiplied by it, like the input); usually 1 */
     int32_t reset;             /* 1: camera cut, drop the history */
     int32_t render_width;      /* the rendered part of the images (dynamic resolution); */
     int32_t render_height;     /* 0, 0: the colour image's size */
@@ -262,7 +275,10 @@ STSS_API void stss_jitter_offset(int64_t index, int32_t phase_count, double* x, 
 STSS_API int32_t stss_query_capabilities(char* json_out, size_t capacity, size_t* needed);
 
 /* Create a context. On failure *out is set to NULL. The first call of the process starts
- * the embedded Python (a few seconds: it imports PyTorch). */
+ * the embedded Python (a few seconds: it imports PyTorch). A back-end that cannot run on
+ * this machine (as stss_query_capabilities reports it) is refused here with
+ * STSS_RESULT_BACKEND_UNAVAILABLE, sizes beyond STSS_MAX_IMAGE_DIMENSION with
+ * STSS_RESULT_INVALID_ARGUMENT. */
 STSS_API int32_t stss_create(const stss_context_desc* desc, stss_context** out);
 
 /* Upscale one rendered frame into output->color and extrapolate the generated frame(s)

@@ -60,3 +60,26 @@ def dump(tiny_dump):
 def as_nchw(hwc) -> np.ndarray:
     a = hwc.cpu().numpy() if hasattr(hwc, "cpu") else np.asarray(hwc)
     return a.transpose(2, 0, 1)[None]
+
+
+@pytest.fixture(scope="session")
+def c_table(tmp_path_factory):
+    """The C half of the malformed-call campaign (``c_abi_table.py``), run once per session
+    in a process of its own (loading the library into this process would leave it fragile):
+    (the finished pytest process, the records of the C cases it executed)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from . import campaign
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc to build the C ABI library")
+    table = Path(__file__).with_name("c_abi_table.py")
+    records = tmp_path_factory.mktemp("campaign") / "c_records.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", campaign.C_RECORDS_ENV: str(records)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(table)],
+                          capture_output=True, text=True, timeout=900, cwd=table.parents[2], env=env)
+    return proc, campaign.read_c_records(records)

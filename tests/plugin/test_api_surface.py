@@ -15,6 +15,7 @@ PUBLIC_NAMES = {
     "QualityMode", "Result", "Severity", "UnsupportedError", "capabilities", "jitter_offset",
     "jitter_phase_count", "memory_estimate", "mip_bias", "optional_inputs", "render_size", "required_inputs",
     "MotionDiagnosis", "SelfTestReport", "debug_views", "diagnose_motion", "save_debug_sheet", "self_test",
+    "MAX_IMAGE_DIMENSION",
 }
 
 FIELDS = {
@@ -127,7 +128,8 @@ C_CONSTANTS = {"STSS_ABI_VERSION": 2, "STSS_MEMORY_HOST": 0, "STSS_MEMORY_CUDA":
                "STSS_SEVERITY_WARNING": 1, "STSS_SEVERITY_ERROR": 2, "STSS_FORMAT_UNKNOWN": 0, "STSS_FORMAT_R32F": 1,
                "STSS_FORMAT_RG32F": 2, "STSS_FORMAT_RGB32F": 3, "STSS_FORMAT_RGBA32F": 4, "STSS_FORMAT_R16F": 5,
                "STSS_FORMAT_RG16F": 6, "STSS_FORMAT_RGBA16F": 7, "STSS_FORMAT_R32I": 8, "STSS_FORMAT_R32UI": 9,
-               "STSS_FORMAT_R8_UNORM": 10, "STSS_FORMAT_RGBA8_UNORM": 11,
+               "STSS_FORMAT_R8_UNORM": 10, "STSS_FORMAT_RGBA8_UNORM": 11, "STSS_MAX_IMAGE_DIMENSION": 16384,
+               "STSS_MAX_PITCH_BYTES": 1 << 20,
                **{f"STSS_RESULT_{name}": code for name, code in RESULT_CODES.items()}}
 
 
@@ -151,3 +153,16 @@ def test_c_header_surface():
         assert getattr(lib, name) == value, name
     for struct, fields in C_STRUCTS.items():
         assert [f for f, _ in ffi.typeof(struct).fields] == fields, f"{struct}: fields changed (ABI break)"
+
+
+def test_the_limits_agree_between_python_and_the_header():
+    """The largest size a context takes and the largest pitch: one value on each side."""
+    import cffi
+
+    from plugin import c_abi
+
+    ffi = cffi.FFI()
+    ffi.cdef(c_abi.header_declarations())
+    lib = ffi.dlopen(None)
+    assert lib.STSS_MAX_IMAGE_DIMENSION == plugin.MAX_IMAGE_DIMENSION
+    assert lib.STSS_MAX_PITCH_BYTES == c_abi.MAX_PITCH_BYTES

@@ -134,16 +134,16 @@ def test_a_python_side_that_fails_to_load_is_reported_not_printed(tmp_path, monk
 # -- the malformed-call table, in a process of its own -------------------------------------------
 
 
-def test_the_malformed_call_table():
-    """Runs ``c_abi_table.py`` (cffi ABI mode, in-process loads of the library) in its own
-    pytest process: every case there must pass."""
-    table = Path(__file__).with_name("c_abi_table.py")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(table)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+def test_the_malformed_call_table(c_table):
+    """``c_abi_table.py`` (cffi ABI mode, in-process loads of the library, each malformed call
+    in a forked child), run in its own pytest process by the ``c_table`` fixture: every case
+    there must pass."""
+    proc, records = c_table
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:]
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
-    assert passed >= 45 and "failed" not in summary and "error" not in summary, summary
+    assert passed >= 150 and "failed" not in summary and "error" not in summary, summary
+    assert len(records) >= 130, len(records)  # one record per malformed call executed
 
 
 def test_cuda_pointer_images_are_described_without_a_copy():
