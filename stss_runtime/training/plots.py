@@ -1,5 +1,5 @@
-"""Loss plots shared by the trainers (``train``, ``train_flow``, ``train_vfi``): the CSV log
-read back, curves drawn, the PNG replaced atomically (a plot is redrawn while training)."""
+"""Loss plots shared by the trainers (``train stss``, ``flow``, ``policy``, ``vfi``): the CSV
+log read back, curves drawn, the PNG replaced atomically (a plot is redrawn while training)."""
 
 from __future__ import annotations
 
