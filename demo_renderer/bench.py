@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from stss_runtime.conventions import jitter_offset_px, texture_lod_bias
+from stss_runtime.conventions import jitter_offset, mip_bias
 
 from .gl import create_headless_context, describe
 from .renderer import Renderer
@@ -37,13 +37,13 @@ def run_bench(scenes: list[str], sizes: list[tuple[int, int]], *, repeats: int =
         scene = BUILTIN_SCENES[name]()
         r = Renderer(ctx, scene)
         for w, h in sizes:
-            bias = texture_lod_bias(w, 2 * w)
+            bias = mip_bias(w, 2 * w)
             gpu: dict[str, list[float]] = {}
             wall = []
             for i in range(warmup + repeats):
                 t = 1.0 + i / 60.0
                 t0 = time.perf_counter()
-                r.render(t, t - 1 / 60.0, (w, h), jitter_offset_px(i, 32), bias)
+                r.render(t, t - 1 / 60.0, (w, h), jitter_offset(i, 32), bias)
                 ctx.finish()
                 dt = (time.perf_counter() - t0) * 1e3
                 if i >= warmup:

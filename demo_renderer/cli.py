@@ -201,7 +201,6 @@ def cmd_render(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import run_bench
-
     from .scenes import BUILTIN_SCENES
 
     names = list(BUILTIN_SCENES) if args.scenes == "all" else [s.strip() for s in args.scenes.split(",")]

@@ -27,8 +27,8 @@ import numpy as np
 
 import plugin
 from plugin.helpers import vertical_fov_from_proj
-from stss_runtime.conventions import display_transform
-from stss_runtime.metrics import psnr_y, rgb_to_y
+from stss_runtime.ops.encoding import display_transform
+from stss_runtime.ops.metrics import psnr_y, rgb_to_y
 
 from .renderer import Renderer
 from .scene import Scene
@@ -208,7 +208,7 @@ class Comparison:
 
 
 def _psnr(gt: np.ndarray, img: np.ndarray) -> float:
-    """Y-PSNR of linear images through THE display transform (stss_runtime.metrics)."""
+    """Y-PSNR of linear images through THE display transform (stss_runtime.ops.metrics)."""
     return psnr_y(display_transform(gt), display_transform(img))
 
 

@@ -221,15 +221,15 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
     summary = {"frames": frames_dir, "video": video, "profile": out / "profile.csv",
                "plot": out / "frame_times.png", "stats": run.profiler.stats(), "sheet": None, "table": None}
     if cfg.sheet_frames:
-        from .compare import compare_passes, format_table, save_sheet
+        import plugin
 
-        from stss_runtime.passes import PASSES
+        from .compare import compare_passes, format_table, save_sheet
 
         # STSS alone and with its outputs accumulated (the best zero-latency mode) side by side
         passes = ("native", "bilinear", "temporal", "stss", "stss_taa")
         spec = MODES[cfg.mode]  # None: native rendering
         chosen = spec[0] if spec else None
-        if chosen and chosen not in passes and PASSES[chosen].latency_frames == 0:
+        if chosen and chosen not in passes and plugin.capabilities()["passes"][chosen]["latency_frames"] == 0:
             passes += (chosen,)  # the mode the demo ran, when the sheet can show it (no latency)
         comparison = compare_passes(gl, scene, passes=passes,
                                     frames=cfg.sheet_frames, render_size=render_size,

@@ -35,9 +35,8 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import imgui_bundle  # noqa: F401  (first: points pyGLFW at imgui-bundle's libglfw)
+import numpy as np
 from imgui_bundle import imgui, implot
 
 from demo_renderer.profiler import KINDS, FrameProfiler

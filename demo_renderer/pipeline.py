@@ -18,8 +18,7 @@ import moderngl
 import numpy as np
 
 import plugin
-
-from stss_runtime.conventions import display_transform
+from stss_runtime.ops.encoding import display_transform
 
 from .renderer import Renderer
 from .scene import Scene

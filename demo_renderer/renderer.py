@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, ContextManager
 from dataclasses import dataclass, field
+from typing import Callable, ContextManager
 
 import moderngl
 import numpy as np

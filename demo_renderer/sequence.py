@@ -17,7 +17,7 @@ import moderngl
 import numpy as np
 
 from stss_runtime import framedump
-from stss_runtime.conventions import jitter_offset_px, jitter_phase_count, texture_lod_bias
+from stss_runtime.conventions import jitter_offset, jitter_phase_count, mip_bias
 
 from .renderer import Renderer
 from .scene import Scene
@@ -106,8 +106,8 @@ def render_frame(renderer: Renderer, spec: SequenceSpec,
     t = spec.frame_time(index)
     dt = 1.0 / spec.fps
     phases = jitter_phase_count(spec.render_size[0], spec.display_size[0])
-    jitter = jitter_offset_px(index, phases)
-    bias = texture_lod_bias(spec.render_size[0], spec.display_size[0])
+    jitter = jitter_offset(index, phases)
+    bias = mip_bias(spec.render_size[0], spec.display_size[0])
     target, cam = renderer.render(t, t - dt, spec.render_size, jitter, bias)
     times = dict(renderer.last_times.gpu_ms)
     arrays = renderer.read_frame(target)

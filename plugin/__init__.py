@@ -23,14 +23,7 @@ from .descriptions import (
     QualityMode,
     Severity,
 )
-from .errors import (
-    BackendUnavailableError,
-    ContextStateError,
-    InvalidInputError,
-    PluginError,
-    Result,
-    UnsupportedError,
-)
+from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result, UnsupportedError
 from .helpers import (
     capabilities,
     jitter_offset,

@@ -20,8 +20,9 @@ import time
 import numpy as np
 import torch
 
-from stss_runtime.bench import parse_size, synthetic_frames
+from stss_runtime.cli.common import parse_size
 from stss_runtime.passes import PASSES, create_pass
+from stss_runtime.synthetic import synthetic_frames
 
 from .context import Context
 from .descriptions import ContextDescription, FrameDescription, GeneratedFrameDescription

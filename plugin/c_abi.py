@@ -91,21 +91,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .context import Context
-from .descriptions import (
-    MAX_IMAGE_DIMENSION,
-    ContextDescription,
-    FrameDescription,
-    GeneratedFrameDescription,
-    Severity,
-)
-from .errors import (
-    BackendUnavailableError,
-    ContextStateError,
-    InvalidInputError,
-    PluginError,
-    Result,
-    UnsupportedError,
-)
+from .descriptions import MAX_IMAGE_DIMENSION, ContextDescription, FrameDescription, GeneratedFrameDescription, Severity
+from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result, UnsupportedError
 from .helpers import capabilities, required_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ import torch
 
 from stss_runtime.backends import BackendError, BackendUnavailable
 from stss_runtime.frame import Frame
-from stss_runtime.history import decode_color, encode_color
-from stss_runtime.passes import PASSES, create_pass
+from stss_runtime.ops.encoding import decode_color, encode_color
+from stss_runtime.passes import PASSES, PassOptionError, create_pass
 
 from . import gl_interop
 from .checks import ValueChecks
@@ -43,13 +43,7 @@ from .descriptions import (
     GeneratedFrameDescription,
     Severity,
 )
-from .errors import (
-    BackendUnavailableError,
-    ContextStateError,
-    InvalidInputError,
-    Result,
-    UnsupportedError,
-)
+from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, Result, UnsupportedError
 from .resources import image_shape, kind_of, layout_hint, matrix, to_output, to_tensor
 from .timing import StageTimer
 
@@ -181,6 +175,9 @@ class Context:
             self.pass_ = create_pass(self.desc.pass_name, **kwargs)
         except BackendUnavailable as e:
             raise BackendUnavailableError(str(e)) from e
+        except PassOptionError as e:  # a neural pass that cannot run with this back-end / precision
+            raise UnsupportedError(f"desc.{e.option}", f"{e.expected} for pass {self.desc.pass_name!r}",
+                                   repr(e.actual)) from e
         self._destroyed = False
         self._render_size: tuple[int, int] | None = None
         self._last_index: int | None = None

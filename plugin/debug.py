@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stss_runtime import warp as W
-from stss_runtime.conventions import display_transform
+from stss_runtime.ops import warp as W
+from stss_runtime.ops.encoding import display_transform
 
 from .errors import ContextStateError, InvalidInputError
 
@@ -50,10 +50,10 @@ RESET_COLOUR = (255, 0, 0)
 
 def _last(ctx, call: str) -> list:
     """The last dispatch's frames, or ContextStateError."""
-    if getattr(ctx, "destroyed", False):
+    if ctx.destroyed:
         raise ContextStateError(f"plugin.debug.{call}: no frame dispatched yet: the context was destroyed "
                                 f"(its frames went with it); create a new context and dispatch a frame")
-    frames = getattr(ctx, "last_frames", None)
+    frames = ctx.last_frames
     if not frames:
         raise ContextStateError(f"plugin.debug.{call}: no frame dispatched yet; call ctx.dispatch(frame) first")
     return frames
@@ -211,14 +211,13 @@ def _generated_index(ctx, frames: list, call: str) -> int:
 def hole_valid_mask(ctx) -> torch.Tensor:
     """(1, 1, h, w) 1 where the last generated frame could reuse the rendered frame's colour,
     0 at disocclusions: the pass's own history mask when it keeps one
-    (``pass_.history.previous_valid``), else recomputed from the two frames' G-buffers
-    with the runtime's test (:func:`stss_runtime.warp.hole_mask`)."""
+    (``ctx.debug_outputs()["hole_valid"]``), else recomputed from the two frames' G-buffers
+    with the runtime's test (:func:`stss_runtime.ops.warp.hole_mask`)."""
     frames = _last(ctx, "hole_valid_mask")
     k = _generated_index(ctx, frames, "hole_valid_mask")
     cur = frames[k]
-    hist = getattr(getattr(ctx, "pass_", None), "history", None)
-    pv = getattr(hist, "previous_valid", None)
-    if isinstance(pv, torch.Tensor) and tuple(pv.shape[-2:]) == tuple(cur.depth.shape[-2:]):
+    pv = ctx.debug_outputs().get("hole_valid")
+    if pv is not None and tuple(pv.shape[-2:]) == tuple(cur.depth.shape[-2:]):
         return pv.detach().float().cpu()
     if k != 1:
         raise ContextStateError("plugin.debug.hole_valid_mask: the pass keeps no hole mask and the last generated "

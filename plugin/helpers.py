@@ -49,14 +49,14 @@ def jitter_offset(index: int, phase_count: int) -> tuple[float, float]:
     """Sub-pixel jitter (x, y) in render pixels for display frame ``index``: Halton 2, 3."""
     if phase_count <= 0:
         raise InvalidInputError("phase_count", "a positive count", phase_count)
-    return conventions.jitter_offset_px(index, phase_count)
+    return conventions.jitter_offset(index, phase_count)
 
 
 def mip_bias(render_width: int, display_width: int) -> float:
     """Texture LOD bias for the low-resolution render: ``log2(render / display)`` (negative)."""
     if render_width <= 0 or display_width <= 0:
         raise InvalidInputError("render_width / display_width", "positive widths", f"{render_width} / {display_width}")
-    return conventions.texture_lod_bias(render_width, display_width)
+    return conventions.mip_bias(render_width, display_width)
 
 
 def required_inputs(pass_name: str = "stss") -> tuple[str, ...]:
@@ -85,7 +85,10 @@ def capabilities() -> dict:
     backends = availability()
     interop_ok, interop_why = gl_interop_availability()
     return {
-        "passes": {name: cls.description for name, cls in PASSES.items()},
+        # per pass: what it is, the display frames of delay it adds (interpolation: 1) and
+        # whether a network runs in it
+        "passes": {name: {"description": cls.description, "latency_frames": cls.latency_frames,
+                          "neural": cls.neural} for name, cls in PASSES.items()},
         "backends": {name: {"available": ok, "detail": why} for name, (ok, why) in backends.items()},
         "precisions": ["fp32", "fp16"],
         "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),

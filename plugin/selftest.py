@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from stss_runtime import warp as W
-from stss_runtime.conventions import display_transform
-from stss_runtime.history import encode_color
-from stss_runtime.metrics import psnr_y
+from stss_runtime.ops import warp as W
+from stss_runtime.ops.encoding import display_transform, encode_color
+from stss_runtime.ops.metrics import psnr_y
 
 from .errors import InvalidInputError
 
@@ -488,7 +487,7 @@ def run_scenario(pass_name: str = "bilinear", backend: str = "torch", device: st
     of :data:`HYPOTHESES`). Rendered frame ``k`` is at time ``k``; its generated frame at
     ``k + 1/2``; display frame indices (jitter) count both; motion vectors point to the
     previous display frame."""
-    from . import ContextDescription, Context, FrameDescription, GeneratedFrameDescription
+    from . import Context, ContextDescription, FrameDescription, GeneratedFrameDescription
     from .helpers import jitter_offset, jitter_phase_count
 
     w, h = int(size[0]), int(size[1])

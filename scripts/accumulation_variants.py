@@ -32,15 +32,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tune_accumulation import record, replay  # noqa: E402
 
 from stss_runtime import framedump  # noqa: E402
-from stss_runtime import warp as W  # noqa: E402
 from stss_runtime.checkpoint import default_weights  # noqa: E402
 from stss_runtime.frame import frame_from_dump  # noqa: E402
-from stss_runtime.history import encode_color  # noqa: E402
-from stss_runtime.passes.baselines import TemporalUpscaler  # noqa: E402
-from stss_runtime.passes.stss_pass import StssTemporalPass  # noqa: E402
+from stss_runtime.ops import warp as W  # noqa: E402
+from stss_runtime.ops.encoding import encode_color  # noqa: E402
+from stss_runtime.passes.stss_taa import StssTaaPass  # noqa: E402
+from stss_runtime.passes.temporal import TemporalPass  # noqa: E402
 
-SHIPPED = {"alpha": StssTemporalPass.alpha, "clamp": StssTemporalPass.clamp_window,
-           "keep": StssTemporalPass.keep_window}
+SHIPPED = {"alpha": StssTaaPass.alpha, "clamp": StssTaaPass.clamp_window,
+           "keep": StssTaaPass.keep_window}
 VARIANTS = [("STSS alone", {"alpha": 1.0}), ("shipped (box, 0.4)", {}), ("alpha 0.5", {"alpha": 0.5}),
             ("variance γ=1", {"gamma": 1.0}), ("variance γ=1.25", {"gamma": 1.25}),
             ("ycocg box", {"ycocg": True}), ("alpha_ef 0.3", {"alpha_ef": 0.3}), ("alpha_ef 0.5", {"alpha_ef": 0.5}),
@@ -57,7 +57,7 @@ def ycocg(x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
 
 
 def step(accum, cur, motion, depth, valid, is_ef: bool, v: dict) -> torch.Tensor:
-    """:func:`stss_runtime.passes.stss_pass.accumulate` with the variant's changes."""
+    """:func:`stss_runtime.passes.stss.accumulate` with the variant's changes."""
     size = (cur.shape[-1], cur.shape[-2])
     up = W.upsample_motion(motion, depth, size)
     rep = W.sample(accum, up, "bicubic").clamp(0.0, 1.0)
@@ -83,7 +83,7 @@ def step(accum, cur, motion, depth, valid, is_ef: bool, v: dict) -> torch.Tensor
 
 def temporal_outputs(folder: Path) -> list[torch.Tensor]:
     meta = framedump.read_meta(folder)
-    p = TemporalUpscaler()
+    p = TemporalPass()
     p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
     return [encode_color(p(frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=(i % 2 == 0)))).clone()
             for i in framedump.existing_frames(folder)]

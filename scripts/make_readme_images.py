@@ -4,7 +4,7 @@ docs/images/scenes.jpg: each built-in scene, low-resolution render (480x270, bil
 960x540) against its 16-sample ground truth, with a 2x crop; docs/images/demo_window.png:
 the demo window (native | bilinear split) under Xvfb; docs/images/scatter.jpg: eight generated
 scenes (scatter:1..8, the first training frame of each seed's segment in
-stss_runtime/weights/README.md). ``--only scatter`` makes that one alone.
+docs/training/README.md). ``--only scatter`` makes that one alone.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 def scenes_sheet():
     from demo_renderer.gl import create_headless_context
+    from demo_renderer.renderer import Renderer
     from demo_renderer.scenes import BUILTIN_SCENES
     from demo_renderer.sequence import SequenceSpec, render_frame
-    from demo_renderer.renderer import Renderer
-    from stss_runtime.conventions import display_transform
+    from stss_runtime.ops.encoding import display_transform
 
     ctx = create_headless_context()
     rows = []
@@ -59,7 +59,7 @@ def scatter_sheet(seeds=range(1, 9)):
     from demo_renderer.renderer import Renderer
     from demo_renderer.scenes import load_scene
     from demo_renderer.sequence import SequenceSpec, render_frame
-    from stss_runtime.conventions import display_transform
+    from stss_runtime.ops.encoding import display_transform
 
     ctx = create_headless_context()
     tiles = []

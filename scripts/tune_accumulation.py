@@ -5,7 +5,7 @@ training segments, never on the held-out scenes.
 
 Runs STSS (the shipped weights, or ``--weights``) once over each folder, keeping every
 frame's encoded output, motion, depth and the runtime's hole mask, then replays
-:func:`stss_runtime.passes.stss_pass.accumulate` with each setting of the grid and prints
+:func:`stss_runtime.passes.stss.accumulate` with each setting of the grid and prints
 the mean Y-PSNR (dB) of rendered (SF) and extrapolated (EF) frames after ``--warmup``
 frames, per folder and averaged. ``alpha 1`` is STSS alone. Memory: ~7 MB per 960x540 frame.
 """
@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stss_runtime import framedump, metrics
+from stss_runtime import framedump
 from stss_runtime.frame import frame_from_dump
-from stss_runtime.history import decode_color
+from stss_runtime.ops import metrics
+from stss_runtime.ops.encoding import decode_color, display_transform
 from stss_runtime.passes import StssPass
-from stss_runtime.passes.stss_pass import accumulate
+from stss_runtime.passes.stss_taa import accumulate
 
 
 def floats(text: str) -> list[float]:
@@ -53,7 +54,7 @@ def record(folder: Path, weights: Path | None, frames: int) -> list[dict]:
             enc = p.run(p.prepare(f))[..., :h, :w].clone()
             rec.append({"i": i, "enc": enc, "motion": f.motion, "depth": f.depth,
                         "valid": p.history.previous_valid,
-                        "gt": metrics.to_display(arrays["gt"].astype(np.float32))})
+                        "gt": display_transform(arrays["gt"].astype(np.float32))})
     return rec
 
 
@@ -66,7 +67,7 @@ def replay(rec: list[dict], step, warmup: int, output=None) -> tuple[float, floa
         accum = d["enc"] if accum is None or d["valid"] is None else step(accum, d)
         if d["i"] >= warmup:
             out = accum if output is None else output(accum, n)
-            img = metrics.to_display(decode_color(out)[0].permute(1, 2, 0).numpy())
+            img = display_transform(decode_color(out)[0].permute(1, 2, 0).numpy())
             scores[d["i"] % 2].append(metrics.psnr_y(d["gt"], img))
     return float(np.mean(scores[0])), float(np.mean(scores[1]))
 

@@ -7,9 +7,9 @@ colour, no learned part) both ways against the ground truth of rendered (SF) fra
 Prints the mean Y-PSNR (dB, the evaluation's metric) per folder of:
 - ``direct``: one bilinear resample of the render onto the display grid (the ``bilinear`` baseline);
 - ``render_res``: bicubic sub-pixel shift at render resolution, then bilinear x2 (how STSS's
-  inputs were unjittered until stop 13);
+  inputs were unjittered at first);
 - ``display_res``: bilinear x2 on the render's own grid, then the bicubic shift by twice the
-  jitter at display resolution (:func:`stss_runtime.graphs.to_display_grid`, since stop 13).
+  jitter at display resolution (:func:`stss_runtime.graphs.to_display_grid`, what the runtime does).
 
 ``--time WxH`` also times the two corrections as the frame graph runs them, interleaved in one
 process (median ms, one thread): the old one shifted the 24 input channels at render
@@ -26,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stss_runtime import framedump, metrics
-from stss_runtime import warp as W
+from stss_runtime import framedump
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.graphs import shift_bicubic, to_display_grid, warp_in_graph
-from stss_runtime.history import decode_color, encode_color
+from stss_runtime.ops import metrics
+from stss_runtime.ops import warp as W
+from stss_runtime.ops.encoding import decode_color, display_transform, encode_color
 
 
 def main(argv=None) -> None:
@@ -60,9 +61,9 @@ def main(argv=None) -> None:
             outs = {"direct": W.resample(x, (dw, dh), f.jitter_px),
                     "render_res": up(shift_bicubic(x, j)),
                     "display_res": to_display_grid(up(x), j)}
-            gt = metrics.to_display(arrays["gt"].astype(np.float32))
+            gt = display_transform(arrays["gt"].astype(np.float32))
             for k, o in outs.items():
-                img = metrics.to_display(decode_color(o)[0].permute(1, 2, 0).numpy())
+                img = display_transform(decode_color(o)[0].permute(1, 2, 0).numpy())
                 scores[k].append(metrics.psnr_y(gt, img))
         print(f"{folder.name} ({len(scores['direct'])} SF frames): "
               + ", ".join(f"{k} {np.mean(v):.2f} dB" for k, v in scores.items()))

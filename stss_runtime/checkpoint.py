@@ -33,8 +33,8 @@ def load_weights(path: str | os.PathLike,
     or a training checkpoint; ``expected_model``: the preset name, or a tuple of accepted ones."""
     path = Path(path)
     if not path.exists():
-        raise WeightsError(f"no weights at {path}; train them with `python -m stss_runtime.train` "
-                           f"(see stss_runtime/weights/README.md)")
+        raise WeightsError(f"no weights at {path}; train them with `python -m stss_runtime train stss` "
+                           f"(see docs/training/README.md)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a corrupt file

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import CONVENTIONS_VERSION, DISPLAY_TRANSFORM
+from .conventions import CONVENTIONS_VERSION
+from .ops.encoding import DISPLAY_TRANSFORM
 
 
 class FrameDumpError(ValueError):

@@ -38,7 +38,7 @@ def pad_to_multiple(t: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> torch.Ten
 
 
 def warp_in_graph(src: torch.Tensor, offset: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """Backward warp (border clamp), as :func:`stss_runtime.warp.sample`, written with
+    """Backward warp (border clamp), as :func:`stss_runtime.ops.warp.sample`, written with
     shape-derived grids so it traces for any size. ``mode``: bilinear, bicubic, nearest."""
     n, _, h, w = offset.shape
     ys = (torch.arange(h, device=offset.device, dtype=offset.dtype) + 0.5).view(1, h, 1)

@@ -12,35 +12,16 @@ chained through every display frame since (one colour resampling, however old).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import warp as W
 from .frame import Frame
+from .ops import warp as W
+from .ops.encoding import depth_feature, encode_color
 
 HISTORY_FRAMES = 3
-
-
-def encode_color(linear: torch.Tensor) -> torch.Tensor:
-    """Linear HDR colour -> display-referred [0, 1] (Reinhard, then sRGB): the network's space."""
-    x = linear.clamp_min(0.0)
-    x = x / (1.0 + x)
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-8).pow(1 / 2.4) - 0.055)
-
-
-def decode_color(encoded: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`encode_color` (values clamped to [0, 0.999] first)."""
-    y = encoded.clamp(0.0, 0.999)
-    lin = torch.where(y <= 0.04045, y / 12.92, ((y + 0.055) / 1.055).pow(2.4))
-    return lin / (1.0 - lin)
-
-
-def depth_feature(depth: torch.Tensor, near: float, far: float) -> torch.Tensor:
-    """Linear depth -> [0, 1] on a log scale between the near and far planes."""
-    return (torch.log(depth.clamp_min(near) / near) / math.log(far / near)).clamp(0.0, 1.0)
 
 
 def features(frame: Frame) -> torch.Tensor:

@@ -17,8 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scene import (Camera, Material, PointLight, Scene, SceneObject, Sky, Sun, look_at,
-                     rotate, scale, static, translate)
+from ..scene import (
+    Camera,
+    Material,
+    PointLight,
+    Scene,
+    SceneObject,
+    Sky,
+    Sun,
+    look_at,
+    rotate,
+    scale,
+    static,
+    translate,
+)
 from . import primitives as P
 from . import textures as T
 

@@ -90,8 +90,7 @@ import PIL.Image
 import trimesh
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
-from ..scene import (Camera, Material, Mesh, Scene, SceneObject, Transform, rotate, static,
-                     translate)
+from ..scene import Camera, Material, Mesh, Scene, SceneObject, Transform, rotate, static, translate
 from .lighting import default_lighting
 
 MESH_SUFFIXES = (".glb", ".gltf", ".obj")

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scene import (Camera, Material, PointLight, Scene, SceneObject, Sky, Sun, rotate,
-                     static, translate)
+from ..scene import Camera, Material, PointLight, Scene, SceneObject, Sky, Sun, rotate, static, translate
 from . import primitives as P
 from . import textures as T
 

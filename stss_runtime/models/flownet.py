@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import warp as W
+from ..ops import warp as W
 from .blocks import scale_channels
 
 STRIDE = 4  # feature / GRU resolution: 1/STRIDE of the render resolution
@@ -445,7 +445,7 @@ class IterationPolicy(nn.Module):
         nn.init.constant_(self.net[-1].bias, 2.0)  # untrained: keep iterating
         # the decision offset: a tile runs the next iteration where the net's logit exceeds
         # it. 0 while training; set afterwards by calibration on training sequences
-        # (``measure_tier2 --calibrate``), stored with the weights
+        # (``measure flow-policy --calibrate``), stored with the weights
         self.register_buffer("offset", torch.zeros(()))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import (Conv, Decoder, Encoder, HistoryEncoder, PixelShuffleHead,
-                     check_inputs, scale_channels)
+from .blocks import Conv, Decoder, Encoder, HistoryEncoder, PixelShuffleHead, check_inputs, scale_channels
 
 #: Named width multipliers of :class:`STSS`.
 PRESETS: dict[str, float] = {"stss": 1.0, "stss_small": 0.5, "stss_tiny": 0.25}

@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import (Decoder, Encoder, HistoryEncoder, PixelShuffleHead, ResidualHead,
-                     check_inputs, scale_channels)
+from .blocks import Decoder, Encoder, HistoryEncoder, PixelShuffleHead, ResidualHead, check_inputs, scale_channels
 
 #: Named width multipliers of :class:`SupersamplingNet`.
 SUPERSAMPLING_PRESETS: dict[str, float] = {

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.interpolate import VfiInputError, need_tensor
+from ..ops.tiles import gather_runs, gather_tiles, pad_for_tiles, scatter_runs, scatter_tiles, tile_grid, tile_runs
 from .blocks import scale_channels
 
 #: Input channels of the refiner (see the module docstring for their order).
 INPUT_CHANNELS = 14
-#: The flow channels are divided by this (display pixels) before entering the network.
-FLOW_SCALE = 32.0
 #: Cell size (display pixels) of the uncertainty map.
 CELL = 8
 
@@ -124,3 +124,75 @@ class VfiRefiner(nn.Module):
         """A batch-1 input of display size ``size`` (height, width) (for count_macs)."""
         h, w = size
         return (torch.zeros(1, INPUT_CHANNELS, h, w, device=device),)
+
+
+#: Default tile side (display pixels) of the pruned refiner.
+TILE = 16
+
+
+def tile_scores(uncertainty: torch.Tensor, tile: int) -> torch.Tensor:
+    """Per-cell uncertainty (1, 1, H/8, W/8) -> per-tile score (rows, cols): the largest
+    predicted error of the tile's cells."""
+    k = tile // CELL
+    return F.max_pool2d(uncertainty, k, ceil_mode=True)[0, 0] if k > 1 else uncertainty[0, 0]
+
+
+class PrunedRefiner:
+    """Runs a :class:`VfiRefiner` densely or on the tiles whose predicted error exceeds a
+    threshold. Both pad the frame by the refiner's halo the same way, so a refined tile has
+    the same values either way."""
+
+    def __init__(self, model: VfiRefiner, tile: int = TILE, threshold: float = -3.0,
+                 max_run: int = 8):
+        """``max_run``: selected tiles that are horizontal neighbours are refined as one
+        patch of up to this many tiles (they share their halo; 1: every tile alone)."""
+        if tile % CELL or tile < CELL:
+            raise VfiInputError(f"tile must be a positive multiple of {CELL} display pixels, got {tile}")
+        if model.halo % 2:
+            raise VfiInputError(f"the refiner's halo must be even, got {model.halo}")
+        if max_run < 1:
+            raise VfiInputError(f"max_run must be >= 1, got {max_run}")
+        self.model, self.tile, self.threshold = model, int(tile), float(threshold)
+        self.max_run = int(max_run)
+
+    def _prepare(self, x: torch.Tensor):
+        need_tensor("x", x, (1, INPUT_CHANNELS, None, None))
+        h, w = x.shape[-2:]
+        rows, cols = tile_grid((h, w), self.tile)
+        whole = pad_for_tiles(x, self.tile, 0)  # (1, 14, rows*T, cols*T)
+        unc, ctx = self.model.context(whole)
+        ctx_half = pad_for_tiles(self.model.context_to_half(ctx), self.tile // 2, self.model.halo // 2)
+        padded = pad_for_tiles(whole, self.tile, self.model.halo)
+        return (h, w), whole, unc, ctx_half, padded
+
+    def dense(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(refined (1, 3, H, W), per-tile scores (rows, cols))."""
+        (h, w), whole, unc, ctx_half, padded = self._prepare(x)
+        hl = self.model.halo
+        out = self.model.refine(padded, ctx_half)[:, :, hl:hl + h, hl:hl + w]
+        return out, tile_scores(unc, self.tile)
+
+    def select(self, scores: torch.Tensor) -> torch.Tensor:
+        """(K, 2) row, column of the tiles to refine."""
+        return torch.nonzero(scores > self.threshold)
+
+    def pruned(self, x: torch.Tensor, tiles: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(output (1, 3, H, W), scores (rows, cols), refined tiles (K, 2)). ``tiles``
+        overrides the selection by the predicted uncertainty."""
+        (h, w), whole, unc, ctx_half, padded = self._prepare(x)
+        scores = tile_scores(unc, self.tile)
+        if tiles is None:
+            tiles = self.select(scores)
+        out = whole[:, :3].clone()
+        hl = self.model.halo
+        if len(tiles) and self.max_run == 1:
+            xp = gather_tiles(padded, tiles, self.tile, hl)
+            cp = gather_tiles(ctx_half, tiles, self.tile, hl, scale=2)
+            scatter_tiles(out, self.model.refine(xp, cp), tiles, self.tile, hl)
+        elif len(tiles):
+            for length, starts in tile_runs(tiles, self.max_run).items():
+                xp = gather_runs(padded, starts, length, self.tile, hl)
+                cp = gather_runs(ctx_half, starts, length, self.tile, hl, scale=2)
+                scatter_runs(out, self.model.refine(xp, cp), starts, length, self.tile, hl)
+        return out[:, :, :h, :w], scores, tiles

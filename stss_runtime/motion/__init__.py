@@ -4,7 +4,7 @@ motion where it is not to be trusted (``shared/PASSES.md``).
 - :mod:`.decompose`: camera-induced and object-induced motion;
 - :mod:`.credibility`: tier 0's credibility mask;
 - :mod:`.classical`: tier 1 (OpenCV DIS);
-- :mod:`.tier2`: tier 2 (recurrent residual flow network with an iteration policy);
+- :mod:`.flow_network`: tier 2 (recurrent residual flow network with an iteration policy);
 - :mod:`.estimator`: all tiers behind ``MotionEstimator``.
 """
 

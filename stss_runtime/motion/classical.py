@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..frame import Frame
-from ..history import encode_color
+from ..ops.encoding import encode_color
 from .credibility import jitter_delta
 
 PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
@@ -20,22 +20,6 @@ def _gray8(color: torch.Tensor) -> np.ndarray:
     e = encode_color(color)[0]
     y = 0.2126 * e[0] + 0.7152 * e[1] + 0.0722 * e[2]
     return (y.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
-
-
-def tile_region(tiles: torch.Tensor, tile: int, size: tuple[int, int], margin: int) -> tuple[int, int, int, int] | None:
-    """Bounding box (x0, y0, x1, y1) in pixels of the True tiles, grown by ``margin`` and
-    clipped to ``size`` (width, height); None when no tile is set."""
-    t = tiles[0, 0]
-    if not bool(t.any()):
-        return None
-    ys = torch.nonzero(t.any(1)).flatten()
-    xs = torch.nonzero(t.any(0)).flatten()
-    w, h = size
-    x0 = max(0, int(xs[0]) * tile - margin)
-    y0 = max(0, int(ys[0]) * tile - margin)
-    x1 = min(w, (int(xs[-1]) + 1) * tile + margin)
-    y1 = min(h, (int(ys[-1]) + 1) * tile + margin)
-    return x0, y0, x1, y1
 
 
 class DisFlow:

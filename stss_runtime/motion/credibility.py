@@ -5,7 +5,7 @@ computed from what a renderer knows instead of learned).
 A pixel's motion is not credible where:
 - **disocclusion**: reprojected by the motion, the previous frame shows another surface
   (depth of the previous frame against the current surface's depth seen from the previous
-  camera, with the tolerance of :func:`stss_runtime.warp.hole_mask`, object id, normal);
+  camera, with the tolerance of :func:`stss_runtime.ops.warp.hole_mask`, object id, normal);
 - **world-position mismatch** where the motion claims the surface is static (it equals the
   camera-induced motion): the surface point the previous frame shows there is not the
   current pixel's surface point (distance of the two world positions, both from depth and
@@ -34,9 +34,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import warp as W
 from ..frame import Frame
-from ..history import encode_color
+from ..ops import warp as W
+from ..ops.encoding import encode_color
+from ..ops.tiles import tile_mask as tiles_of
 from .decompose import camera_motion_between
 
 
@@ -146,5 +147,4 @@ def credibility(cur: Frame, prev: Frame, motion: torch.Tensor,
 def tile_mask(cred: torch.Tensor, tile: int = 16, threshold: float = 0.5) -> torch.Tensor:
     """(1, 1, ceil(h/tile), ceil(w/tile)) bool: tiles holding any pixel with credibility
     below ``threshold`` — the tiles a flow estimator must look at."""
-    low = (cred < threshold).float()
-    return F.max_pool2d(low, tile, tile, ceil_mode=True) > 0
+    return tiles_of(cred < threshold, tile)

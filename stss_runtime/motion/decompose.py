@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import warp as W
 from ..frame import Frame
+from ..ops import warp as W
 
 
 def camera_motion(depth: torch.Tensor, view: np.ndarray, proj: np.ndarray, jitter_px,

@@ -7,7 +7,7 @@ camera / object decomposition:
 - tier 0: the prior as it is (the renderer's motion vectors), plus the credibility mask;
 - tier 1: OpenCV DIS, started from the prior, on the region of low-credibility tiles,
   fused with the prior by credibility;
-- tier 2: the recurrent residual flow network (``stss_runtime.motion.tier2``) started from
+- tier 2: the recurrent residual flow network (``stss_runtime.motion.flow_network``) started from
   the prior, on the low-credibility tiles only (two fixed iterations by default, or its
   iteration policy), fused the same way.
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 
 from ..frame import Frame
-from .classical import DisFlow, tile_region
+from ..ops.tiles import tile_region
+from .classical import DisFlow
 from .credibility import CredibilityConfig, credibility, occluded_in_prev, photometric_residual, tile_mask
 from .decompose import camera_motion_between
 
@@ -109,7 +110,7 @@ class MotionEstimator:
     its cap, 4 in its calibration, and ``r`` its resource scalar) runs the policy instead: on
     the held-out sequences 62% fewer iterations per tile than two, lower error over all and
     non-credible pixels, 0.6% higher on moving ones, but on a CPU ~9% more time (the tiles it
-    keeps are scattered; see stss_runtime/weights/README.md). ``budget_ms`` (with the policy)
+    keeps are scattered; see docs/training/README.md). ``budget_ms`` (with the policy)
     sets ``r`` from a frame-time budget for tier 2, frame by frame (:class:`BudgetController`)."""
 
     def __init__(self, tier: int = 1, *, tile: int = 16, credible_threshold: float = CREDIBLE_THRESHOLD,
@@ -128,7 +129,7 @@ class MotionEstimator:
         self.refiner = None
         if tier == 2:
             if refiner is None:
-                from .tier2 import FlowRefiner
+                from .flow_network import FlowRefiner
 
                 refiner = FlowRefiner.from_weights()
             self.refiner = refiner

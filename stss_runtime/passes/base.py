@@ -13,10 +13,29 @@ from typing import ClassVar
 import torch
 
 from ..frame import Frame
+from ..history import History
 
 
 class PassError(ValueError):
     """A pass was used wrongly (not set up, wrong frame size)."""
+
+
+class PassOptionError(PassError):
+    """A pass cannot run with a runtime option it was given (a back-end, precision or device
+    it does not support): ``option``, ``expected`` and ``actual`` name it."""
+
+    def __init__(self, pass_name: str, option: str, expected: str, actual: object):
+        self.option, self.expected, self.actual = option, expected, actual
+        super().__init__(f"{pass_name}: {option}: expected {expected}, got {actual!r}")
+
+
+def torch_only(pass_name: str, backend: str, precision: str, why: str) -> None:
+    """``PassOptionError`` unless the pass is asked to run on torch in fp32 (a pass whose
+    network runs in eager torch only; ``why`` says why)."""
+    if backend != "torch":
+        raise PassOptionError(pass_name, "backend", f"'torch' ({why})", backend)
+    if precision != "fp32":
+        raise PassOptionError(pass_name, "precision", f"'fp32' ({why})", precision)
 
 
 class Pass(ABC):
@@ -31,7 +50,8 @@ class Pass(ABC):
     #: A learned model runs in the pass (evaluation keeps it out of the "best baseline").
     neural: ClassVar[bool] = False
     #: The constructor takes ``device``, ``backend``, ``precision`` and ``max_render_size``
-    #: to place and compile its network (the plugin hands them over).
+    #: to place and compile its network (the plugin hands them over); every neural pass
+    #: does, and honours them or raises :class:`PassOptionError` naming the option.
     runtime_options: ClassVar[bool] = False
 
     @property
@@ -41,9 +61,25 @@ class Pass(ABC):
         set the pass up at this ratio and resample its output (the plugin does)."""
         return None
 
+    #: The runtime history the pass keeps (warps, hole marking), when it keeps one: set by
+    #: ``reset()``. Callers read what it knows through :meth:`debug_outputs`.
+    history: History | None = None
+    #: Per-frame statistics of the last ``execute`` (numbers), for evaluation reports.
+    last_stats: dict | None = None
+
     def __init__(self):
         self.render_size: tuple[int, int] | None = None
         self.display_size: tuple[int, int] | None = None
+
+    def debug_outputs(self) -> dict[str, torch.Tensor]:
+        """What the pass exposes for debug views after its last ``execute``, by name:
+        ``"hole_valid"`` (1, 1, h, w) render resolution, 1 where the last shaded frame's warp
+        to the current frame is valid, 0 at disocclusions (passes keeping a history). Passes
+        add their own (``stss_flow``: ``"motion"``, the motion it estimated)."""
+        out: dict[str, torch.Tensor] = {}
+        if self.history is not None and self.history.previous_valid is not None:
+            out["hole_valid"] = self.history.previous_valid
+        return out
 
     def setup(self, render_size: tuple[int, int], display_size: tuple[int, int]) -> None:
         """Size-dependent setup; resets the history. ``PassError`` if the pass has a

@@ -2,7 +2,7 @@
 rendered frames, then an extrapolation network (ExtraNet-style) at display resolution that
 warps the last high-resolution output forward on extrapolated frames.
 
-Stages as :class:`~stss_runtime.passes.stss_pass.StssPass`: ``prepare`` (history, and on
+Stages as :class:`~stss_runtime.passes.stss.StssPass`: ``prepare`` (history, and on
 extrapolated frames the display-resolution warps), ``run`` (the network on its back-end),
 ``finish`` (crop, decode).
 """
@@ -12,14 +12,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import warp as W
 from ..backends import create_runner
 from ..checkpoint import default_weights, load_weights
 from ..frame import Frame
 from ..graphs import extranet_graph, pad_to_multiple, supersampling_graph
-from ..history import History, decode_color
+from ..history import History
+from ..ops import warp as W
+from ..ops.encoding import decode_color
 from .base import Pass
-from .stss_pass import padded_size
+from .stss import padded_size
 
 
 def extranet_inputs(prev_output: torch.Tensor, frame: Frame, mask: torch.Tensor,

@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 
 import plugin
-from demo_renderer.compare import (GROUND_TRUTH, NATIVE, EngineFrames, compare_passes, detail_windows,
-                                   format_table, save_sheet, sheet_layout, window_energies)
+from demo_renderer.compare import (
+    GROUND_TRUTH,
+    NATIVE,
+    EngineFrames,
+    compare_passes,
+    detail_windows,
+    format_table,
+    save_sheet,
+    sheet_layout,
+    window_energies,
+)
 from demo_renderer.renderer import Renderer
 from demo_renderer.scenes import load_scene
 
@@ -104,7 +113,7 @@ def test_sheet_is_written_with_its_layout(gl, comparison, tmp_path):
     assert lay.width >= 5 * DISPLAY[0] and len(lay.rows) == 6
     assert lay.height >= 2 * DISPLAY[1] + 4 * lay.crop_tile[1]
     # the first full-frame tile holds the native frame, as displayed
-    from stss_runtime.conventions import display_transform
+    from stss_runtime.ops.encoding import display_transform
 
     y0 = lay.title_h + lay.header_h + lay.band_h + lay.caption_h
     tile = arr[y0:y0 + DISPLAY[1], lay.pad:lay.pad + DISPLAY[0]]

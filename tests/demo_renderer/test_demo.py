@@ -104,7 +104,7 @@ def test_debug_views_at_every_quality_and_tinted_generated_frames(gl):
     """Render scales that do not divide the display size (BALANCED: 128x72 from 75x42) used to
     crash the G-buffer views; every view is display-sized, generated frames alone are tinted."""
     from plugin.debug import tint
-    from stss_runtime.conventions import display_transform
+    from stss_runtime.ops.encoding import display_transform
 
     p = DemoPipeline(gl, load_scene("gallery"), (128, 72), mode="stss", quality="BALANCED")
     assert p.render_size == (75, 42)

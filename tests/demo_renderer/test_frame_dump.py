@@ -7,10 +7,9 @@ import pytest
 
 from demo_renderer.scene import perspective
 from stss_runtime import framedump
-from stss_runtime.conventions import jitter_offset_px, jitter_phase_count
+from stss_runtime.conventions import jitter_offset, jitter_phase_count
 
-from ..conftest import (DUMP_DISPLAY_SIZE, DUMP_FPS, DUMP_FRAMES, DUMP_RENDER_SIZE,
-                        GENERATED_TEST_SCENE)
+from ..conftest import DUMP_DISPLAY_SIZE, DUMP_FPS, DUMP_FRAMES, DUMP_RENDER_SIZE, GENERATED_TEST_SCENE
 
 
 @pytest.mark.parametrize("name", ["fence", "gallery", "traffic", "plaza", GENERATED_TEST_SCENE])
@@ -65,7 +64,7 @@ def test_frames_keys_shapes_dtypes_and_units(scene_dumps, name):
         # cameras: unjittered projection, jitter separate and matching the Halton sequence
         assert np.allclose(f["proj"], perspective(meta["fov_y_deg"], w / h, meta["near"], meta["far"]))
         assert np.allclose(f["view"][3], [0, 0, 0, 1])
-        assert tuple(f["jitter"]) == pytest.approx(jitter_offset_px(i, phases))
+        assert tuple(f["jitter"]) == pytest.approx(jitter_offset(i, phases))
         assert float(f["time"]) == pytest.approx(1.0 + i / DUMP_FPS)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from demo_renderer.renderer import Renderer
 from stss_runtime import framedump
-from stss_runtime.conventions import display_transform
+from stss_runtime.ops.encoding import display_transform
 
 from ..conftest import GENERATED_TEST_SCENE
 from .reprojection import pixel_grid, project, unproject

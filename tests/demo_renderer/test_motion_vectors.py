@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ..conftest import GENERATED_TEST_SCENE
-
 from stss_runtime import framedump
 
+from ..conftest import GENERATED_TEST_SCENE
 from .reprojection import expected_motion
 
 TOLERANCE_PX = 0.05

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from demo_renderer.views import (DEBUG_VIEWS, GBUFFER_VIEWS, DebugViewError, check_view, gbuffer_view,
-                                 motion_colours, nearest, object_id_colours)
+from demo_renderer.views import (
+    DEBUG_VIEWS,
+    GBUFFER_VIEWS,
+    DebugViewError,
+    check_view,
+    gbuffer_view,
+    motion_colours,
+    nearest,
+    object_id_colours,
+)
 
 
 def _arrays(h=6, w=8):

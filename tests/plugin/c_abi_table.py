@@ -41,15 +41,7 @@ from . import campaign
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the C ABI library")
 
 # the constants and the session's built library are test_c_abi.py's
-from .test_c_abi import (  # noqa: E402,F401
-    BACKEND_UNAVAILABLE,
-    INVALID_ARGUMENT,
-    INVALID_STATE,
-    NULL_POINTER,
-    OK,
-    UNSUPPORTED,
-    c_library,
-)
+from .test_c_abi import BACKEND_UNAVAILABLE, INVALID_ARGUMENT, INVALID_STATE, NULL_POINTER, OK, UNSUPPORTED, c_library  # noqa: E402,F401
 
 RW, RH, DW, DH = 64, 40, 128, 80
 

@@ -15,12 +15,7 @@ import pytest
 import torch
 
 import plugin
-from plugin import (
-    BackendUnavailableError,
-    ContextStateError,
-    InvalidInputError,
-    UnsupportedError,
-)
+from plugin import BackendUnavailableError, ContextStateError, InvalidInputError, UnsupportedError
 
 from .campaign import Case, SyntheticFrames, run_case
 

@@ -12,7 +12,7 @@ import torch
 
 import plugin
 from stss_runtime.frame import frame_from_dump
-from stss_runtime.history import decode_color, encode_color
+from stss_runtime.ops.encoding import decode_color, encode_color
 from stss_runtime.passes import PASSES, StssPass
 
 from .conftest import GBUFFERS, as_nchw

@@ -13,8 +13,17 @@ import torch
 
 import plugin
 from plugin import debug
-from plugin.selftest import (HYPOTHESES, PSNR_THRESHOLDS, PatternScene, apply_mistake, diagnose_motion, main,
-                             perspective, run_scenario, self_test)
+from plugin.selftest import (
+    HYPOTHESES,
+    PSNR_THRESHOLDS,
+    PatternScene,
+    apply_mistake,
+    diagnose_motion,
+    main,
+    perspective,
+    run_scenario,
+    self_test,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 JITTER, PREV_JITTER = (0.25, -0.3), (-0.25, 0.35)  # a jitter difference of (-0.5, 0.65) px

@@ -10,16 +10,22 @@ import pytest
 import torch
 
 from stss_runtime import framedump
-from stss_runtime import warp as W
 from stss_runtime.backends import BackendError, BackendUnavailable, availability, create_runner, onnx_for
 from stss_runtime.export import export_onnx
 from stss_runtime.frame import frame_from_dump
-from stss_runtime.graphs import (at_precision, extranet_graph, pad_to_multiple, stss_graph,
-                                 supersampling_graph, warp_in_graph)
+from stss_runtime.graphs import (
+    at_precision,
+    extranet_graph,
+    pad_to_multiple,
+    stss_graph,
+    supersampling_graph,
+    warp_in_graph,
+)
 from stss_runtime.history import History
 from stss_runtime.models import build_model
+from stss_runtime.ops import warp as W
 from stss_runtime.passes import StssPass, TwoStagePass
-from stss_runtime.passes.stss_pass import run_network
+from stss_runtime.passes.stss import run_network
 
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}  # relative to max(1, |reference|)
 NO_GPU = "needs a CUDA GPU; this machine has none (CUDA graphs and GPU back-ends are checked on the GPU machine)"
@@ -186,7 +192,7 @@ def test_passes_give_the_same_frames_on_every_cpu_backend(tiny_dump, tmp_path, m
     for key, outs in outputs.items():
         for i, (a, b) in enumerate(zip(outs, ref)):
             # linear HDR colour: compare in the network's encoded space
-            from stss_runtime.history import encode_color
+            from stss_runtime.ops.encoding import encode_color
 
             err = (encode_color(a) - encode_color(b)).abs().max().item()
             assert err <= 2 * TOLERANCE[key[1]], f"{key} frame {i}: {err}"
@@ -216,7 +222,7 @@ def test_pass_pads_sizes_that_are_not_multiples_of_8(tiny_dump):
         out = p(f)
         assert out.shape == (1, 3, 72, 120)
         with torch.inference_mode():
-            from stss_runtime.history import decode_color
+            from stss_runtime.ops.encoding import decode_color
 
             ref = decode_color(run_network(model, history.step(f), f.jitter_tensor()))
         # the padded rows/columns are filled before (graph) or after (reference) the warps;

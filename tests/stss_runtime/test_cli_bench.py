@@ -1,4 +1,4 @@
-"""``python -m stss_runtime`` (export, build-engine, backends) and ``python -m stss_runtime.bench``."""
+"""``python -m stss_runtime`` export, build-engine, backends and bench."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import onnx
 import pytest
 import torch
 
-from stss_runtime.bench import format_table, measure, synthetic_frames
+from stss_runtime.evaluation.bench import format_table, measure
+from stss_runtime.synthetic import synthetic_frames
 
 REQUIRED_ROW_KEYS = {"backend", "precision", "device", "render_size", "display_size", "pipeline",
                      "median_ms", "p95_ms", "gmacs", "peak_mem_mb"}
@@ -38,9 +39,9 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "no weights at" in r.stderr and "Traceback" not in r.stderr
     r = _run("-m", "stss_runtime", "build-engine", "--render-size", "64x64", "--min-render-size", "128x128")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    r = _run("-m", "stss_runtime.bench", "--backends", "tvm")
+    r = _run("-m", "stss_runtime", "bench", "--backends", "tvm")
     assert r.returncode == 2 and "--backends: expected some of torch, onnxruntime, tensorrt, got tvm" in r.stderr
-    r = _run("-m", "stss_runtime.bench", "--sizes", "big")
+    r = _run("-m", "stss_runtime", "bench", "--sizes", "big")
     assert r.returncode == 2 and "expected WIDTHxHEIGHT" in r.stderr
 
 
@@ -74,7 +75,7 @@ def test_measure_times_every_stage(tmp_path):
 
 def test_bench_runs_backends_in_separate_processes_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    r = _run("-m", "stss_runtime.bench", "--sizes", "40x24", "--frames", "2", "--warmup", "1",
+    r = _run("-m", "stss_runtime", "bench", "--sizes", "40x24", "--frames", "2", "--warmup", "1",
              "--backends", "torch,onnxruntime,tensorrt", "--precisions", "fp32", "--cache-dir",
              str(tmp_path / "cache"), "--json", str(out), "--plot", str(tmp_path / "bench.png"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -100,5 +101,5 @@ def test_table_shows_the_joint_to_two_stage_ratio():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_bench_on_cuda_without_a_gpu_says_so():
-    r = _run("-m", "stss_runtime.bench", "--device", "cuda")
+    r = _run("-m", "stss_runtime", "bench", "--device", "cuda")
     assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr

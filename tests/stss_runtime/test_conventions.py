@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from stss_runtime.conventions import (display_transform, halton, jitter_offset_px,
-                                      jitter_phase_count, jittered_projection,
-                                      linearize_device_depth, texture_lod_bias)
+from stss_runtime.conventions import halton, jitter_offset, jitter_phase_count, jittered_projection, mip_bias
+from stss_runtime.ops.encoding import display_transform, linearize_device_depth
 
 
 def test_halton_known_values():
@@ -24,13 +23,13 @@ def test_phase_count(render_w, display_w, phases):
 
 
 def test_jitter_sequence_values_and_range():
-    assert jitter_offset_px(0, 32) == pytest.approx((0.0, 1 / 3 - 0.5))
-    assert jitter_offset_px(1, 32) == pytest.approx((-0.25, 2 / 3 - 0.5))
-    assert jitter_offset_px(2, 32) == pytest.approx((0.25, 1 / 9 - 0.5))
+    assert jitter_offset(0, 32) == pytest.approx((0.0, 1 / 3 - 0.5))
+    assert jitter_offset(1, 32) == pytest.approx((-0.25, 2 / 3 - 0.5))
+    assert jitter_offset(2, 32) == pytest.approx((0.25, 1 / 9 - 0.5))
     # the sequence wraps after the phase count
-    assert jitter_offset_px(32, 32) == jitter_offset_px(0, 32)
-    assert jitter_offset_px(33, 32) == jitter_offset_px(1, 32)
-    offsets = np.array([jitter_offset_px(i, 32) for i in range(32)])
+    assert jitter_offset(32, 32) == jitter_offset(0, 32)
+    assert jitter_offset(33, 32) == jitter_offset(1, 32)
+    offsets = np.array([jitter_offset(i, 32) for i in range(32)])
     assert np.all(offsets >= -0.5) and np.all(offsets <= 0.5)
     assert len({tuple(o) for o in offsets}) == 32  # all phases distinct
 
@@ -38,7 +37,7 @@ def test_jitter_sequence_values_and_range():
 @pytest.mark.parametrize("phases", [8, 18, 32, 72])
 def test_jitter_is_never_the_zero_vector(phases):
     for i in range(3 * phases):
-        assert jitter_offset_px(i, phases) != (0.0, 0.0)
+        assert jitter_offset(i, phases) != (0.0, 0.0)
 
 
 def test_jittered_projection_moves_points_by_jitter_pixels():
@@ -58,8 +57,8 @@ def test_jittered_projection_moves_points_by_jitter_pixels():
 
 
 def test_lod_bias():
-    assert texture_lod_bias(480, 960) == -1.0
-    assert texture_lod_bias(960, 960) == 0.0
+    assert mip_bias(480, 960) == -1.0
+    assert mip_bias(960, 960) == 0.0
 
 
 def test_display_transform():
@@ -89,4 +88,4 @@ def test_helpers_reject_nonsense():
     with pytest.raises(ValueError, match="render_width"):
         jitter_phase_count(0, 960)
     with pytest.raises(ValueError, match="phase_count"):
-        jitter_offset_px(3, 0)
+        jitter_offset(3, 0)

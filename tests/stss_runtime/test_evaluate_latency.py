@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stss_runtime import evaluate, framedump
+from stss_runtime import framedump
+from stss_runtime.evaluation import evaluate
 from stss_runtime.frame import gt_tensor
 from stss_runtime.passes import PASSES
 from stss_runtime.passes.base import Pass
@@ -30,9 +31,9 @@ def test_latency_passes_are_scored_on_the_frame_they_show(tiny_dump, monkeypatch
     # a pass that claims no latency but is one frame late is scored against the wrong frames
     wrong = type("Wrong", (late,), {"name": "wrong", "latency_frames": 0})
     monkeypatch.setitem(PASSES, "wrong", wrong)
-    args = evaluate.parse_args(["--data", str(tiny_dump), "--methods", "oracle1,wrong", "--warmup", "4",
-                                "--motion-tiers", "", "--no-progress", "--threads", "1"])
-    res = evaluate.evaluate(args)
+    cfg = evaluate.EvaluateConfig(data=tiny_dump, methods=("oracle1", "wrong"), warmup=4, motion_tiers=(),
+                                  progress=False)
+    res = evaluate.evaluate(cfg)
     right, off = res["methods"]["oracle1"], res["methods"]["wrong"]
     for kind in ("sf", "ef"):
         assert right[kind]["all"]["flip"] == 0.0  # identical images

@@ -1,4 +1,4 @@
-"""Tests of stss_runtime.metrics (the published evaluation protocol). Small images: fast."""
+"""Tests of stss_runtime.ops.metrics (the published evaluation protocol). Small images: fast."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from stss_runtime import metrics as M
-from stss_runtime.conventions import display_transform
+from stss_runtime.ops import metrics as M
+from stss_runtime.ops.encoding import display_transform
 
 Y_GAIN = (65.481 + 128.553 + 24.966) / 255.0   # Y change per 8-bit step on R = G = B
 
@@ -36,10 +36,18 @@ def square(h: int = 64, w: int = 64, lo: int = 30, hi: int = 220,
 
 # --- colour ---------------------------------------------------------------------------
 
-def test_to_display_is_the_display_transform():
+def test_network_encoding_is_the_display_transform_unquantised():
+    """The networks' colour space (torch) and the display transform every metric uses (numpy)
+    are the same curve: quantising the one gives the other, and decoding inverts encoding."""
+    import torch
+
+    from stss_runtime.ops.encoding import decode_color, encode_color
+
     lin = np.random.default_rng(1).uniform(0, 4, size=(4, 5, 3)).astype(np.float32)
-    np.testing.assert_array_equal(M.to_display(lin), display_transform(lin))
-    assert M.to_display(lin).dtype == np.uint8
+    enc = encode_color(torch.from_numpy(lin)).numpy()
+    assert np.abs(np.round(enc * 255.0) - display_transform(lin).astype(np.float64)).max() <= 1
+    assert np.mean(np.round(enc * 255.0) == display_transform(lin)) > 0.99
+    np.testing.assert_allclose(decode_color(torch.from_numpy(enc)).numpy(), lin, rtol=1e-3, atol=1e-4)
 
 
 def test_rgb_to_y_known_values():

@@ -7,9 +7,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stss_runtime.models import (MODEL_PRESETS, PRESETS, STSS, EfficientReshadingModule,
-                                 ExtraNet, SupersamplingNet, build_model, count_macs,
-                                 local_attention, scale_channels)
+from stss_runtime.models import (
+    MODEL_PRESETS,
+    PRESETS,
+    STSS,
+    EfficientReshadingModule,
+    ExtraNet,
+    SupersamplingNet,
+    build_model,
+    count_macs,
+    local_attention,
+    scale_channels,
+)
 from stss_runtime.models.blocks import GatedConv, HistoryEncoder
 
 SIZE = (32, 48)  # render size of the tiny tests (multiples of 8)
@@ -103,7 +112,7 @@ def _expected_shape(model: nn.Module, batch: int, size: tuple[int, int]) -> tupl
 
 
 # image models only: the motion pass's flow network and policy have their own contract
-# (tests/stss_runtime/test_flow_tier2.py), so has the VFI refiner (tests/stss_runtime/test_vfi.py)
+# (tests/stss_runtime/test_flow_network.py), so has the VFI refiner (tests/stss_runtime/test_vfi.py)
 @pytest.mark.parametrize("name", sorted(n for n in MODEL_PRESETS
                                         if n != "flow" and not n.startswith(("flow_policy", "vfi_"))))
 def test_output_shape_and_determinism(name):

@@ -14,10 +14,18 @@ import torch
 from demo_renderer.scene import perspective, translate
 from stss_runtime import framedump
 from stss_runtime.frame import Frame, frame_from_dump
-from stss_runtime.motion import (MotionEstimator, MotionInputError, camera_motion, credibility,
-                                 decompose, end_point_error, tile_mask)
-from stss_runtime.motion.classical import DisFlow, tile_region
+from stss_runtime.motion import (
+    MotionEstimator,
+    MotionInputError,
+    camera_motion,
+    credibility,
+    decompose,
+    end_point_error,
+    tile_mask,
+)
+from stss_runtime.motion.classical import DisFlow
 from stss_runtime.motion.credibility import occluded_in_prev
+from stss_runtime.ops.tiles import tile_region
 
 H, W = 48, 64
 
@@ -196,7 +204,7 @@ def test_bad_input_is_named():
 
 def test_evaluate_reports_motion_tiers(tiny_dump, tmp_path):
     out_json = tmp_path / "eval.json"
-    r = subprocess.run([sys.executable, "-m", "stss_runtime.evaluate", "--data", str(tiny_dump),
+    r = subprocess.run([sys.executable, "-m", "stss_runtime", "evaluate", "--data", str(tiny_dump),
                         "--methods", "bilinear", "--motion-tiers", "0,1", "--warmup", "4",
                         "--json", str(out_json), "--no-progress", "--threads", "1"],
                        capture_output=True, text=True, timeout=600)
@@ -210,7 +218,7 @@ def test_evaluate_reports_motion_tiers(tiny_dump, tmp_path):
         assert set(m[t]) >= {"epe", "epe_credible", "epe_noncredible", "epe_moving", "ms"}
     # the camera prior misses the cars' motion: moving pixels have a large error under tier 0
     assert m["tier0"]["epe_moving"] > 0.5
-    bad = subprocess.run([sys.executable, "-m", "stss_runtime.evaluate", "--data", str(tiny_dump),
+    bad = subprocess.run([sys.executable, "-m", "stss_runtime", "evaluate", "--data", str(tiny_dump),
                           "--motion-tiers", "0,5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--motion-tiers" in bad.stderr
 
@@ -260,7 +268,7 @@ class _SlowRefiner:
     def __call__(self, cur, prev, prior, *, r, max_iters, use_policy, tiles):
         import time
 
-        from stss_runtime.motion.tier2 import FlowResult
+        from stss_runtime.motion.flow_network import FlowResult
 
         self.rs.append(r)
         time.sleep(0.04 * r)

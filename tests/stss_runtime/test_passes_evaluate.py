@@ -14,21 +14,30 @@ from PIL import Image
 
 from stss_runtime import framedump
 from stss_runtime.checkpoint import WeightsError, save_weights
-from stss_runtime.evaluate import is_baseline
+from stss_runtime.evaluation.evaluate import is_baseline
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.models import build_model
-from stss_runtime.passes import (PASSES, EstimatedMotionStssPass, PassError, StssPass, StssTemporalPass, TwoStagePass,
-                                 VfiDensePass, VfiPass, create_pass)
+from stss_runtime.passes import (
+    PASSES,
+    PassError,
+    StssFlowPass,
+    StssPass,
+    StssTaaPass,
+    TwoStagePass,
+    VfiDensePass,
+    VfiPass,
+    create_pass,
+)
 
 
 def _passes():
     torch.manual_seed(0)
     out = {name: create_pass(name) for name in ("bilinear", "bicubic", "temporal", "warp_fill")}
     out["stss"] = StssPass(model=build_model("stss_tiny"))
-    out["stss_taa"] = StssTemporalPass(model=build_model("stss_tiny"))
+    out["stss_taa"] = StssTaaPass(model=build_model("stss_tiny"))
     out["two_stage"] = TwoStagePass(supersampler=build_model("supersampling_tiny"),
                                     extrapolator=build_model("extranet_tiny"))
-    out["stss_flow"] = EstimatedMotionStssPass(model=build_model("stss_tiny"))
+    out["stss_flow"] = StssFlowPass(model=build_model("stss_tiny"))
     out["vfi"] = VfiPass(model=build_model("vfi_refiner_tiny"))
     out["vfi_dense"] = VfiDensePass(model=build_model("vfi_refiner_tiny"))
     out["vfi_cheap"] = create_pass("vfi_cheap")
@@ -81,14 +90,38 @@ def test_fixed_scale_networks_refuse_another_ratio():
 
 def test_baselines_are_the_passes_without_a_network_or_latency():
     assert {m for m in PASSES if is_baseline(m)} == {"bilinear", "bicubic", "temporal", "warp_fill"}
-    assert {m for m, cls in PASSES.items() if cls.runtime_options} == {"stss", "stss_taa", "two_stage", "stss_flow"}
+    runtime = {m for m, cls in PASSES.items() if cls.runtime_options}
+    assert runtime == {"stss", "stss_taa", "two_stage", "stss_flow", "vfi", "vfi_dense", "vfi_cheap"}
+    assert {m for m, cls in PASSES.items() if cls.neural} <= runtime  # every network honours the context's
+
+
+def test_neural_passes_refuse_runtime_options_they_cannot_honour():
+    """The tile-pruned VFI refiner and tier 2's flow network run in eager torch fp32: another
+    back-end or precision is refused at construction, naming the option (the plugin turns it
+    into UnsupportedError naming desc.backend / desc.precision)."""
+    from stss_runtime.passes import PassOptionError
+
+    with pytest.raises(PassOptionError, match="backend: expected 'torch'") as e:
+        create_pass("vfi", backend="onnxruntime")
+    assert e.value.option == "backend" and e.value.actual == "onnxruntime"
+    with pytest.raises(PassOptionError, match="precision: expected 'fp32'"):
+        create_pass("vfi_dense", precision="fp16")
+    with pytest.raises(PassOptionError, match="backend"):
+        create_pass("stss_flow", tier=2, backend="tensorrt")
+    cheap = create_pass("vfi_cheap", backend="onnxruntime", precision="fp16")  # no network: nothing to refuse
+    assert cheap.model is None
+    import plugin
+
+    with pytest.raises(plugin.UnsupportedError, match="desc.precision"):
+        plugin.Context(plugin.ContextDescription(max_render_size=(32, 16), display_size=(64, 32), pass_name="vfi",
+                                                 precision="fp16"))
 
 
 def test_missing_weights_name_the_command(tmp_path, monkeypatch):
-    import stss_runtime.passes.stss_pass as sp
+    import stss_runtime.passes.stss as sp
 
     monkeypatch.setattr(sp, "default_weights", lambda name: tmp_path / "none.pt")
-    with pytest.raises(WeightsError, match="python -m stss_runtime.train"):
+    with pytest.raises(WeightsError, match="python -m stss_runtime train stss"):
         StssPass()
 
 
@@ -98,7 +131,7 @@ def test_temporal_upscaler_converges_on_a_static_view(gl):
     from demo_renderer.renderer import Renderer
     from demo_renderer.scenes import load_scene
     from demo_renderer.sequence import SequenceSpec, render_frame
-    from stss_runtime.conventions import display_transform
+    from stss_runtime.ops.encoding import display_transform
 
     r = Renderer(gl, load_scene("fence"), timers=False)
     spec = SequenceSpec("fence", 1, (96, 56), (192, 112), fps=1e9, gt_samples=16, start_time=1.0)
@@ -124,7 +157,7 @@ def test_evaluate_cli_table_json_and_crops(tiny_dump, tmp_path):
     weights = tmp_path / "stss_tiny.pt"
     save_weights(weights, build_model("stss_tiny"), "stss_tiny")
     out_json = tmp_path / "eval.json"
-    r = subprocess.run([sys.executable, "-m", "stss_runtime.evaluate", "--data", str(tiny_dump),
+    r = subprocess.run([sys.executable, "-m", "stss_runtime", "evaluate", "--data", str(tiny_dump),
                         "--methods", "stss,stss_taa,bilinear,bicubic,temporal,warp_fill,two_stage",
                         "--weights", str(weights), "--warmup", "4", "--json", str(out_json),
                         "--crops", str(tmp_path / "crops"), "--no-progress", "--threads", "1"],

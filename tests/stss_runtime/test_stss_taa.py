@@ -1,4 +1,4 @@
-"""``stss_taa``: STSS outputs accumulated at display resolution (StssTemporalPass)."""
+"""``stss_taa``: STSS outputs accumulated at display resolution (StssTaaPass)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from stss_runtime import framedump
-from stss_runtime import warp as W
-from stss_runtime.bench import synthetic_frames
 from stss_runtime.checkpoint import save_weights
-from stss_runtime.evaluate import make_pass
+from stss_runtime.evaluation.evaluate import make_pass
 from stss_runtime.frame import frame_from_dump
-from stss_runtime.history import History, encode_color
+from stss_runtime.history import History
 from stss_runtime.models import build_model
-from stss_runtime.passes import StssPass, StssTemporalPass
+from stss_runtime.ops import warp as W
+from stss_runtime.ops.encoding import encode_color
+from stss_runtime.passes import StssPass, StssTaaPass
+from stss_runtime.synthetic import synthetic_frames
 
 
 def _tiny_model():
@@ -32,7 +33,7 @@ def test_alternating_aliasing_is_averaged_on_a_static_view():
     # one object that does not move: the runtime keeps the history everywhere
     frames = [dataclasses.replace(f, motion=torch.zeros_like(f.motion), object_id=torch.zeros_like(f.object_id))
               for f in synthetic_frames(size, 20)]
-    p = StssTemporalPass(model=_tiny_model())
+    p = StssTaaPass(model=_tiny_model())
     p.setup(size, (64, 48))
     ys, xs = torch.meshgrid(torch.arange(48), torch.arange(64), indexing="ij")
     sign = ((xs + ys) % 2 * 2 - 1).float().view(1, 1, 48, 64).expand(1, 3, 48, 64)
@@ -53,7 +54,7 @@ def test_holes_and_resets_show_the_plain_stss_frame(tiny_dump):
     frames = [frame_from_dump(framedump.read_frame(tiny_dump, i), meta, i, shaded=(i % 2 == 0))
               for i in range(12)]
     model = _tiny_model()
-    taa, plain, history = StssTemporalPass(model=model), StssPass(model=model), History()
+    taa, plain, history = StssTaaPass(model=model), StssPass(model=model), History()
     for q in (taa, plain):
         q.setup((64, 40), (128, 80))
     hole_pixels = blended = 0
@@ -80,7 +81,7 @@ def test_evaluate_weights_reach_stss_taa(tmp_path):
     weights = tmp_path / "w.pt"
     save_weights(weights, _tiny_model(), "stss_tiny")
     p = make_pass("stss_taa", weights)
-    assert isinstance(p, StssTemporalPass)
+    assert isinstance(p, StssTaaPass)
     assert sum(t.numel() for t in p.model.parameters()) == sum(t.numel() for t in build_model("stss_tiny").parameters())
 
 

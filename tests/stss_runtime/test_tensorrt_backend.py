@@ -17,8 +17,18 @@ import torch
 
 from stss_runtime.backends.base import BackendError, BackendUnavailable
 from stss_runtime.backends.tensorrt_backend import (
-    EngineBuild, TensorRTRunner, build_engine, cache_key, engine_cache_dir, fixed_profile,
-    gpu_identity, library_info, load_tensorrt, profile_for, timing_cache_path)
+    EngineBuild,
+    TensorRTRunner,
+    build_engine,
+    cache_key,
+    engine_cache_dir,
+    fixed_profile,
+    gpu_identity,
+    library_info,
+    load_tensorrt,
+    profile_for,
+    timing_cache_path,
+)
 from stss_runtime.export import export_onnx
 from stss_runtime.graphs import stss_graph, supersampling_graph
 from stss_runtime.models import build_model

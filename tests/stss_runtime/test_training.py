@@ -13,10 +13,15 @@ import pytest
 import torch
 
 from stss_runtime import framedump
-from stss_runtime.train import learning_rate, parse_args
-from stss_runtime.training.dataset import (CropDataset, ExtraNetCropDataset, augment, build_cache,
-                                           random_reshading_mask)
+from stss_runtime.training.loop import RunConfig, learning_rate
 from stss_runtime.training.loss import stss_loss
+from stss_runtime.training.stss_data import (
+    CropDataset,
+    ExtraNetCropDataset,
+    augment,
+    build_cache,
+    random_reshading_mask,
+)
 
 
 def test_rrm_rectangles_follow_the_published_bounds():
@@ -78,14 +83,12 @@ def test_augment_mirrors_and_permutes_consistently():
 
 
 def test_cosine_schedule_runs_from_lr_to_min_lr(tmp_path):
-    (tmp_path / "meta.json").write_text("{}")
-    args = parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "100",
-                       "--lr", "4e-4", "--min-lr", "1e-5", "--lr-schedule", "cosine"])
+    args = RunConfig(out=tmp_path / "o", steps=100, lr=4e-4, min_lr=1e-5, schedule="cosine")
     lrs = [learning_rate(args, s) for s in range(101)]
     assert lrs[0] == pytest.approx(4e-4) and lrs[100] == pytest.approx(1e-5)
     assert lrs[50] == pytest.approx((4e-4 + 1e-5) / 2)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
-    constant = parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--lr", "3e-4"])
+    constant = RunConfig(out=tmp_path / "o", steps=2000, lr=3e-4, schedule="constant")
     assert {learning_rate(constant, s) for s in (0, 500, 5000)} == {3e-4}
 
 
@@ -117,7 +120,7 @@ def test_loss_parts():
 
 
 def _train(*args):
-    return subprocess.run([sys.executable, "-m", "stss_runtime.train", "--no-progress",
+    return subprocess.run([sys.executable, "-m", "stss_runtime", "train", "stss", "--no-progress",
                            "--threads", "1", *args], capture_output=True, text=True, timeout=600)
 
 
@@ -171,7 +174,7 @@ def test_interrupted_training_keeps_its_progress(tiny_dump, tmp_path):
     import time
 
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "stss_runtime.train", "--no-progress", "--threads", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "stss_runtime", "train", "stss", "--no-progress", "--threads", "1",
                              "--data", str(tiny_dump), "--out", str(run), "--model", "stss_tiny",
                              "--batch", "2", "--crop", "32", "--steps", "100000", "--log-every", "1",
                              "--checkpoint-every", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -191,7 +194,7 @@ def test_two_process_ddp_on_gloo(tiny_dump, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         # --standalone: torchrun picks a free port itself (a fixed one can collide)
-                        "--standalone", "-m", "stss_runtime.train",
+                        "--standalone", "-m", "stss_runtime", "train", "stss",
                         "--no-progress", "--threads", "1", "--data", str(tiny_dump), "--out", str(run),
                         "--model", "stss_tiny", "--batch", "2", "--crop", "32", "--steps", "4",
                         "--log-every", "2"], capture_output=True, text=True, timeout=600, env=env)

@@ -9,14 +9,21 @@ import pytest
 import torch
 
 from stss_runtime.frame import Frame
-from stss_runtime.history import decode_color, encode_color
 from stss_runtime.models import build_model, count_macs
-from stss_runtime.models.vfi import CELL, INPUT_CHANNELS, VfiRefiner
+from stss_runtime.models.vfi import CELL, INPUT_CHANNELS, PrunedRefiner, VfiRefiner
+from stss_runtime.ops.encoding import decode_color, encode_color
+from stss_runtime.ops.interpolate import VfiInputError, cheap_interpolate
+from stss_runtime.ops.tiles import (
+    gather_runs,
+    gather_tiles,
+    pad_for_tiles,
+    scatter_runs,
+    scatter_tiles,
+    tile_grid,
+    tile_runs,
+)
 from stss_runtime.passes import PASSES, PassError, create_pass
-from stss_runtime.passes.vfi import (PrunedRefiner, VfiCheapPass, VfiDensePass, VfiInputError,
-                                     VfiPass, cheap_interpolate, gather_runs, gather_tiles,
-                                     pad_for_tiles, scatter_runs, scatter_tiles, tile_grid,
-                                     tile_runs)
+from stss_runtime.passes.vfi import VfiCheapPass, VfiDensePass, VfiPass
 
 RW, RH = 24, 16  # render size
 DW, DH = 48, 32  # display size
@@ -336,15 +343,15 @@ def test_train_resume_calibrate_and_measure(tiny_dump, tmp_path):
     import csv
     import json
 
-    from stss_runtime import train_vfi, vfi_measure
     from stss_runtime.checkpoint import load_weights
+    from stss_runtime.cli import main as cli
 
     out = tmp_path / "run"
     base = ["--data", str(tiny_dump), "--out", str(out), "--batch", "2", "--crop", "32",
             "--calibrate-frames", "2", "--threads", "1", "--no-progress", "--log-every", "1",
             "--checkpoint-every", "2", "--model", "vfi_refiner_tiny"]
-    assert train_vfi.main(base + ["--steps", "2"]) == 0
-    assert train_vfi.main(base + ["--steps", "4"]) == 0  # resumes at step 2
+    assert cli(["train", "vfi"] + base + ["--steps", "2"]) == 0
+    assert cli(["train", "vfi"] + base + ["--steps", "4"]) == 0  # resumes at step 2
     rows = list(csv.DictReader((out / "loss.csv").open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert (out / "loss.png").exists() and (out / "calibration.json").exists()
@@ -354,11 +361,11 @@ def test_train_resume_calibrate_and_measure(tiny_dump, tmp_path):
     assert 0.0 <= cal["fraction"] <= 1.0 and cal["psnr_pruned"] >= cal["psnr_dense"] - 0.05
     # run-time (upscaled) inputs
     up = tmp_path / "up"
-    assert train_vfi.main(base[:2] + ["--out", str(up)] + base[4:] +
+    assert cli(["train", "vfi"] + base[:2] + ["--out", str(up)] + base[4:] +
                           ["--steps", "1", "--inputs", "upscaled", "--init", str(out / "weights.pt")]) == 0
     assert load_weights(up / "weights.pt")[1]["inputs"].startswith("run-time inputs")
     js = tmp_path / "m.json"
-    assert vfi_measure.main(["--data", str(tiny_dump), "--weights", str(out / "weights.pt"),
+    assert cli(["measure", "vfi", "--data", str(tiny_dump), "--weights", str(out / "weights.pt"),
                              "--warmup", "2", "--threads", "1", "--no-progress", "--json", str(js)]) == 0
     res = json.loads(js.read_text())
     s = res["summary"]

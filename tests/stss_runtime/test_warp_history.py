@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from demo_renderer.scene import perspective
-from stss_runtime import warp as W
 from stss_runtime.frame import Frame
-from stss_runtime.history import History, HistoryError, decode_color, encode_color
+from stss_runtime.history import History, HistoryError
+from stss_runtime.ops import warp as W
+from stss_runtime.ops.encoding import decode_color, encode_color
 
 H, Wd = 24, 32
 
@@ -135,7 +136,7 @@ def test_network_output_lands_on_the_display_grid():
     horizontal ramp rendered with jitter +0.4 px comes out as the unjittered ramp, not 0.8
     display px off (0.004 here)."""
     from stss_runtime.models import build_model
-    from stss_runtime.passes.stss_pass import StssPass
+    from stss_runtime.passes.stss import StssPass
 
     ramp = (0.1 + torch.arange(Wd, dtype=torch.float32) / 100.0).view(1, 1, 1, Wd).expand(1, 3, H, Wd)
     f = _frame(0, 10, color=decode_color(ramp), jitter=(0.4, 0.0))  # the encoded colour is the ramp

@@ -11,17 +11,44 @@ import torch
 
 from stss_runtime import framedump
 from stss_runtime.checkpoint import WeightsError, load_weights, save_weights
+from stss_runtime.cli import main as cli
 from stss_runtime.frame import Frame
-from stss_runtime.history import encode_color
 from stss_runtime.models import build_model
-from stss_runtime.models.flownet import (PAD, TILE, IterationPolicy, ResidualFlowNet, context_input,
-                                         count_parameters, local_cost_volume, lookup, match_input)
-from stss_runtime.motion.tier2 import FlowInputError, FlowRefiner, FlowResult, network_inputs, pad_to
-from stss_runtime.train_flow import main as train_main
-from stss_runtime.train_flow import matching_loss, policy_labels, sequence_loss
+from stss_runtime.models.flownet import (
+    PAD,
+    TILE,
+    IterationPolicy,
+    ResidualFlowNet,
+    context_input,
+    count_parameters,
+    local_cost_volume,
+    lookup,
+    match_input,
+)
+from stss_runtime.motion.flow_network import FlowInputError, FlowRefiner, FlowResult, network_inputs, pad_to
+from stss_runtime.ops.encoding import encode_color
+from stss_runtime.training.flow import matching_loss, sequence_loss
+from stss_runtime.training.flow_data import policy_labels
 
 torch.set_num_threads(1)
 SHIFT = (3.0, -2.0)  # previous minus current, render px
+
+
+
+def train_main(argv):
+    return cli(["train", "flow", *argv])
+
+
+def policy_main(argv):
+    return cli(["train", "policy", *argv])
+
+
+def measure_main(argv):
+    return cli(["measure", "flow-policy", *argv])
+
+
+def bench_main(argv):
+    return cli(["measure", "flow-time", *argv])
 
 
 def _texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -353,11 +380,9 @@ def test_training_cli_starts_from_init_weights(tmp_path, capsys):
 
 def test_training_cli_refuses_bad_arguments(tmp_path, capsys):
     data = _write_dump(tmp_path / "dump", frames=2)
-    with pytest.raises(SystemExit):
-        train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--crop", "40"])
-    assert "--crop must be a multiple of 16" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--stage", "policy"])
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--crop", "40"]) == 2
+    assert "--crop: expected a multiple of 16" in capsys.readouterr().err
+    assert train_main(["--data", str(data), "--out", str(tmp_path / "o"), "--stage", "policy"]) == 2
     assert "--flow-weights" in capsys.readouterr().err
 
 
@@ -409,10 +434,8 @@ def test_jitter_enters_as_the_difference_of_both_renders():
 
 
 def test_measure_cli_fused_refines_only_noncredible_tiles(tmp_path, capsys):
-    """``measure_tier2 --fused`` scores tier 2 as the motion estimator runs it: the prior where
+    """``measure flow-policy --fused`` scores tier 2 as the motion estimator runs it: the prior where
     it is credible, iterations counted per refined tile."""
-    from stss_runtime.motion.measure_tier2 import main as measure_main
-
     data = _write_dump(tmp_path / "dump", frames=3)
     torch.manual_seed(0)
     save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
@@ -454,7 +477,7 @@ def test_policy_decision_offset_is_stored_and_old_weights_load(tmp_path):
 def test_calibration_picks_the_fewest_iterations_within_tolerance():
     import argparse
 
-    from stss_runtime.motion.measure_tier2 import calibrate
+    from stss_runtime.evaluation.flow_policy import calibrate
 
     fixed = [{"iterations": k, "epe": e, "epe_moving": m, "epe_noncredible": n}
              for k, (e, m, n) in enumerate([(0.05, 3.0, 0.4), (0.034, 1.50, 0.19), (0.0336, 1.44, 0.185)])]
@@ -550,7 +573,7 @@ def test_distant_clusters_of_tiles_get_their_own_boxes_and_stay_exact(monkeypatc
 
 
 def test_fused_tile_epe_ignores_padding():
-    from stss_runtime.train_policy import fused_tile_epe
+    from stss_runtime.training.policy_data import fused_tile_epe
 
     flow = torch.zeros(1, 2, 20, 40)
     target = torch.zeros(1, 2, 20, 40)
@@ -560,8 +583,6 @@ def test_fused_tile_epe_ignores_padding():
 
 
 def test_policy_training_on_fused_labels_gathers_once_and_resumes(tmp_path, capsys):
-    from stss_runtime.train_policy import main as policy_main
-
     data = _write_dump(tmp_path / "dump", frames=4)
     torch.manual_seed(0)
     save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
@@ -583,8 +604,7 @@ def test_policy_training_on_fused_labels_gathers_once_and_resumes(tmp_path, caps
     pol, info = load_weights(out / "weights.pt", expected_model="flow_policy")
     assert isinstance(pol, IterationPolicy) and info["labels"] == "fused" and info["steps"] == 3
     assert "resuming" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        policy_main(["--data", str(data), "--out", str(out), "--flow-weights", str(tmp_path / "nope.pt")])
+    assert policy_main(["--data", str(data), "--out", str(out), "--flow-weights", str(tmp_path / "nope.pt")]) == 2
     assert "--flow-weights" in capsys.readouterr().err
 
 
@@ -647,8 +667,6 @@ def test_signals_policy_runs_saves_and_loads_by_its_own_preset(tmp_path):
 
 def test_policy_training_with_signals_inputs(tmp_path, capsys):
     from stss_runtime.models.flownet import SIGNAL_CHANNELS
-    from stss_runtime.train_policy import main as policy_main
-
     data = _write_dump(tmp_path / "dump", frames=3)
     torch.manual_seed(0)
     save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
@@ -670,7 +688,7 @@ def test_policy_training_with_signals_inputs(tmp_path, capsys):
 
 def _bench_inputs(tmp_path, frames: int) -> list[str]:
     """A synthetic dump and untrained flow / signals-policy weights (tmp_path/flow.pt, pol.pt):
-    bench_tier2's --data and --weights arguments."""
+    measure flow-time's --data and --weights arguments."""
     data = _write_dump(tmp_path / "dump", frames=frames)
     torch.manual_seed(0)
     save_weights(tmp_path / "flow.pt", ResidualFlowNet(), "flow", steps=0, data=[])
@@ -679,30 +697,24 @@ def _bench_inputs(tmp_path, frames: int) -> list[str]:
 
 
 def test_tier2_benchmark_times_every_box_variant(tmp_path, capsys):
-    from stss_runtime.motion.bench_tier2 import main as bench_main
-
     common = _bench_inputs(tmp_path, frames=3) + ["--every", "1"]
     assert bench_main(common + ["--policy-weights", str(tmp_path / "pol.pt"), "--reps", "2"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("fixed 2", "policy"))]
     assert len(rows) == 2 and "2 pairs x 1 timed rounds" in out
     assert all(r[-1] == "(1.000)" and float(r[-2]) > 0 for r in rows)  # dense, last column, is its own unit
-    with pytest.raises(SystemExit):
-        bench_main(common + ["--reps", "1"])
-    assert "--reps must be >= 2" in capsys.readouterr().err
+    assert bench_main(common + ["--reps", "1"]) == 2
+    assert "--reps: expected >= 2" in capsys.readouterr().err
     assert bench_main(common + ["--policy-weights", str(tmp_path / "flow.pt")]) == 2
     assert "expected one of" in capsys.readouterr().err
 
 
 def test_tier2_benchmark_under_frame_time_budgets(tmp_path, capsys):
-    from stss_runtime.motion.bench_tier2 import main as bench_main
-
     common = _bench_inputs(tmp_path, frames=13) + ["--policy-weights", str(tmp_path / "pol.pt")]
     assert bench_main(common + ["--budgets", "0.001", "--frames", "12"]) == 0
     rows = {r.split()[0]: r.split() for r in capsys.readouterr().out.splitlines()[2:]}
     assert set(rows) == {"none", "0.001"}
     assert float(rows["none"][3]) == 1.0  # no budget: r stays 1
     assert float(rows["0.001"][3]) == pytest.approx(0.05)  # an impossible budget: r at its floor
-    with pytest.raises(SystemExit):
-        bench_main(common + ["--budgets", "-5"])
-    assert "--budgets needs" in capsys.readouterr().err
+    assert bench_main(common + ["--budgets", "-5"]) == 2
+    assert "--budgets: expected budgets > 0 ms" in capsys.readouterr().err

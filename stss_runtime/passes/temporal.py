@@ -1,15 +1,7 @@
-"""The non-neural baselines STSS must beat, behind the common pass interface.
-
-- ``bilinear`` / ``bicubic``: spatial upsampling of the rendered frame (jitter undone). On
-  extrapolated frames, which have no colour, they upsample what the runtime extrapolates:
-  the last shaded frame warped to the current one, holes filled from the background.
-- ``warp_fill``: extrapolation without a network: the last *output* (display resolution)
-  warped by the upsampled motion vectors, holes filled by a background-motion warp;
-  rendered frames are upsampled bicubically.
-- ``temporal``: an FSR 2-like temporal upscaler: jittered samples accumulated at display
-  resolution in a history reprojected with dilated motion vectors, rectified by clamping
-  to the current frame's 3x3 neighbourhood colour box, reset at disocclusions; on
-  extrapolated frames the history is reprojected without new samples.
+"""``temporal``: an FSR 2-like temporal upscaler, the classical baseline. Jittered samples are
+accumulated at display resolution in a history reprojected with dilated motion vectors,
+rectified by clamping to the current frame's 3x3 neighbourhood colour box, reset at
+disocclusions; on extrapolated frames the history is reprojected without new samples.
 """
 
 from __future__ import annotations
@@ -17,73 +9,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import warp as W
 from ..frame import Frame
-from ..history import History, decode_color, encode_color
+from ..history import History
+from ..ops import warp as W
+from ..ops.encoding import decode_color, encode_color
 from .base import Pass
 
 
-class _RuntimeColour(Pass):
-    """Keeps the runtime's one-frame history: what colour there is for every display frame."""
-
-    def reset(self) -> None:
-        self.history = History(frames=1)
-
-    def _colour(self, frame: Frame) -> torch.Tensor:
-        """Display-encoded colour on the current frame's (jittered) render grid: rendered,
-        or extrapolated by the runtime."""
-        inp = self.history.step(frame, with_history=False)
-        return inp.x[:, :3]
-
-
-class SpatialUpsample(_RuntimeColour):
-    """Resampling happens in the display-encoded space: filtering linear HDR colour makes
-    bicubic ring around highlights."""
-
-    name = "bilinear"
-    description = "bilinear upsampling of the rendered (or runtime-extrapolated) frame"
-    mode = "bilinear"
-
-    def execute(self, frame: Frame) -> torch.Tensor:
-        src = self._colour(frame)
-        return decode_color(W.resample(src, self.display_size, frame.jitter_px, self.mode))
-
-
-class BicubicUpsample(SpatialUpsample):
-    name = "bicubic"
-    description = "bicubic upsampling of the rendered (or runtime-extrapolated) frame"
-    mode = "bicubic"
-
-
-def _upsample_mask(mask: torch.Tensor, size) -> torch.Tensor:
-    return W.resample(mask, size, mode="nearest")
-
-
-class WarpFill(Pass):
-    name = "warp_fill"
-    description = "last output warped by motion vectors, holes filled from the background"
-    inputs = ("color", "motion", "depth", "normal", "object_id")
-
-    def reset(self) -> None:
-        self.history = History(frames=1)
-        self.last_output: torch.Tensor | None = None
-
-    def execute(self, frame: Frame) -> torch.Tensor:
-        inp = self.history.step(frame, with_history=False)
-        if frame.shaded or self.last_output is None:
-            out = decode_color(W.resample(inp.x[:, :3], self.display_size, frame.jitter_px, "bicubic"))
-        else:
-            size = self.display_size
-            motion = W.upsample_motion(frame.motion, frame.depth, size)
-            bg = W.upsample_motion(W.background_motion(frame.motion, frame.depth), frame.depth, size)
-            valid = _upsample_mask(inp.mask, size)
-            out = torch.where(valid > 0.5, W.sample(self.last_output, motion),
-                              W.sample(self.last_output, bg))
-        self.last_output = out
-        return out
-
-
-class TemporalUpscaler(Pass):
+class TemporalPass(Pass):
     name = "temporal"
     description = "FSR 2-like jittered history accumulation with neighbourhood clamping"
     inputs = ("color", "motion", "depth", "normal", "object_id")
@@ -102,7 +35,7 @@ class TemporalUpscaler(Pass):
         pv = self.history.previous_valid
         if pv is None:
             return torch.zeros_like(self.accum[:, :1])
-        return _upsample_mask(F.max_pool2d(pv, 3, 1, 1), size)
+        return W.upsample_mask(F.max_pool2d(pv, 3, 1, 1), size)
 
     def _sample_weight(self, frame: Frame, device) -> torch.Tensor:
         """Gaussian weight of the distance from each display pixel centre to the nearest
@@ -152,6 +85,3 @@ class TemporalUpscaler(Pass):
         self.accum = history + alpha * (upsampled - history)
         self.weight = (prev_w + w).clamp_max(self.max_weight)
         return decode_color(self.accum)
-
-
-BASELINES: dict[str, type[Pass]] = {p.name: p for p in (SpatialUpsample, BicubicUpsample, WarpFill, TemporalUpscaler)}

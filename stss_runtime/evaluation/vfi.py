@@ -3,14 +3,14 @@ the tile-pruned refiner (``vfi``) and the dense refiner (``vfi_dense``) against 
 rendered middle frames, the fraction of tiles refined, and the refiner's time pruned vs
 dense.
 
-    python -m stss_runtime.vfi_measure --data data/traffic_eval data/fence_eval --json out/vfi_measure.json --threads 1
+    python -m stss_runtime measure vfi --data data/traffic_eval data/fence_eval --json out/vfi_measure.json --threads 1
 
 Each sequence runs through ONE ``vfi`` pass in display order (even frames rendered, odd
 frames handed over with their motion only, as at run time; the inner upscaler sees the
 rendered frames). After every interpolated frame m the same inputs also go through the
 dense refiner, in the same process, so all three outputs share the upscaled a and b.
 Scored on odd frames m >= ``--warmup`` (the upscaler's history fills first): Y-PSNR, SSIM
-and FLIP (:mod:`stss_runtime.metrics`, 8-bit display transform) vs m's ground truth.
+and FLIP (:mod:`stss_runtime.ops.metrics`, 8-bit display transform) vs m's ground truth.
 Times: median per interpolated frame after the warm-up frames; the pruned refiner's time
 includes its uncertainty head, the tile gather and the scatter; the dense refiner's its
 context trunk (which it needs as well). "hold" (showing frame a again) is given as the
@@ -19,58 +19,52 @@ floor any interpolation must beat.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import framedump, metrics
-from .frame import frame_from_dump
-from .history import decode_color
-from .passes.vfi import VfiPass
+from .. import framedump
+from ..frame import frame_from_dump
+from ..ops import metrics
+from ..ops.encoding import decode_color, display_transform
+from ..passes.vfi import VfiPass
 
 METHODS = ("hold", "cheap", "vfi", "vfi_dense")
 GOAL_SAVING = 0.30
 GOAL_PSNR_DB = 0.1
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m stss_runtime.vfi_measure", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="+", required=True, type=Path, help="held-out frame dump folders")
-    p.add_argument("--weights", type=Path, help="refiner weights (default: the shipped vfi_refiner.pt)")
-    p.add_argument("--inner", default="temporal", help="upscaler of the rendered frames (default temporal)")
-    p.add_argument("--threshold", type=float, help="override the weights' pruning threshold")
-    p.add_argument("--warmup", type=int, default=6, help="frames run but not scored (default 6)")
-    p.add_argument("--frames", type=int, default=0, help="only the first N frames (0: all)")
-    p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    for d in args.data:
-        if not (d / "meta.json").exists():
-            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
-    return args
+@dataclass(frozen=True)
+class VfiMeasureConfig:
+    """What to measure; the fields mean what the ``measure vfi`` options of the same names say."""
+
+    data: tuple[Path, ...]
+    weights: Path | None = None
+    inner: str = "temporal"
+    threshold: float | None = None
+    warmup: int = 6
+    frames: int = 0
+    progress: bool = True
 
 
 def _to8(linear: torch.Tensor) -> np.ndarray:
-    return metrics.to_display(linear[0].permute(1, 2, 0).cpu().numpy())
+    return display_transform(linear[0].permute(1, 2, 0).cpu().numpy())
 
 
-def measure_sequence(folder: Path, args) -> dict:
+def measure_sequence(folder: Path, cfg: VfiMeasureConfig) -> dict:
     meta = framedump.read_meta(folder)
     indices = framedump.existing_frames(folder)
-    if args.frames:
-        indices = indices[: args.frames]
-    p = VfiPass(inner=args.inner, weights=args.weights, threshold=args.threshold)
+    if cfg.frames:
+        indices = indices[: cfg.frames]
+    p = VfiPass(inner=cfg.inner, weights=cfg.weights, threshold=cfg.threshold)
     p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
     acc = {m: metrics.MetricAccumulator() for m in METHODS}
     per_frame = []
     it = indices
-    if not args.no_progress:
+    if not not cfg.progress:
         from tqdm import tqdm
 
         it = tqdm(indices, desc=f"vfi_measure {folder.name}", unit="frame", leave=False)
@@ -90,7 +84,7 @@ def measure_sequence(folder: Path, args) -> dict:
             dense_ms = (time.perf_counter() - t0) * 1e3
             hold = prev_up
             prev_up = p._prev_up
-            if m < args.warmup:
+            if m < cfg.warmup:
                 continue
             gt = _to8(torch.from_numpy(framedump.read_frame(folder, m)["gt"].astype(np.float32))
                       .permute(2, 0, 1)[None])
@@ -129,36 +123,22 @@ def summarise(seqs: list[dict]) -> dict:
                      "met": bool(saving >= GOAL_SAVING and gap <= GOAL_PSNR_DB)}}
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    seqs = [measure_sequence(d, args) for d in args.data]
-    summary = summarise(seqs)
+def format_report(seqs: list[dict], summary: dict) -> str:
+    lines = []
     for s in seqs:
-        print(f"\n{s['scene']} ({s['data']}): {s['frames_scored']} interpolated frames scored; "
-              f"{100 * s['tiles_refined']:.1f}% of {s['tile']}px tiles refined (threshold {s['threshold']:.3f})")
-        print(f"  {'method':<10} {'PSNR':>7} {'SSIM':>7} {'FLIP':>7}")
+        lines.append(f"\n{s['scene']} ({s['data']}): {s['frames_scored']} interpolated frames scored; "
+                     f"{100 * s['tiles_refined']:.1f}% of {s['tile']}px tiles refined (threshold {s['threshold']:.3f})")
+        lines.append(f"  {'method':<10} {'PSNR':>7} {'SSIM':>7} {'FLIP':>7}")
         for m in METHODS:
             r = s["methods"][m]["all"]
-            print(f"  {m:<10} {r['psnr']:7.2f} {r['ssim']:7.4f} {r['flip']:7.4f}")
-        print(f"  median ms per frame: cheap {s['cheap_ms']:.0f}, refiner pruned "
-              f"{s['refine_ms_pruned']:.0f} vs dense {s['refine_ms_dense']:.0f}")
+            lines.append(f"  {m:<10} {r['psnr']:7.2f} {r['ssim']:7.4f} {r['flip']:7.4f}")
+        lines.append(f"  median ms per frame: cheap {s['cheap_ms']:.0f}, refiner pruned "
+                     f"{s['refine_ms_pruned']:.0f} vs dense {s['refine_ms_dense']:.0f}")
     g = summary
-    print(f"\nall: {g['frames_scored']} frames; PSNR " +
-          ", ".join(f"{m} {v:.2f}" for m, v in g["psnr_mean"].items()) +
-          f"; tiles refined {100 * g['tiles_refined']:.1f}%; refiner {g['refine_ms_pruned']:.0f} ms pruned vs "
-          f"{g['refine_ms_dense']:.0f} ms dense (saving {100 * g['refine_time_saving']:.1f}%), PSNR dense - "
-          f"pruned {g['psnr_gap_dense_minus_pruned_db']:+.3f} dB; goal (>= 30% saving within "
-          f"0.1 dB) {'MET' if g['goal']['met'] else 'NOT MET'}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"sequences": seqs, "summary": summary,
-                                         "command": "python -m stss_runtime.vfi_measure " +
-                                         " ".join(argv if argv is not None else __import__("sys").argv[1:])},
-                                        indent=1, allow_nan=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    lines.append(f"\nall: {g['frames_scored']} frames; PSNR " +
+                 ", ".join(f"{m} {v:.2f}" for m, v in g["psnr_mean"].items()) +
+                 f"; tiles refined {100 * g['tiles_refined']:.1f}%; refiner {g['refine_ms_pruned']:.0f} ms pruned vs "
+                 f"{g['refine_ms_dense']:.0f} ms dense (saving {100 * g['refine_time_saving']:.1f}%), PSNR dense - "
+                 f"pruned {g['psnr_gap_dense_minus_pruned_db']:+.3f} dB; goal (>= 30% saving within "
+                 f"0.1 dB) {'MET' if g['goal']['met'] else 'NOT MET'}")
+    return "\n".join(lines)

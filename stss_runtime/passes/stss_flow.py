@@ -18,14 +18,14 @@ from dataclasses import replace
 
 import torch
 
-from .. import warp as W
 from ..frame import Frame
 from ..motion import MotionEstimator, camera_motion_between
-from .base import Pass
-from .stss_pass import StssPass
+from ..ops import warp as W
+from .base import Pass, torch_only
+from .stss import StssPass
 
 
-class EstimatedMotionStssPass(Pass):
+class StssFlowPass(Pass):
     name = "stss_flow"
     description = ("STSS fed by the motion pass: for engines without motion vectors (motion estimated "
                    "from colour and depth)")
@@ -36,10 +36,16 @@ class EstimatedMotionStssPass(Pass):
     def __init__(self, tier: int = 1, inner: Pass | None = None, estimator: MotionEstimator | None = None,
                  **stss_kwargs):
         """``tier``: the motion pass's tier for the object motion (1: OpenCV DIS, 2: the flow
-        network); ``inner``: the pass to feed (default: STSS with ``stss_kwargs``)."""
+        network); ``inner``: the pass to feed (default: STSS with ``stss_kwargs``: its
+        ``device``, ``backend`` and ``precision`` place the STSS network). The motion is
+        estimated on the CPU (OpenCV, or the flow network in eager torch fp32): tier 2 with
+        another ``backend`` or ``precision`` raises :class:`PassOptionError`."""
         super().__init__()
         if tier not in (1, 2):
             raise ValueError(f"tier: expected 1 or 2 (tier 0 needs the engine's motion vectors), got {tier!r}")
+        if tier == 2:
+            torch_only(self.name, stss_kwargs.get("backend", "torch"), stss_kwargs.get("precision", "fp32"),
+                       "the motion pass's flow network runs in eager torch on the CPU")
         self.inner = inner if inner is not None else StssPass(**stss_kwargs)
         self.estimator = estimator if estimator is not None else MotionEstimator(tier)
         self.last_stats: dict = {}
@@ -56,7 +62,8 @@ class EstimatedMotionStssPass(Pass):
         self.prev: Frame | None = None  # the previous display frame
         self.last_shaded: Frame | None = None
         self.object: torch.Tensor | None = None  # per-display-frame object motion at prev's pixels
-        if getattr(self.inner, "display_size", None) is not None:
+        self.last_motion: torch.Tensor | None = None
+        if self.inner.display_size is not None:
             self.inner.reset()
 
     def motion(self, frame: Frame) -> torch.Tensor:
@@ -77,8 +84,15 @@ class EstimatedMotionStssPass(Pass):
         self.object = obj
         return cam if obj is None else cam + obj
 
+    def debug_outputs(self) -> dict[str, torch.Tensor]:
+        """The inner pass's, and ``"motion"``: the motion estimated for the last frame."""
+        out = self.inner.debug_outputs()
+        if self.last_motion is not None:
+            out["motion"] = self.last_motion
+        return out
+
     def execute(self, frame: Frame) -> torch.Tensor:
-        motion = self.motion(frame)
+        motion = self.last_motion = self.motion(frame)
         first = self.prev is None
         self.prev = frame
         if frame.shaded:

@@ -1,9 +1,9 @@
 """Speed of the joint STSS pass and of the two-stage pipeline on every back-end.
 
-    python -m stss_runtime.bench                       # CPU defaults: 320x180, 480x270 -> 2x
-    python -m stss_runtime.bench --device cuda         # GPU defaults: 960x540, 1280x720, 1920x1080
-    python -m stss_runtime.bench --json out/bench.json --plot out/bench.png
-    python -m stss_runtime.bench --pipelines joint,joint_taa,two_stage   # + STSS with accumulation
+    python -m stss_runtime bench                       # CPU defaults: 320x180, 480x270 -> 2x
+    python -m stss_runtime bench --device cuda         # GPU defaults: 960x540, 1280x720, 1920x1080
+    python -m stss_runtime bench --json out/bench.json --plot out/bench.png
+    python -m stss_runtime bench --pipelines joint,joint_taa,two_stage   # + STSS with accumulation
 
 Each (back-end, precision) runs in its own process (one library's idle threads must not
 slow another's), with both pipelines in that process so their ratio is measured under the
@@ -19,69 +19,33 @@ depth and motion): the cost does not depend on the picture.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import platform
 import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..synthetic import synthetic_frames
+
 DEFAULT_SIZES = {"cpu": ["320x180", "480x270"], "cuda": ["960x540", "1280x720", "1920x1080"]}
 PIPELINES = ("joint", "joint_taa", "two_stage")
+PRECISIONS = ("fp32", "fp16")
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size: expected WIDTHxHEIGHT such as 480x270, got {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size: expected at least 8x8, got {text!r}")
+class BenchError(RuntimeError):
+    """The benchmark cannot run as asked (no GPU for device cuda)."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = (int(v) for v in text.split("x"))
     return w, h
-
-
-def _perspective(fov_y_deg: float, aspect: float, near: float, far: float) -> np.ndarray:
-    f = 1.0 / math.tan(math.radians(fov_y_deg) / 2)
-    return np.array([[f / aspect, 0, 0, 0], [0, f, 0, 0],
-                     [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
-                     [0, 0, -1, 0]], dtype=np.float64)
-
-
-def synthetic_frames(render_size: tuple[int, int], count: int, device: str = "cpu", seed: int = 0):
-    """``count`` display frames (even = rendered, odd = extrapolated) of smooth synthetic
-    G-buffers at ``render_size`` (width, height), panning a pixel per frame."""
-    from .conventions import halton
-    from .frame import Frame
-
-    w, h = render_size
-    g = torch.Generator().manual_seed(seed)
-
-    def smooth(c, lo=0.0, hi=1.0):
-        t = torch.rand((1, c, max(h // 8, 1), max(w // 8, 1)), generator=g)
-        return lo + (hi - lo) * torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear")
-
-    depth = smooth(1, 2.0, 30.0)
-    normal = torch.nn.functional.normalize(smooth(3, -1, 1) + torch.tensor([0, 0, 1.5]).view(1, 3, 1, 1), dim=1)
-    base = {"albedo": smooth(3), "normal": normal, "depth": depth, "roughness": smooth(1),
-            "metallic": (smooth(1) > 0.8).float(),
-            "object_id": (smooth(1, 0, 4)).floor().to(torch.int32)}
-    motion = torch.zeros((1, 2, h, w))
-    motion[:, 0] = -1.0  # the scene pans one pixel right per display frame
-    frames = []
-    for i in range(count):
-        jitter = (halton(i + 1, 2) - 0.5, halton(i + 1, 3) - 0.5)
-        color = smooth(3, 0, 2) if i % 2 == 0 else None
-        f = Frame(index=i, motion=motion, view=np.eye(4), proj=_perspective(60, w / h, 0.1, 100.0),
-                  jitter_px=jitter, near=0.1, far=100.0, color=color, **base)
-        frames.append(f.to(device))
-    return frames
 
 
 def device_gmacs_per_s(device: str, precision: str, seconds: float = 1.0) -> float:
@@ -105,15 +69,15 @@ def device_gmacs_per_s(device: str, precision: str, seconds: float = 1.0) -> flo
 
 
 def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, cache_dir, options=None):
-    from .models import build_model
-    from .passes import StssPass, StssTemporalPass, TwoStagePass
+    from ..models import build_model
+    from ..passes import StssPass, StssTaaPass, TwoStagePass
 
     opts = {"backend": backend, "precision": precision, "device": device, **(options or {})}
     if backend != "torch":
         opts["cache_dir"] = cache_dir
     if pipeline in ("joint", "joint_taa"):
         torch.manual_seed(0)
-        p = (StssPass if pipeline == "joint" else StssTemporalPass)(model=build_model("stss"), **opts)
+        p = (StssPass if pipeline == "joint" else StssTaaPass)(model=build_model("stss"), **opts)
     else:
         torch.manual_seed(0)
         p = TwoStagePass(supersampler=build_model("supersampling"), extrapolator=build_model("extranet"), **opts)
@@ -123,8 +87,8 @@ def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, 
 
 def _gmacs(pipeline: str, size) -> float:
     """Network multiply-adds per output frame (rendered and extrapolated frames averaged)."""
-    from .models import build_model, count_macs
-    from .passes.stss_pass import padded_size
+    from ..models import build_model, count_macs
+    from ..passes.stss import padded_size
 
     w, h = padded_size(size)
     if pipeline in ("joint", "joint_taa"):
@@ -269,125 +233,111 @@ def _variants(backend: str, device: str) -> list[tuple[str, dict]]:
             ("cuda graph", {"channels_last": True, "cuda_graph": True})]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m stss_runtime.bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--backends", default="torch,onnxruntime,tensorrt",
-                    help="comma-separated; unavailable ones are listed as skipped with the reason")
-    ap.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32, fp16")
-    ap.add_argument("--sizes", type=lambda s: [parse_size(v) for v in s.split(",")], default=None,
-                    help="render sizes WxH, comma-separated (display is 2x); default per device: "
-                         "cpu 320x180,480x270; cuda 960x540,1280x720,1920x1080")
-    ap.add_argument("--pipelines", default="joint,two_stage",
-                    help="comma-separated from joint (STSS), joint_taa (STSS + display-resolution "
-                         "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage")
-    ap.add_argument("--frames", type=int, default=None,
-                    help="timed output frames per row, rendered and extrapolated alternating (default cpu 12, cuda 200)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 2, cuda 20)")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
-    ap.add_argument("--cpu-fp16", action="store_true",
-                    help="also time torch fp16 on the CPU (no fast fp16 kernels there: 5-40x slower)")
-    ap.add_argument("--cache-dir", type=Path, default=None, help="ONNX / engine cache (default ~/.cache/stss_runtime)")
-    ap.add_argument("--json", type=Path, help="write the rows as JSON to this file")
-    ap.add_argument("--plot", type=Path, help="write a bar chart (PNG) of the medians")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    for name in ("frames", "warmup"):
-        v = getattr(args, name)
-        if v is not None and v < (1 if name == "frames" else 0):
-            ap.error(f"--{name}: expected at least {1 if name == 'frames' else 0}, got {v}")
-    return args
+@dataclass(frozen=True)
+class BenchConfig:
+    """Which rows to time; the fields mean what the ``bench`` options of the same names say."""
+
+    device: str = "cpu"
+    backends: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    sizes: tuple[tuple[int, int], ...] | None = None  # render sizes (display is 2x); None: per device
+    pipelines: tuple[str, ...] = ("joint", "two_stage")
+    frames: int | None = None  # None: cpu 12, cuda 200
+    warmup: int | None = None  # None: cpu 2, cuda 20
+    threads: int | None = None
+    cpu_fp16: bool = False
+    cache_dir: Path | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        from ..backends import BACKENDS
+
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected cpu or cuda, got {self.device!r}")
+        for name, values, valid in (("backends", self.backends, BACKENDS), ("precisions", self.precisions, PRECISIONS),
+                                    ("pipelines", self.pipelines, PIPELINES)):
+            bad = [v for v in values if v not in valid]
+            if bad or not values:
+                raise ValueError(f"{name}: expected some of {', '.join(valid)}, got {', '.join(bad) or 'nothing'}")
+        if self.frames is not None and self.frames < 1:
+            raise ValueError(f"frames: expected at least 1, got {self.frames}")
+        if self.warmup is not None and self.warmup < 0:
+            raise ValueError(f"warmup: expected at least 0, got {self.warmup}")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.worker:  # one (back-end, precision) in this process; rows as JSON on the last line
-        rows = _worker(json.loads(args.worker))
-        print(json.dumps(rows))
-        return 0
-    from .backends import BACKENDS, availability
+@dataclass
+class BenchResult:
+    rows: list[dict]
+    skipped: list[str]
+    info: dict
+    frames: int
+    warmup: int
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("bench: --device cuda, but this PyTorch sees no CUDA GPU (CPU build or no driver)", file=sys.stderr)
-        return 2
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
-    pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
-    for label, values, valid in (("--backends", backends, BACKENDS), ("--precisions", precisions, ("fp32", "fp16")),
-                                 ("--pipelines", pipelines, PIPELINES)):
-        bad = [v for v in values if v not in valid]
-        if bad or not values:
-            print(f"bench: {label}: expected some of {', '.join(valid)}, got {', '.join(bad) or 'nothing'}",
-                  file=sys.stderr)
-            return 2
-    sizes = args.sizes or [parse_size(s) for s in DEFAULT_SIZES[args.device]]
-    frames = args.frames or (200 if args.device == "cuda" else 12)
-    warmup = args.warmup if args.warmup is not None else (20 if args.device == "cuda" else 2)
+
+def run_bench(cfg: BenchConfig) -> BenchResult:
+    """Time every (back-end, variant, precision) of ``cfg``, each in its own process."""
+    from ..backends import availability
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("device cuda, but this PyTorch sees no CUDA GPU (CPU build or no driver)")
+    sizes = [list(s) for s in (cfg.sizes or [_size(s) for s in DEFAULT_SIZES[cfg.device]])]
+    frames = cfg.frames or (200 if cfg.device == "cuda" else 12)
+    warmup = cfg.warmup if cfg.warmup is not None else (20 if cfg.device == "cuda" else 2)
     avail = availability()
     configs, skipped = [], []
-    for b in backends:
+    for b in cfg.backends:
         ok, why = avail[b]
-        if b == "tensorrt" and args.device == "cpu":
+        if b == "tensorrt" and cfg.device == "cpu":
             ok, why = False, "TensorRT runs on NVIDIA GPUs only (use --device cuda on a GPU machine)"
-        for p in precisions:
+        for p in cfg.precisions:
             if not ok:
                 skipped.append(f"{b} {p}: {why}")
-            elif b == "torch" and p == "fp16" and args.device == "cpu" and not args.cpu_fp16:
+            elif b == "torch" and p == "fp16" and cfg.device == "cpu" and not cfg.cpu_fp16:
                 skipped.append("torch fp16 on the CPU: PyTorch has no fast fp16 CPU kernels (5x slower "
                                "than fp32 channels-last, 40x in NCHW); --cpu-fp16 times it anyway")
             else:
-                for variant, options in _variants(b, args.device):
-                    configs.append({"backend": b, "precision": p, "device": args.device, "sizes": sizes,
-                                    "pipelines": pipelines, "frames": frames, "warmup": warmup,
-                                    "threads": args.threads, "variant": variant, "options": options,
-                                    "cache_dir": str(args.cache_dir) if args.cache_dir else None})
+                for variant, options in _variants(b, cfg.device):
+                    configs.append({"backend": b, "precision": p, "device": cfg.device, "sizes": sizes,
+                                    "pipelines": list(cfg.pipelines), "frames": frames, "warmup": warmup,
+                                    "threads": cfg.threads, "variant": variant, "options": options,
+                                    "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None})
     from tqdm import tqdm
 
     rows: list[dict] = []
-    env = {**os.environ}
-    for cfg in tqdm(configs, desc="bench", unit="config", dynamic_ncols=True):
-        tqdm.write(f"bench: {cfg['backend']} {cfg['variant']} {cfg['precision']} on {cfg['device']}, sizes "
+    for c in tqdm(configs, desc="bench", unit="config", dynamic_ncols=True, disable=not cfg.progress):
+        tqdm.write(f"bench: {c['backend']} {c['variant']} {c['precision']} on {c['device']}, sizes "
                    f"{', '.join(f'{w}x{h}' for w, h in sizes)}")
-        r = subprocess.run([sys.executable, "-m", "stss_runtime.bench", "--worker", json.dumps(cfg)],
-                           capture_output=True, text=True, env=env)
+        r = subprocess.run([sys.executable, "-m", "stss_runtime", "bench", "--worker", json.dumps(c)],
+                           capture_output=True, text=True, env={**os.environ})
         if r.returncode != 0:
             tail = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
-            skipped.append(f"{cfg['backend']} {cfg['precision']}: failed: {tail}")
+            skipped.append(f"{c['backend']} {c['precision']}: failed: {tail}")
             continue
         rows += json.loads(r.stdout.strip().splitlines()[-1])
-    info = {"device": device_name(args.device), "torch": torch.__version__, "python": platform.python_version()}
+    info = {"device": device_name(cfg.device), "torch": torch.__version__, "python": platform.python_version()}
     try:
         import onnxruntime
 
         info["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
-    print(f"\n{info['device']}; torch {info['torch']}"
-          + (f", onnxruntime {info['onnxruntime']}" if "onnxruntime" in info else "")
-          + f"; {frames} frames after {warmup} warm-up\n")
-    if rows:
-        print(format_table(rows))
-        ceiling = {}
-        for r in rows:
+    for r in rows:  # every row says where it was measured
+        r["device_name"] = info["device"]
+        r["versions"] = {k: v for k, v in info.items() if k != "device"}
+    return BenchResult(rows, skipped, info, frames, warmup)
+
+
+def format_report(res: BenchResult) -> str:
+    info = res.info
+    lines = [f"\n{info['device']}; torch {info['torch']}"
+             + (f", onnxruntime {info['onnxruntime']}" if "onnxruntime" in info else "")
+             + f"; {res.frames} frames after {res.warmup} warm-up\n"]
+    if res.rows:
+        lines.append(format_table(res.rows))
+        ceiling: dict[str, list] = {}
+        for r in res.rows:
             ceiling.setdefault(r["precision"], []).append(r["device_gmacs_per_s"])
-        print("\nmatrix-product throughput, the ceiling for 'achieved GMAC/s': "
-              + ", ".join(f"{p} {np.median(v):.0f} GMAC/s" for p, v in ceiling.items()))
-    for s in skipped:
-        print(f"skipped: {s}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        for r in rows:  # every row says where it was measured
-            r["device_name"] = info["device"]
-            r["versions"] = {k: v for k, v in info.items() if k != "device"}
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if args.plot and rows:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot(rows, args.plot)
-        print(f"wrote {args.plot}")
-    return 0 if rows else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append("\nmatrix-product throughput, the ceiling for 'achieved GMAC/s': "
+                     + ", ".join(f"{p} {np.median(v):.0f} GMAC/s" for p, v in ceiling.items()))
+    lines += [f"skipped: {s}" for s in res.skipped]
+    return "\n".join(lines)

@@ -17,7 +17,8 @@ import torch
 
 from .. import framedump
 from ..frame import frame_from_dump, gt_tensor
-from ..history import History, encode_color
+from ..history import History
+from ..ops.encoding import encode_color
 
 CACHE_VERSION = "stss-inputs-v3"  # v3: inputs on the render's jittered grid, plus each frame's jitter
 INPUT_CHANNELS = 6 + 9 + 1 + 12  # x, feature, mask, history
@@ -197,7 +198,7 @@ class ExtraNetCropDataset(CropDataset):
         self.items = [it for it in self.items if it[1] % 2 == 1]
 
     def _sample(self, k: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        from .. import warp as W
+        from ..ops import warp as W
 
         s = super()._sample(k, rng)  # render-resolution crop, RRM applied to its mask
         cdir, i = self.items[k]

@@ -1,6 +1,6 @@
 """Evaluate every method on a frame dump folder against its ground truth.
 
-    python -m stss_runtime.evaluate --data data/traffic_eval --json out/eval.json --crops out/crops
+    python -m stss_runtime evaluate --data data/traffic_eval --json out/eval.json --crops out/crops
 
 Each method runs over the sequence in display order (even frames rendered, odd frames
 extrapolated: the runtime's schedule) and is scored on 8-bit display-transformed frames:
@@ -23,61 +23,53 @@ The dumps carry colour on every frame, so both frames of every pair have colour.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import framedump, metrics
-from .checkpoint import WeightsError
-from .frame import frame_from_dump
-from .history import History
-from .passes import PASSES, PassError, StssPass, create_pass
+from .. import framedump
+from ..checkpoint import WeightsError
+from ..frame import frame_from_dump
+from ..history import History
+from ..ops import metrics
+from ..ops.encoding import display_transform
+from ..passes import PASSES, PassError, StssPass, create_pass
 
 DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
                    "vfi", "vfi_dense")
 MOTION_PRIORS = ("camera", "zero")
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m stss_runtime.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, type=Path, help="frame dump folder (any scene)")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help=f"comma-separated, from: {', '.join(PASSES)} (default: all)")
-    p.add_argument("--weights", type=Path, help="STSS weights for stss and stss_taa (default: the shipped ones)")
-    p.add_argument("--frames", type=int, default=0, help="evaluate only the first N frames (0: all)")
-    p.add_argument("--warmup", type=int, default=6,
-                   help="first frames run but not scored, so histories fill (default 6)")
-    p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--crops", type=Path, help="write side-by-side PNG crops here")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--motion-tiers", default="0,1,2",
-                   help="motion pass tiers to score on consecutive frame pairs, comma-separated "
-                        "from 0,1,2; empty: none (default 0,1,2; tier 2 needs its shipped weights)")
-    p.add_argument("--motion-prior", default="camera", choices=MOTION_PRIORS,
-                   help="what the engine hands the motion pass: camera = depth and cameras but no "
-                        "object motion (default), zero = nothing")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        args.motion_tiers = sorted({int(t) for t in args.motion_tiers.split(",") if t.strip()})
-    except ValueError:
-        p.error(f"--motion-tiers: expected comma-separated integers from 0,1,2, got {args.motion_tiers!r}")
-    if any(t not in (0, 1, 2) for t in args.motion_tiers):
-        p.error(f"--motion-tiers: expected tiers from 0,1,2, got {args.motion_tiers}")
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for m in args.methods:
-        if m not in PASSES:
-            p.error(f"--methods: unknown method {m!r}; valid: {', '.join(PASSES)}")
-    if not (args.data / "meta.json").exists():
-        p.error(f"--data {args.data}: not a frame dump folder (no meta.json)")
-    return args
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What to evaluate on which dump; the fields mean what the ``evaluate`` options of the
+    same names say."""
+
+    data: Path  # frame dump folder (any scene)
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    weights: Path | None = None  # STSS weights for stss and stss_taa (default: the shipped ones)
+    frames: int = 0  # evaluate only the first N frames (0: all)
+    warmup: int = 6  # first frames run but not scored, so histories fill
+    crops: Path | None = None  # write side-by-side PNG crops here
+    motion_tiers: tuple[int, ...] = (0, 1, 2)
+    motion_prior: str = "camera"
+    progress: bool = True
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in PASSES]
+        if bad or not self.methods:
+            raise ValueError(f"methods: expected names from {', '.join(PASSES)}, got {', '.join(bad) or 'none'}")
+        if any(t not in (0, 1, 2) for t in self.motion_tiers):
+            raise ValueError(f"motion_tiers: expected tiers from 0,1,2, got {list(self.motion_tiers)}")
+        if self.motion_prior not in MOTION_PRIORS:
+            raise ValueError(f"motion_prior: expected one of {', '.join(MOTION_PRIORS)}, got {self.motion_prior!r}")
+        if self.frames < 0 or self.warmup < 0:
+            raise ValueError(f"frames / warmup: expected >= 0, got {self.frames} / {self.warmup}")
 
 
 def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.ndarray]:
@@ -102,8 +94,8 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
 
 def make_pass(name: str, weights: Path | None):
     if weights is not None and issubclass(PASSES[name], StssPass):
-        from .checkpoint import load_weights
-        from .models import STSS
+        from ..checkpoint import load_weights
+        from ..models import STSS
 
         model, info = load_weights(weights)
         if not isinstance(model, STSS):
@@ -112,39 +104,38 @@ def make_pass(name: str, weights: Path | None):
     return create_pass(name)
 
 
-def evaluate(args) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    folder: Path = args.data
+def evaluate(cfg: EvaluateConfig) -> dict:
+    """Every method of ``cfg`` over the dump: the results dict the JSON file holds."""
+    folder: Path = cfg.data
     meta = framedump.read_meta(folder)
     indices = framedump.existing_frames(folder)
-    if args.frames:
-        indices = indices[: args.frames]
-    if indices != list(range(len(indices))) or len(indices) <= args.warmup:
-        raise SystemExit(f"evaluate: {folder} needs frames 0..N-1 with N > --warmup "
-                         f"({args.warmup}); found {len(indices)}")
-    scored = [i for i in indices if i >= args.warmup]
+    if cfg.frames:
+        indices = indices[: cfg.frames]
+    if indices != list(range(len(indices))) or len(indices) <= cfg.warmup:
+        raise framedump.FrameDumpError(f"{folder} needs frames 0..N-1 with N > the warm-up "
+                                       f"({cfg.warmup}); found {len(indices)}")
+    scored = [i for i in indices if i >= cfg.warmup]
     holes = hole_masks(folder, meta, indices)
-    gts = {i: metrics.to_display(framedump.read_frame(folder, i)["gt"].astype(np.float32)) for i in scored}
+    gts = {i: display_transform(framedump.read_frame(folder, i)["gt"].astype(np.float32)) for i in scored}
     results = {"data": str(folder), "scene": meta["scene"],
                "frames": {"sf": sum(i % 2 == 0 for i in scored), "ef": sum(i % 2 == 1 for i in scored)},
                "methods": {}, "time_ms": {}, "skipped": {}}
     outputs_for_crops: dict[str, dict[int, np.ndarray]] = {}
     crop_frames = _crop_frames(scored)
-    for name in args.methods:
+    for name in cfg.methods:
         try:
-            p = make_pass(name, args.weights)
+            p = make_pass(name, cfg.weights)
             p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
         except (WeightsError, PassError) as e:  # PassError: a fixed-scale network, a dump at another ratio
             results["skipped"][name] = str(e)
             print(f"evaluate: skipping {name}: {e}", file=sys.stderr)
             continue
         acc = {"sf": metrics.MetricAccumulator(), "ef": metrics.MetricAccumulator()}
-        latency = int(getattr(p, "latency_frames", 0))
+        latency = p.latency_frames
         stats: dict[str, list[float]] = {}
         times = []
         it = indices
-        if not args.no_progress:
+        if not not cfg.progress:
             from tqdm import tqdm
 
             it = tqdm(indices, desc=f"evaluate {name}", unit="frame", leave=False)
@@ -154,33 +145,33 @@ def evaluate(args) -> dict:
             out = p(frame)
             times.append((time.perf_counter() - t0) * 1e3)
             shown = i - latency  # the display frame this output is
-            if shown < args.warmup:
+            if shown < cfg.warmup:
                 continue
-            for k, v in (getattr(p, "last_stats", None) or {}).items():
+            for k, v in (p.last_stats or {}).items():
                 if isinstance(v, (int, float)):
                     stats.setdefault(k, []).append(float(v))
-            img = metrics.to_display(out[0].permute(1, 2, 0).cpu().numpy())
+            img = display_transform(out[0].permute(1, 2, 0).cpu().numpy())
             acc["sf" if shown % 2 == 0 else "ef"].add(metrics.evaluate_pair(gts[shown], img, holes[shown]))
             if shown in crop_frames:
                 outputs_for_crops.setdefault(name, {})[shown] = img
         results["methods"][name] = {k: a.mean() for k, a in acc.items()}
-        results["time_ms"][name] = float(np.median(times[args.warmup:]))
+        results["time_ms"][name] = float(np.median(times[cfg.warmup:]))
         if stats:
             results.setdefault("pass_stats", {})[name] = {k: float(np.mean(v)) for k, v in stats.items()}
-    if args.motion_tiers:
-        results["motion"] = evaluate_motion(folder, meta, indices, args)
-    if args.crops:
-        write_crops(args.crops, results, gts, outputs_for_crops, holes)
+    if cfg.motion_tiers:
+        results["motion"] = evaluate_motion(folder, meta, indices, cfg)
+    if cfg.crops:
+        write_crops(cfg.crops, results, gts, outputs_for_crops, holes)
     return results
 
 
-def evaluate_motion(folder: Path, meta: dict, indices: list[int], args) -> dict:
+def evaluate_motion(folder: Path, meta: dict, indices: list[int], cfg: EvaluateConfig) -> dict:
     """End-point errors of each motion tier on the pairs (i-1, i), i >= max(1, warm-up)."""
-    from .motion import MotionEstimator, end_point_error
+    from ..motion import MotionEstimator, end_point_error
 
-    out: dict = {"prior": args.motion_prior, "pairs": 0}
+    out: dict = {"prior": cfg.motion_prior, "pairs": 0}
     estimators = {}
-    for t in args.motion_tiers:
+    for t in cfg.motion_tiers:
         try:
             estimators[t] = MotionEstimator(t)
         except WeightsError as e:
@@ -189,9 +180,9 @@ def evaluate_motion(folder: Path, meta: dict, indices: list[int], args) -> dict:
     regions = ("all", "credible", "noncredible", "moving")
     acc = {t: {r: [0.0, 0] for r in regions} for t in estimators}
     extra = {t: {"ms": [], "tiles_estimated": [], "iterations_mean": [], "iterations_max": []} for t in estimators}
-    pairs = [i for i in indices if i >= max(1, args.warmup)]
+    pairs = [i for i in indices if i >= max(1, cfg.warmup)]
     it = pairs
-    if not args.no_progress:
+    if not not cfg.progress:
         from tqdm import tqdm
 
         it = tqdm(pairs, desc="evaluate motion", unit="pair", leave=False)
@@ -203,7 +194,7 @@ def evaluate_motion(folder: Path, meta: dict, indices: list[int], args) -> dict:
         masks = None
         for t, est in estimators.items():
             t0 = time.perf_counter()
-            res = est.estimate(cur, prev, args.motion_prior)
+            res = est.estimate(cur, prev, cfg.motion_prior)
             extra[t]["ms"].append((time.perf_counter() - t0) * 1e3)
             if masks is None:  # the same split for every tier: tier 0's credibility
                 credible = res.credibility >= 0.5
@@ -314,25 +305,17 @@ def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) ->
         sheet.save(out_dir / f"{results['scene']}_{name_by_kind}_frame{i:06d}.png")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    results = evaluate(args)
-    print(f"{results['scene']} ({results['data']}): {results['frames']['sf']} SF + "
-          f"{results['frames']['ef']} EF frames scored after {args.warmup} warm-up frames")
-    print(metrics.format_table(results))
-    print("median time per frame (ms, this machine): " +
-          ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items()))
+def format_report(results: dict, warmup: int) -> str:
+    """The results as the text ``evaluate`` prints: the table, times, pass statistics, the
+    motion pass, what was skipped."""
+    lines = [f"{results['scene']} ({results['data']}): {results['frames']['sf']} SF + "
+             f"{results['frames']['ef']} EF frames scored after {warmup} warm-up frames",
+             metrics.format_table(results),
+             "median time per frame (ms, this machine): " +
+             ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items())]
     for k, v in results.get("pass_stats", {}).items():
-        print(f"{k}: " + ", ".join(f"{s} {x:.3g}" for s, x in v.items()))
+        lines.append(f"{k}: " + ", ".join(f"{s} {x:.3g}" for s, x in v.items()))
     if "motion" in results:
-        print(format_motion(results["motion"]))
-    for k, v in results["skipped"].items():
-        print(f"skipped {k}: {v}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, allow_nan=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        lines.append(format_motion(results["motion"]))
+    lines += [f"skipped {k}: {v}" for k, v in results["skipped"].items()]
+    return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Image-quality metrics of the published evaluation protocol (``shared/STSS.md``, "Evaluation").
 
 Every metric is computed on **display-referred 8-bit images**: linear colour goes through
-:func:`to_display` (THE display transform of ``shared/CONVENTIONS.md``: Reinhard, sRGB,
-8 bits) first. Three metrics, each over three pixel regions:
+:func:`~stss_runtime.ops.encoding.display_transform` (THE display transform of
+``shared/CONVENTIONS.md``: Reinhard, sRGB, 8 bits) first. Three metrics, each over three pixel regions:
 
 * **PSNR** and **SSIM** on the Y (luma) channel of YCbCr, see :func:`rgb_to_y`;
 * **FLIP** (LDR, sRGB inputs), the perceptual error of ``flip-evaluator``;
@@ -11,7 +11,7 @@ Every metric is computed on **display-referred 8-bit images**: linear colour goe
 
 Typical use::
 
-    ref, test = to_display(gt_linear), to_display(output_linear)
+    ref, test = display_transform(gt_linear), display_transform(output_linear)
     acc = MetricAccumulator()
     acc.add(evaluate_pair(ref, test, hole_mask))   # once per frame
     acc.mean()   # {"all": {"psnr": .., "ssim": .., "flip": ..}, "edge": {...}, "hole": {...}}
@@ -39,12 +39,10 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.ndimage as ndi
 
-from stss_runtime.conventions import display_transform
-
 __all__ = [
     "REGIONS", "METRICS", "FRAME_KINDS", "PSNR_CLAMP_DB",
     "EDGE_SIGMA", "EDGE_LOW_STEP", "EDGE_HIGH_STEP",
-    "to_display", "rgb_to_y", "psnr_y", "ssim_y", "ssim_map_y", "flip", "flip_map",
+    "rgb_to_y", "psnr_y", "ssim_y", "ssim_map_y", "flip", "flip_map",
     "edge_mask", "evaluate_pair", "MetricAccumulator", "format_table",
 ]
 
@@ -79,15 +77,6 @@ EDGE_HIGH_STEP = 20.0
 # Colour
 # ---------------------------------------------------------------------------------------
 
-def to_display(linear: np.ndarray) -> np.ndarray:
-    """Linear scene-referred RGB (..., 3) -> display-referred uint8: THE display transform.
-
-    A re-export of :func:`stss_runtime.conventions.display_transform` (Reinhard ``x/(1+x)``,
-    sRGB, 8 bits), so every metric goes through the one documented function.
-    """
-    return display_transform(linear)
-
-
 def rgb_to_y(img_u8: np.ndarray) -> np.ndarray:
     """Y (luma) of YCbCr from 8-bit RGB (..., 3), float64, in [16, 235].
 
@@ -115,7 +104,7 @@ def _check_pair(ref_u8: np.ndarray, test_u8: np.ndarray) -> tuple[np.ndarray, np
             f"expected two (H, W, 3) images of the same shape, got {ref.shape} and {test.shape}")
     if ref.dtype != np.uint8 or test.dtype != np.uint8:
         raise TypeError(
-            f"expected display-referred uint8 images (see to_display), got {ref.dtype} and "
+            f"expected display-referred uint8 images (see ops.encoding.display_transform), got {ref.dtype} and "
             f"{test.dtype}")
     return ref, test
 

@@ -60,6 +60,11 @@ def resample(src: torch.Tensor, out_size: tuple[int, int], shift_px=(0.0, 0.0),
     return F.grid_sample(src, grid.to(src.dtype), mode=mode, padding_mode="border", align_corners=False)
 
 
+def upsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A render-resolution mask (N, 1, h, w) at display ``size`` (width, height), nearest."""
+    return resample(mask, size, mode="nearest")
+
+
 def upsample_motion(motion: torch.Tensor, depth: torch.Tensor,
                     out_size: tuple[int, int]) -> torch.Tensor:
     """Render-resolution motion -> display resolution, in display pixels.

@@ -2,7 +2,7 @@
 of the flow network at fixed iteration counts, and of the network under its iteration
 policy at several resource scalars r; then the iterations the policy saves at equal EPE.
 
-    python -m stss_runtime.motion.measure_tier2 --data data/traffic_eval data/fence_eval --json out/tier2.json
+    python -m stss_runtime measure flow-policy --data data/traffic_eval data/fence_eval --json out/flow_policy.json
 
 Pairs (frame i-1, frame i); the target is the renderer's motion of frame i. Priors
 (--prior): ``camera`` = the camera-induced motion (a renderer whose motion vectors miss the
@@ -21,69 +21,52 @@ of one dense run (k iterations then stop: exactly what a run of k iterations com
 their time is that prefix's time. An iteration computes a box around each cluster of tiles
 still running (plus the receptive field), so stopped tiles save time only where the boxes
 shrink, and all of it when every tile has stopped; iterations per tile count the work the
-policy decided (``bench_tier2`` times the boxes against dense computation).
+policy decided (``measure flow-time`` times the boxes against dense computation).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .. import framedump
-from ..checkpoint import WeightsError
 from ..frame import frame_from_dump
 from ..models.flownet import PAD, TILE
-from .credibility import credibility, tile_mask
-from .estimator import CREDIBLE_THRESHOLD, fusion_mask, margin_for
-from .decompose import camera_motion_between
-from .tier2 import FlowRefiner, network_inputs, pad_to
+from ..motion.credibility import credibility, tile_mask
+from ..motion.decompose import camera_motion_between
+from ..motion.estimator import CREDIBLE_THRESHOLD, fusion_mask, margin_for
+from ..motion.flow_network import FlowRefiner, network_inputs, pad_to
 
 MOVING_PX = 0.5
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m stss_runtime.motion.measure_tier2", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", nargs="+", required=True, type=Path, help="held-out frame dump folders")
-    p.add_argument("--json", type=Path, default=None, help="write the results here")
-    p.add_argument("--weights", type=Path, default=None, help="flow network (default: the shipped weights)")
-    p.add_argument("--policy-weights", type=Path, default=None, help="policy (default: the shipped weights)")
-    p.add_argument("--prior", nargs="+", default=["camera", "zero"], choices=("camera", "zero"),
-                   help="priors to measure from (default: camera zero)")
-    p.add_argument("--max-iters", type=int, default=8, help="iterations of the dense run and the policy's cap")
-    p.add_argument("--r", nargs="+", type=float, default=[1.0, 0.75, 0.5, 0.25], help="resource scalars")
-    p.add_argument("--fused", action="store_true",
-                   help="as the motion estimator runs tier 2: only non-credible tiles refined, the "
-                        "result used only on non-credible pixels (see above)")
-    p.add_argument("--offsets", nargs="+", type=float, default=None,
-                   help="policy decision offsets to measure (default: the one stored with the policy)")
-    p.add_argument("--calibrate", type=Path, default=None, metavar="OUT",
-                   help="on TRAINING sequences: pick the largest of --offsets (fewest iterations) whose "
-                        "EPE (first --prior, r = first --r) is within --tolerance of the best fixed "
-                        "iteration count's, and write the policy with that offset to OUT")
-    p.add_argument("--tolerance", type=float, default=0.01,
-                   help="--calibrate: allowed relative EPE increase over the best fixed count, on each of "
-                        "all, moving and (--fused) non-credible pixels (default 0.01)")
-    p.add_argument("--every", type=int, default=1, help="use every N-th pair (default 1: all)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
-    for d in a.data:
-        if not (d / "meta.json").exists():
-            p.error(f"--data {d}: not a frame dump folder (no meta.json)")
-    if any(not 0.0 < r <= 1.0 for r in a.r):
-        p.error(f"--r values must be in (0, 1], got {a.r}")
-    if a.calibrate is not None and not a.offsets:
-        p.error("--calibrate needs --offsets (the candidates)")
-    if a.max_iters < 1 or a.every < 1:
-        p.error("--max-iters and --every must be >= 1")
-    return a
+@dataclass(frozen=True)
+class FlowPolicyConfig:
+    """What to measure; the fields mean what the ``measure flow-policy`` options of the same
+    names say."""
+
+    data: tuple[Path, ...]
+    weights: Path | None = None
+    policy_weights: Path | None = None
+    prior: tuple[str, ...] = ("camera", "zero")
+    max_iters: int = 8
+    r: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+    fused: bool = False
+    offsets: tuple[float, ...] | None = None
+    tolerance: float = 0.01
+    every: int = 1
+    progress: bool = True
+
+    def __post_init__(self):
+        if any(not 0.0 < r <= 1.0 for r in self.r):
+            raise ValueError(f"r: expected resource scalars in (0, 1], got {list(self.r)}")
+        if self.max_iters < 1 or self.every < 1:
+            raise ValueError(f"max_iters / every: expected >= 1, got {self.max_iters} / {self.every}")
 
 
 class Acc:
@@ -111,28 +94,26 @@ class Acc:
         return out
 
 
-def measure(args) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    refiner = FlowRefiner.from_weights(args.weights, args.policy_weights)
+def measure(cfg: FlowPolicyConfig) -> dict:
+    refiner = FlowRefiner.from_weights(cfg.weights, cfg.policy_weights)
     net = refiner.net
     pairs = []
-    for folder in args.data:
+    for folder in cfg.data:
         meta = framedump.read_meta(folder)
         idx = framedump.existing_frames(folder)
-        pairs += [(folder, meta, i) for i in idx[1::args.every] if i - 1 in idx]
-    k_max = args.max_iters
+        pairs += [(folder, meta, i) for i in idx[1::cfg.every] if i - 1 in idx]
+    k_max = cfg.max_iters
     # policy settings: (r, decision offset); None = the offset stored with the policy weights
-    settings = [(r, off) for r in args.r for off in (args.offsets or [None])]
+    settings = [(r, off) for r in cfg.r for off in (cfg.offsets or [None])]
     own_offset = float(refiner.policy.offset)
     res = {mode: {"prior": Acc(), "fixed": [Acc() for _ in range(k_max + 1)], "fixed_ms": [[] for _ in range(k_max + 1)],
                   "policy": {r: Acc() for r in settings}, "policy_ms": {r: [] for r in settings},
                   "policy_it": {r: [] for r in settings}, "policy_it_max": {r: 0 for r in settings}}
-           for mode in args.prior}
+           for mode in cfg.prior}
     for R in res.values():
         R["tiles_refined"] = []
     it = pairs
-    if not args.no_progress:
+    if not not cfg.progress:
         from tqdm import tqdm
 
         it = tqdm(pairs, desc="measure tier 2", unit="pair")
@@ -144,11 +125,11 @@ def measure(args) -> dict:
             target = cur.motion
             moving = (target - cam).norm(dim=1, keepdim=True) > MOVING_PX
             w, h = cur.size
-            for mode in args.prior:
+            for mode in cfg.prior:
                 R = res[mode]
                 prior = cam if mode == "camera" else torch.zeros_like(cam)
                 tiles = active = noncred = None
-                if args.fused:  # as MotionEstimator(tier=2) runs it
+                if cfg.fused:  # as MotionEstimator(tier=2) runs it
                     cred = credibility(cur, prev, prior, camera=cam)
                     noncred = cred < CREDIBLE_THRESHOLD
                     tiles = tile_mask(cred, threshold=CREDIBLE_THRESHOLD)
@@ -159,7 +140,7 @@ def measure(args) -> dict:
                 n_tiles = max(int(tiles.sum()), 1) if tiles is not None else None
 
                 def fuse(f):
-                    if not args.fused:
+                    if not cfg.fused:
                         return f
                     return torch.where(fusion_mask(cur, prev, prior, f, cred, margin=margin_for(mode)), f, prior)
 
@@ -185,8 +166,8 @@ def measure(args) -> dict:
                     R["policy_it"][r].append(it)
                     R["policy_it_max"][r] = max(R["policy_it_max"][r], pr.iterations_max)
 
-    report = {"data": [str(d) for d in args.data], "pairs": len(pairs), "every": args.every,
-              "fused": bool(args.fused),
+    report = {"data": [str(d) for d in cfg.data], "pairs": len(pairs), "every": cfg.every,
+              "fused": bool(cfg.fused),
               "max_iters": k_max, "threads": torch.get_num_threads(), "moving_px": MOVING_PX, "modes": {}}
     for mode, R in res.items():
         fixed = [{"iterations": k, **R["fixed"][k].result(), "ms_median": statistics.median(R["fixed_ms"][k])}
@@ -215,7 +196,8 @@ def _fmt(v, nd=3):
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
-def print_report(rep: dict, file=sys.stdout) -> None:
+def print_report(rep: dict, file=None) -> None:
+    file = file or sys.stdout
     print(f"tier 2 on {', '.join(rep['data'])}: {rep['pairs']} pairs (every {rep['every']}), "
           f"{rep['threads']} thread(s); moving = object motion > {rep['moving_px']} px", file=file)
     if rep.get("fused"):
@@ -256,53 +238,33 @@ def print_report(rep: dict, file=sys.stdout) -> None:
 CALIBRATION_KEYS = ("epe", "epe_moving", "epe_noncredible")
 
 
-def calibrate(rep: dict, args) -> dict:
+def calibrate(rep: dict, cfg: FlowPolicyConfig) -> dict:
     """The largest offset (fewest iterations) whose EPE over all pixels, over moving pixels and
-    (``--fused``) over non-credible pixels are each within ``args.tolerance`` (relative) of
+    (``--fused``) over non-credible pixels are each within ``cfg.tolerance`` (relative) of
     the best fixed iteration count's on that measure (first prior, first r)."""
-    m = rep["modes"][args.prior[0]]
+    m = rep["modes"][cfg.prior[0]]
     keys = [k for k in CALIBRATION_KEYS if m["fixed"][1].get(k) is not None]
     best = {k: min(f[k] for f in m["fixed"][1:]) for k in keys}
-    rows = [p for p in m["policy"] if p["r"] == args.r[0]]
-    ok = [p for p in rows if all(p.get(k) is not None and p[k] <= best[k] * (1.0 + args.tolerance) for k in keys)]
+    rows = [p for p in m["policy"] if p["r"] == cfg.r[0]]
+    ok = [p for p in rows if all(p.get(k) is not None and p[k] <= best[k] * (1.0 + cfg.tolerance) for k in keys)]
     chosen = max(ok, key=lambda p: p["offset"]) if ok else min(rows, key=lambda p: p["offset"])
-    return {"offset": chosen["offset"], "prior": args.prior[0], "r": args.r[0], "tolerance": args.tolerance,
+    return {"offset": chosen["offset"], "prior": cfg.prior[0], "r": cfg.r[0], "tolerance": cfg.tolerance,
             "best_fixed": best, "chosen": {k: chosen[k] for k in keys}, "iterations_mean": chosen["iterations_mean"],
             "met": bool(ok), "data": rep["data"], "pairs": rep["pairs"]}
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        rep = measure(args)
-    except WeightsError as e:
-        print(f"measure_tier2: {e}", file=sys.stderr)
-        return 2
-    print_report(rep)
-    if args.calibrate is not None:
-        from ..checkpoint import load_weights, save_weights
-        from ..models import POLICY_MODELS
-        from .tier2 import POLICY_WEIGHTS
+def write_calibrated(rep: dict, cfg: FlowPolicyConfig, out: Path) -> dict:
+    """Calibrate on ``rep`` (training sequences) and write the policy with the chosen decision
+    offset to ``out``; returns the calibration, also stored in ``rep``."""
+    from ..checkpoint import load_weights, save_weights
+    from ..models import POLICY_MODELS
+    from ..motion.flow_network import POLICY_WEIGHTS
 
-        cal = calibrate(rep, args)
-        rep["calibration"] = cal
-        src = args.policy_weights or POLICY_WEIGHTS
-        policy, info = load_weights(src, expected_model=POLICY_MODELS)
-        policy.offset.fill_(cal["offset"])
-        name = info["model"]
-        info = {k: v for k, v in info.items() if k not in ("model", "state_dict")}
-        save_weights(args.calibrate, policy, name, **info, calibration=cal)
-        vs = ", ".join(f"{k} {cal['chosen'][k]:.4f} (best fixed {cal['best_fixed'][k]:.4f})" for k in cal["chosen"])
-        print(f"\ncalibrated decision offset {cal['offset']:g}: {vs} px, {cal['iterations_mean']:.2f} "
-              f"iterations per tile"
-              f"{'' if cal['met'] else '; NO offset met the tolerance, the smallest was kept'}; "
-              f"wrote {args.calibrate}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rep, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    cal = calibrate(rep, cfg)
+    rep["calibration"] = cal
+    policy, info = load_weights(cfg.policy_weights or POLICY_WEIGHTS, expected_model=POLICY_MODELS)
+    policy.offset.fill_(cal["offset"])
+    name = info["model"]
+    info = {k: v for k, v in info.items() if k not in ("model", "state_dict")}
+    save_weights(out, policy, name, **info, calibration=cal)
+    return cal

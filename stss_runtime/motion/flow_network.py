@@ -22,12 +22,12 @@ import torch.nn.functional as F
 
 from ..checkpoint import WEIGHTS_DIR, WeightsError, load_weights
 from ..frame import Frame
-from ..history import depth_feature, encode_color
 from ..models import POLICY_MODELS
 from ..models.flownet import PAD, TILE, IterationPolicy, ResidualFlowNet, context_input, match_input
+from ..ops.encoding import depth_feature, encode_color
 
-FLOW_WEIGHTS = WEIGHTS_DIR / "flow_tier2.pt"
-POLICY_WEIGHTS = WEIGHTS_DIR / "flow_tier2_policy.pt"
+FLOW_WEIGHTS = WEIGHTS_DIR / "flow_network.pt"
+POLICY_WEIGHTS = WEIGHTS_DIR / "flow_policy.pt"
 
 
 class FlowInputError(ValueError):
@@ -74,15 +74,15 @@ class FlowRefiner:
     @classmethod
     def from_weights(cls, path: str | os.PathLike | None = None,
                      policy_path: str | os.PathLike | None = None) -> "FlowRefiner":
-        """The network from ``path`` (default: the shipped ``weights/flow_tier2.pt``) and the
-        policy from ``policy_path`` (default: ``weights/flow_tier2_policy.pt``);
+        """The network from ``path`` (default: the shipped ``weights/flow_network.pt``) and the
+        policy from ``policy_path`` (default: ``weights/flow_policy.pt``);
         :class:`~stss_runtime.checkpoint.WeightsError` if either is missing or for another model."""
         path = Path(path) if path is not None else FLOW_WEIGHTS
         policy_path = Path(policy_path) if policy_path is not None else POLICY_WEIGHTS
         for p, what in ((path, "flow network"), (policy_path, "iteration policy")):
             if not p.exists():
                 raise WeightsError(f"no tier 2 {what} weights at {p}; train them with "
-                                   f"`python -m stss_runtime.train_flow` (see stss_runtime/weights/README.md)")
+                                   f"`python -m stss_runtime train flow` (see docs/training/README.md)")
         net, _ = load_weights(path, expected_model="flow")
         policy, _ = load_weights(policy_path, expected_model=POLICY_MODELS)
         return cls(net, policy)
