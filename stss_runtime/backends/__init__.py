@@ -81,7 +81,8 @@ def create_runner(spec: GraphSpec, backend: str = "torch", precision: str = "fp3
     opt_hw = (render_size[1], render_size[0])
     max_hw = (max_render_size[1], max_render_size[0]) if max_render_size else opt_hw
     return TensorRTRunner.from_spec(spec, path, precision, min_hw=(8, 8), opt_hw=opt_hw, max_hw=max_hw,
-                                    cache_dir=(Path(cache_dir) if cache_dir else cache_root()) / "engines", **options)
+                                    cache_dir=(Path(cache_dir) if cache_dir else cache_root()) / "engines",
+                                    device=device, **options)
 
 
 def availability() -> dict[str, tuple[bool, str]]:
@@ -94,13 +95,15 @@ def availability() -> dict[str, tuple[bool, str]]:
     except ImportError as e:
         out["onnxruntime"] = (False, f"onnxruntime not importable: {e}")
     try:
-        from .tensorrt_backend import library_info, load_tensorrt
+        from .tensorrt_backend import library_info, load_tensorrt, rtx_supports_this_gpu
 
         load_tensorrt()
         info = library_info()
         gpu = torch.cuda.is_available()
         out["tensorrt"] = (gpu, f"{info['library']} {info['version']}: engine builds work"
                            + ("" if gpu else "; inference needs a CUDA GPU, none here"))
+        if gpu and info["library"] == "tensorrt_rtx" and not rtx_supports_this_gpu()[0]:
+            out["tensorrt"] = (False, rtx_supports_this_gpu()[1])
     except BackendUnavailable as e:
         out["tensorrt"] = (False, str(e))
     return out

@@ -100,7 +100,9 @@ class OnnxRuntimeRunner:
         for name, t in outs.items():
             binding.bind_output(name, kind, index, np.float32, list(t.shape), t.data_ptr())
         if kind == "cuda":
-            torch.cuda.current_stream().synchronize()  # inputs written on torch's stream
+            # the inputs were written on torch's stream of this runner's device (ORT runs on
+            # its own stream): wait for that one, not the current device's
+            torch.cuda.current_stream(self.device).synchronize()
         try:
             self.session.run_with_iobinding(binding)
         except Exception as e:

@@ -6,8 +6,11 @@ a machine with a GPU) and ``tensorrt_rtx`` (TensorRT for RTX, ``pip install tens
 from PyPI). The Python APIs are the same for everything used here; the differences:
 
 - **Building.** TensorRT-RTX builds engines *without a GPU* (CPU-only ahead-of-time
-  compilation; by default portable to compute capability 8.0, 8.6, 8.9, 12.0 and later,
-  kernels are specialised just-in-time when the engine first runs). Standard TensorRT needs
+  compilation, portable to the GPUs it supports: compute capability 7.5, 8.6, 8.9 and 12.0,
+  that is Turing, Ampere and Ada GeForce/RTX, and Blackwell; kernels are specialised
+  just-in-time when the engine first runs). It does **not** support compute capability 9.0
+  (H100 / H200, data-centre Hopper), nor 8.0 (A100): there an engine needs standard TensorRT
+  (:data:`RTX_UNSUPPORTED` says so where it matters). Standard TensorRT needs
   the GPU it builds for. Both get a ``STRONGLY_TYPED`` network (the only kind TensorRT-RTX
   supports): the precision is the one written in the ONNX file
   (:func:`stss_runtime.export.export_onnx`, whose fp16 graphs are float16 inside and float32
@@ -51,6 +54,17 @@ Shape = tuple[int, ...]
 #: input name -> (min shape, opt shape, max shape) of the engine's optimization profile
 ShapeProfile = dict[str, tuple[Shape, Shape, Shape]]
 Log = Callable[[str], None]
+
+#: Compute capabilities TensorRT for RTX 1.x runs engines on (its support matrix).
+RTX_CAPABILITIES = ((7, 5), (8, 6), (8, 9), (12, 0))
+#: Why TensorRT cannot run on an H100 / H200 machine without network access.
+RTX_UNSUPPORTED = (
+    "TensorRT for RTX (tensorrt-rtx) does not support compute capability {cc} ({gpu}): it runs on "
+    "7.5, 8.6, 8.9 and 12.0 only (Turing, Ampere and Ada RTX, Blackwell), not 9.0 (H100 / H200) nor "
+    "8.0 (A100). Standard TensorRT (`tensorrt`, from NVIDIA's package index) runs there, but it must be "
+    "installed on that machine: its libraries (over 1 GB, and TensorRT for RTX's 228 MB) cannot be "
+    "carried to a machine without network access in 64 MiB. Time the torch back-end there instead "
+    "(eager, CUDA graphs, torch.compile)")
 
 _INSTALL_HINT = (
     "`pip install tensorrt-rtx` (TensorRT for RTX) installs from PyPI and builds engines "
@@ -96,6 +110,24 @@ def gpu_identity() -> str:
     index = torch.cuda.current_device()
     major, minor = torch.cuda.get_device_capability(index)
     return f"{torch.cuda.get_device_name(index)} (sm_{major}{minor})"
+
+
+def rtx_supports_this_gpu() -> tuple[bool, str]:
+    """(whether TensorRT for RTX can run engines on the current CUDA device, why not)."""
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU"
+    cc = torch.cuda.get_device_capability(torch.cuda.current_device())
+    if tuple(cc) in RTX_CAPABILITIES or cc[0] > 12:
+        return True, ""
+    return False, RTX_UNSUPPORTED.format(cc=f"{cc[0]}.{cc[1]}", gpu=gpu_identity())
+
+
+def _check_rtx_gpu() -> None:
+    """BackendUnavailable when the library is TensorRT for RTX and this GPU is not one it runs on."""
+    if _is_rtx():
+        ok, why = rtx_supports_this_gpu()
+        if not ok:
+            raise BackendUnavailable(why)
 
 
 def _slug(text: str) -> str:
@@ -422,8 +454,9 @@ class TensorRTRunner:
 
     Inputs are float32 CUDA tensors; the engine's float32 outputs are written into CUDA
     tensors this runner keeps and reuses while the output shape does not change (valid until
-    the next call). Work is enqueued on torch's current CUDA stream, so results are ordered
-    with later torch work on that stream. ``runtime_cache``: a file for TensorRT-RTX's
+    the next call). Work is enqueued on a CUDA stream of the runner's own, ordered after
+    torch's current stream (inputs) and before it (outputs) through events: on the legacy
+    default stream TensorRT synchronises the device after every enqueue. ``runtime_cache``: a file for TensorRT-RTX's
     just-in-time kernels (:func:`runtime_cache_path`; ignored by standard TensorRT).
     """
 
@@ -435,6 +468,8 @@ class TensorRTRunner:
         _require_gpu()
         self.precision = check_precision(precision)
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         if self.device.type != "cuda":
             raise BackendError(f"TensorRT runner: device must be a CUDA device, got {self.device}")
         self.input_names = tuple(input_names)
@@ -444,6 +479,8 @@ class TensorRTRunner:
         trt = self._trt = load_tensorrt()
         self._logger = _make_logger(trt, log)
         with torch.cuda.device(self.device):
+            _check_rtx_gpu()
+            self.stream = torch.cuda.Stream(self.device)
             self._runtime = trt.Runtime(self._logger)
             self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
             if self.engine is None:
@@ -523,9 +560,13 @@ class TensorRTRunner:
                     out = self._outputs[name] = torch.empty(shape, dtype=torch.float32,
                                                             device=self.device)
                 ctx.set_tensor_address(name, out.data_ptr())
-            stream = torch.cuda.current_stream(self.device)
-            if not ctx.execute_async_v3(stream.cuda_stream):
+            caller = torch.cuda.current_stream(self.device)
+            self.stream.wait_stream(caller)  # the inputs were written on the caller's stream
+            for t in tensors.values():  # their memory must outlive the work queued on our stream
+                t.record_stream(self.stream)
+            if not ctx.execute_async_v3(self.stream.cuda_stream):
                 raise BackendError("TensorRT execute_async_v3 failed: " + "; ".join(self._logger.errors))
+            caller.wait_stream(self.stream)  # later torch work reads the outputs
         signature = tuple(sorted(self._input_shapes.items()))
         if signature not in self._seen_shapes:  # new sizes: new just-in-time kernels to keep
             self._seen_shapes.add(signature)
@@ -542,6 +583,8 @@ class TensorRTRunner:
         it does not exist) built through the engine cache (:func:`build_engine`)."""
         _require_gpu()
         check_precision(precision)
+        with torch.cuda.device(torch.device(device)):
+            _check_rtx_gpu()  # before an engine is built for a GPU it cannot run on
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             from ..export import export_onnx
@@ -555,5 +598,6 @@ class TensorRTRunner:
 __all__ = [
     "BUILD_FORMAT", "EngineBuild", "ShapeProfile", "TensorRTRunner", "build_engine", "cache_key",
     "engine_cache_dir", "fixed_profile", "gpu_identity", "library_info", "load_tensorrt",
-    "profile_for", "runtime_cache_path", "timing_cache_path",
+    "profile_for", "RTX_CAPABILITIES", "RTX_UNSUPPORTED", "rtx_supports_this_gpu", "runtime_cache_path",
+    "timing_cache_path",
 ]

@@ -75,6 +75,8 @@ class StssPass(Pass):
                                         render_size=size, max_render_size=padded_size(
                                             self.max_render_size or self.render_size),
                                         **self.backend_options)
+        if hasattr(self.runner, "prepare"):  # a CUDA graph is captured now, not at the first frame
+            self.runner.prepare(size[1], size[0])
 
     def reset(self) -> None:
         self.history = History()

@@ -73,6 +73,10 @@ class TwoStagePass(Pass):
                                                 render_size=size, max_render_size=biggest,
                                                 **self.backend_options)
                             for name, spec in self.specs.items()}
+        size = padded_size(self.render_size)
+        for runner in self.runners.values():  # CUDA graphs are captured now, not at the first frame
+            if hasattr(runner, "prepare"):
+                runner.prepare(size[1], size[0])
 
     def reset(self) -> None:
         self.history = History()
