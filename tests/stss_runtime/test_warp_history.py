@@ -53,6 +53,29 @@ def test_motion_composes():
     assert torch.allclose(c[:, 0], torch.tensor(2.0)) and torch.allclose(c[:, 1], torch.tensor(-3.0))
 
 
+def test_motion_chains_through_the_field_where_the_pixel_was():
+    """A field that varies across the image: the older field must be read where the pixel
+    was in the middle frame (x + motion), not at the pixel itself. By hand, for pixel
+    (x=5, y=4): ``motion`` there is (+3, 0), so in frame i-1 it was at (8, 4); ``older`` at
+    (8, 4) is (0, +8); chained: (3, 8). A plain sum would give (3, 5), ``older`` at (5, 4)."""
+    motion = torch.zeros((1, 2, H, Wd))
+    motion[:, 0, :, :10] = 3.0  # the left ten columns moved 3 px left since frame i-1
+    older = torch.zeros((1, 2, H, Wd))
+    older[:, 1] = torch.arange(Wd, dtype=torch.float32)  # each column's own vertical motion
+    c = W.compose_motion(motion, older)
+    assert c[0, :, 4, 5].tolist() == [3.0, 8.0]
+    assert c[0, :, 4, 20].tolist() == [0.0, 20.0]  # no motion there: the older field in place
+    # the meaning of the chain: reading an image through both fields in turn equals reading
+    # it once through the chained field (integer offsets, nothing clamped at the borders)
+    img = torch.rand((1, 3, H, Wd), generator=torch.Generator().manual_seed(0))
+    older = torch.zeros((1, 2, H, Wd))
+    older[:, 1, :, :] = torch.where(torch.arange(Wd) % 2 == 0, 1.0, -2.0)  # alternating columns
+    inner = (slice(None), slice(None), slice(3, H - 3), slice(0, Wd - 3))
+    twice = W.sample(W.sample(img, older), motion)
+    once = W.sample(img, W.compose_motion(motion, older))
+    assert torch.allclose(twice[inner], once[inner], atol=1e-5)
+
+
 def test_background_motion_takes_the_farthest_neighbour():
     depth = torch.full((1, 1, 9, 9), 5.0)
     depth[..., 4, 6] = 50.0
