@@ -19,6 +19,12 @@ def _perspective(fov_y_deg: float, aspect: float, near: float, far: float) -> np
 def synthetic_frames(render_size: tuple[int, int], count: int, device: str = "cpu", seed: int = 0):
     """``count`` display frames (even = rendered, odd = extrapolated) of smooth synthetic
     G-buffers at ``render_size`` (width, height), panning a pixel per frame."""
+    return list(iter_synthetic_frames(render_size, count, device, seed))
+
+
+def iter_synthetic_frames(render_size: tuple[int, int], count: int, device: str = "cpu", seed: int = 0):
+    """:func:`synthetic_frames` one at a time, each made when it is asked for: a benchmark
+    holds one frame on its device, not all of them."""
     from .conventions import halton
     from .frame import Frame
 
@@ -36,11 +42,9 @@ def synthetic_frames(render_size: tuple[int, int], count: int, device: str = "cp
             "object_id": (smooth(1, 0, 4)).floor().to(torch.int32)}
     motion = torch.zeros((1, 2, h, w))
     motion[:, 0] = -1.0  # the scene pans one pixel right per display frame
-    frames = []
     for i in range(count):
         jitter = (halton(i + 1, 2) - 0.5, halton(i + 1, 3) - 0.5)
         color = smooth(3, 0, 2) if i % 2 == 0 else None
         f = Frame(index=i, motion=motion, view=np.eye(4), proj=_perspective(60, w / h, 0.1, 100.0),
                   jitter_px=jitter, near=0.1, far=100.0, color=color, **base)
-        frames.append(f.to(device))
-    return frames
+        yield f.to(device)

@@ -21,7 +21,8 @@ def cmd_bench(ns) -> int:
         print(json.dumps(B._worker(json.loads(ns.worker))))
         return 0
     cfg = config(B.BenchConfig, ns, backends=_split(ns.backends), precisions=_split(ns.precisions),
-                 pipelines=_split(ns.pipelines), sizes=tuple(ns.sizes) if ns.sizes else None)
+                 pipelines=_split(ns.pipelines), sizes=tuple(ns.sizes) if ns.sizes else None,
+                 variants=_split(ns.variants) if ns.variants else None)
     try:
         res = B.run_bench(cfg)
     except B.BenchError as e:
@@ -59,6 +60,13 @@ def add_parsers(sub) -> None:
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     ap.add_argument("--cpu-fp16", action="store_true",
                     help="also time torch fp16 on the CPU (no fast fp16 kernels there: 5-40x slower)")
+    ap.add_argument("--variants", default=None,
+                    help="torch runner variants, comma-separated (default: every one for the device): cpu "
+                         "'eager nchw', channels-last; cuda also 'cuda graph', 'cuda graph tf32' (fp32), "
+                         "torch.compile, 'torch.compile + cuda graph'")
+    ap.add_argument("--worker-timeout", type=float, default=None,
+                    help="seconds per (back-end, variant, precision) process; one that runs longer is "
+                         "listed as skipped (default: no limit)")
     ap.add_argument("--cache-dir", type=Path, default=None, help="ONNX / engine cache (default ~/.cache/stss_runtime)")
     ap.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     ap.add_argument("--plot", type=Path, help="write a bar chart (PNG) of the medians")

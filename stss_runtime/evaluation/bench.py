@@ -14,7 +14,13 @@ warps), ``backend`` (the graph on the back-end: colour warps, jitter correction 
 for the joint pass; the network for the two-stage one), ``output`` (crop, decode to linear
 colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``). On
 CUDA every stage boundary is synchronised. Frames are synthetic G-buffers (smooth colour,
-depth and motion): the cost does not depend on the picture.
+depth and motion): the cost does not depend on the picture; each is made on the host and
+moved to the device when it is used, and CUDA's peak memory counts from the first timed frame.
+
+The ceiling each row is held against is a matrix product in the row's own arithmetic,
+timed in the same process: fp16, or fp32 as the row computes it (IEEE, or TF32 for the
+``tf32`` variants; see :mod:`stss_runtime.backends.torch_backend`). "Achieved TFLOP/s" is
+2 x the networks' multiply-adds over the back-end stage's time.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..synthetic import synthetic_frames
+from ..synthetic import iter_synthetic_frames
 
 DEFAULT_SIZES = {"cpu": ["320x180", "480x270"], "cuda": ["960x540", "1280x720", "1920x1080"]}
 PIPELINES = ("joint", "joint_taa", "two_stage")
@@ -48,24 +54,46 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def device_gmacs_per_s(device: str, precision: str, seconds: float = 1.0) -> float:
+def ceiling_math(device: str, precision: str, tf32: bool = False) -> str:
+    """The arithmetic of a row's ceiling: "fp16", "tf32" or "fp32" (IEEE)."""
+    if precision == "fp16" and device == "cuda":
+        return "fp16"
+    return "tf32" if tf32 and device == "cuda" else "fp32"
+
+
+def device_gmacs_per_s(device: str, precision: str, seconds: float = 1.0, tf32: bool = False) -> float:
     """Measured multiply-add throughput of a large matrix product: the ceiling the
-    networks' convolutions are compared with."""
-    dtype = torch.float16 if precision == "fp16" and device == "cuda" else torch.float32
-    n = 4096 if device == "cuda" else 1024
+    networks' convolutions are compared with, in the arithmetic they use
+    (:func:`ceiling_math`: an fp32 row without TF32 is held against an IEEE fp32 product,
+    a TF32 one against a TF32 product, which is several times faster on a GPU)."""
+    math = ceiling_math(device, precision, tf32)
+    dtype = torch.float16 if math == "fp16" else torch.float32
+    n = 8192 if device == "cuda" else 1024
     a = torch.randn((n, n), device=device, dtype=dtype)
     b = torch.randn((n, n), device=device, dtype=dtype)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    a @ b
-    sync()
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = math == "tf32"
+    try:
         a @ b
-        reps += 1
-        if device == "cuda" and reps % 10 == 0:
-            sync()
-    sync()
-    return n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+        sync()
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ b
+            reps += 1
+            if device == "cuda" and reps % 10 == 0:
+                sync()
+        sync()
+        return n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def _reset_peak(device: str) -> None:
+    """Start counting peak memory now (CUDA; the CPU's peak resident set cannot be reset)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, cache_dir, options=None):
@@ -106,13 +134,14 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
     back-end's runner; ``variant`` names them in the row."""
     frames, warmup = frames + frames % 2, warmup + warmup % 2
     p = _build_pass(pipeline, backend, precision, device, size, cache_dir, options)
-    seq = synthetic_frames(size, warmup + frames, device)
+    seq = iter_synthetic_frames(size, warmup + frames, "cpu")  # one at a time, moved when used
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     totals, stages = [], {"prepare": [], "backend": [], "output": []}
     with torch.inference_mode():
         for i, f in enumerate(seq):
+            if i == warmup:  # the pass's buffers and graphs exist by now; earlier frames are gone
+                _reset_peak(device)
+            f = f.to(device)
             sync()
             t0 = time.perf_counter()
             staged = p.prepare(f)
@@ -136,9 +165,12 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
     else:  # the process's peak resident set (libraries included)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     w, h = size
+    runners = [getattr(p, "runner", None), *getattr(p, "runners", {}).values()]
+    fallbacks = sorted({why for r in runners if r is not None for why in getattr(r, "fallbacks", {}).values()})
     return {"backend": backend, "variant": variant, "precision": precision, "device": device, "render_size": [w, h],
             "display_size": [2 * w, 2 * h], "pipeline": pipeline,
             "median_ms": float(np.median(pairs)), "p95_ms": float(np.percentile(pairs, 95)),
+            "p99_ms": float(np.percentile(pairs, 99)), "graph_fallbacks": fallbacks,
             "rendered_ms": float(np.median(totals[::2])), "extrapolated_ms": float(np.median(totals[1::2])),
             "gmacs": round(_gmacs(pipeline, size), 3), "peak_mem_mb": round(peak, 1),
             "stages_ms": {k: float(np.mean(v)) for k, v in stages.items()}, "frames": frames}
@@ -148,13 +180,18 @@ def _worker(config: dict) -> list[dict]:
     if config.get("threads"):
         torch.set_num_threads(config["threads"])
     rows = []
-    throughput = device_gmacs_per_s(config["device"], config["precision"])
+    tf32 = bool((config.get("options") or {}).get("tf32"))
+    throughput = device_gmacs_per_s(config["device"], config["precision"], tf32=tf32)
     for size in config["sizes"]:
         for pipeline in config["pipelines"]:
             row = measure(pipeline, config["backend"], config["precision"], config["device"], tuple(size),
                           config["frames"], config["warmup"], config["cache_dir"], config.get("options"),
                           config.get("variant", ""))
             row["device_gmacs_per_s"] = round(throughput, 1)
+            row["ceiling_math"] = ceiling_math(config["device"], config["precision"], tf32)
+            backend_s = row["stages_ms"]["backend"] / 1e3
+            row["achieved_tflops"] = round(2 * row["gmacs"] / backend_s / 1e3, 4) if backend_s > 0 else None
+            row["ceiling_tflops"] = round(2 * throughput / 1e3, 4)
             rows.append(row)
     return rows
 
@@ -174,8 +211,8 @@ def device_name(device: str) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("| back-end | precision | render -> display | pipeline | median ms | p95 ms | rendered / "
-            "extrapolated ms | prepare | back-end | output | GMACs | achieved GMAC/s | peak MB | "
+    head = ("| back-end | precision | render -> display | pipeline | median ms | p95 / p99 ms | rendered / "
+            "extrapolated ms | prepare | back-end | output | GMACs | achieved GMAC/s (% of ceiling) | peak MB | "
             "joint / two-stage |")
     lines = [head, "|" + " --- |" * 14]
     for r in rows:
@@ -186,10 +223,14 @@ def format_table(rows: list[dict]) -> str:
         s = r["stages_ms"]
         size = f"{r['render_size'][0]}x{r['render_size'][1]} -> {r['display_size'][0]}x{r['display_size'][1]}"
         name = r["backend"] + (f" ({r['variant']})" if r.get("variant") else "")
-        lines.append(f"| {name} | {r['precision']} | {size} | {r['pipeline']} | {r['median_ms']:.1f} | "
-                     f"{r['p95_ms']:.1f} | {r['rendered_ms']:.1f} / {r['extrapolated_ms']:.1f} | "
-                     f"{s['prepare']:.1f} | {s['backend']:.1f} | {s['output']:.1f} | "
-                     f"{r['gmacs']:.1f} | {r['gmacs'] / (s['backend'] / 1e3):.0f} | {r['peak_mem_mb']:.0f} | {ratio} |")
+        digits = 2 if r["median_ms"] < 10 else 1  # GPU rows are a few ms
+        tail = f" / {r['p99_ms']:.{digits}f}" if "p99_ms" in r else ""
+        achieved = r["gmacs"] / (s["backend"] / 1e3)
+        share = f" ({100 * achieved / r['device_gmacs_per_s']:.0f}%)" if r.get("device_gmacs_per_s") else ""
+        lines.append(f"| {name} | {r['precision']} | {size} | {r['pipeline']} | {r['median_ms']:.{digits}f} | "
+                     f"{r['p95_ms']:.{digits}f}{tail} | {r['rendered_ms']:.{digits}f} / {r['extrapolated_ms']:.{digits}f} | "
+                     f"{s['prepare']:.{digits}f} | {s['backend']:.{digits}f} | {s['output']:.{digits}f} | "
+                     f"{r['gmacs']:.1f} | {achieved:.0f}{share} | {r['peak_mem_mb']:.0f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -221,16 +262,29 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _variants(backend: str, device: str) -> list[tuple[str, dict]]:
+#: The torch runner variants timed on CUDA (name -> runner options), in table order.
+CUDA_VARIANTS = {
+    "eager nchw": {"channels_last": False, "cuda_graph": False},
+    "channels-last": {"channels_last": True, "cuda_graph": False},
+    "cuda graph": {"channels_last": True, "cuda_graph": True},
+    "cuda graph tf32": {"channels_last": True, "cuda_graph": True, "tf32": True},  # fp32 rows only
+    "torch.compile": {"channels_last": True, "cuda_graph": False, "compile": True},
+    "torch.compile + cuda graph": {"channels_last": True, "cuda_graph": True, "compile": True},
+}
+CPU_VARIANTS = {"eager nchw": {"channels_last": False}, "channels-last": {"channels_last": True}}
+
+
+def _variants(backend: str, device: str, precision: str = "fp32",
+              only: tuple[str, ...] | None = None) -> list[tuple[str, dict]]:
     """Runner options timed apart: for torch, plain eager NCHW (the reference every
-    speed-up is quoted against) and channels-last; on CUDA also without / with CUDA graphs."""
+    speed-up is quoted against) and channels-last; on CUDA also CUDA graphs, TF32 (fp32
+    only) and ``torch.compile`` (Triton kernels). ``only``: these variant names."""
     if backend != "torch":
         return [("", {})]
-    if device == "cpu":
-        return [("eager nchw", {"channels_last": False}), ("channels-last", {"channels_last": True})]
-    return [("eager nchw", {"channels_last": False, "cuda_graph": False}),
-            ("channels-last", {"channels_last": True, "cuda_graph": False}),
-            ("cuda graph", {"channels_last": True, "cuda_graph": True})]
+    table = CPU_VARIANTS if device == "cpu" else CUDA_VARIANTS
+    out = [(name, dict(opts)) for name, opts in table.items()
+           if not (opts.get("tf32") and precision != "fp32")]
+    return [v for v in out if only is None or v[0] in only]
 
 
 @dataclass(frozen=True)
@@ -248,6 +302,8 @@ class BenchConfig:
     cpu_fp16: bool = False
     cache_dir: Path | None = None
     progress: bool = True
+    variants: tuple[str, ...] | None = None  # torch runner variants by name; None: every one for the device
+    worker_timeout: float | None = None  # seconds per (back-end, variant, precision) process; None: no limit
 
     def __post_init__(self):
         from ..backends import BACKENDS
@@ -263,6 +319,11 @@ class BenchConfig:
             raise ValueError(f"frames: expected at least 1, got {self.frames}")
         if self.warmup is not None and self.warmup < 0:
             raise ValueError(f"warmup: expected at least 0, got {self.warmup}")
+        if self.variants is not None:
+            known = {*CPU_VARIANTS, *CUDA_VARIANTS}
+            bad = [v for v in self.variants if v not in known]
+            if bad or not self.variants:
+                raise ValueError(f"variants: expected some of {', '.join(known)}, got {', '.join(bad) or 'nothing'}")
 
 
 @dataclass
@@ -296,7 +357,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
                 skipped.append("torch fp16 on the CPU: PyTorch has no fast fp16 CPU kernels (5x slower "
                                "than fp32 channels-last, 40x in NCHW); --cpu-fp16 times it anyway")
             else:
-                for variant, options in _variants(b, cfg.device):
+                for variant, options in _variants(b, cfg.device, p, cfg.variants):
                     configs.append({"backend": b, "precision": p, "device": cfg.device, "sizes": sizes,
                                     "pipelines": list(cfg.pipelines), "frames": frames, "warmup": warmup,
                                     "threads": cfg.threads, "variant": variant, "options": options,
@@ -307,8 +368,12 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     for c in tqdm(configs, desc="bench", unit="config", dynamic_ncols=True, disable=not cfg.progress):
         tqdm.write(f"bench: {c['backend']} {c['variant']} {c['precision']} on {c['device']}, sizes "
                    f"{', '.join(f'{w}x{h}' for w, h in sizes)}")
-        r = subprocess.run([sys.executable, "-m", "stss_runtime", "bench", "--worker", json.dumps(c)],
-                           capture_output=True, text=True, env={**os.environ})
+        try:
+            r = subprocess.run([sys.executable, "-m", "stss_runtime", "bench", "--worker", json.dumps(c)],
+                               capture_output=True, text=True, env={**os.environ}, timeout=cfg.worker_timeout)
+        except subprocess.TimeoutExpired:
+            skipped.append(f"{c['backend']} {c['variant']} {c['precision']}: timed out after {cfg.worker_timeout:g} s")
+            continue
         if r.returncode != 0:
             tail = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
             skipped.append(f"{c['backend']} {c['precision']}: failed: {tail}")
@@ -336,8 +401,12 @@ def format_report(res: BenchResult) -> str:
         lines.append(format_table(res.rows))
         ceiling: dict[str, list] = {}
         for r in res.rows:
-            ceiling.setdefault(r["precision"], []).append(r["device_gmacs_per_s"])
+            ceiling.setdefault(r.get("ceiling_math", r["precision"]), []).append(r["device_gmacs_per_s"])
         lines.append("\nmatrix-product throughput, the ceiling for 'achieved GMAC/s': "
-                     + ", ".join(f"{p} {np.median(v):.0f} GMAC/s" for p, v in ceiling.items()))
+                     + ", ".join(f"{p} {np.median(v):.0f} GMAC/s ({2 * np.median(v) / 1e3:.3g} TFLOP/s)"
+                                 for p, v in ceiling.items()))
+        fell_back = sorted({f"{r['backend']} {r.get('variant', '')} {r['precision']}: {why}" for r in res.rows
+                            for why in r.get("graph_fallbacks", [])})
+        lines += [f"CUDA graph capture failed, ran eagerly: {f}" for f in fell_back]
     lines += [f"skipped: {s}" for s in res.skipped]
     return "\n".join(lines)

@@ -162,3 +162,41 @@ def test_tensorrt_for_rtx_says_it_does_not_run_on_hopper(monkeypatch):
         assert words in why
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=None: (8, 9))
     assert T.rtx_supports_this_gpu() == (True, "")
+
+
+def test_bench_moves_one_frame_at_a_time_and_counts_peak_memory_after_the_warmup(monkeypatch, tmp_path):
+    """The bench moved every warm-up and timed frame to the GPU before it reset the peak
+    counter (~25 GB reported at 1920x1080): frames are made on the host one at a time, and
+    the count starts at the first timed frame."""
+    from stss_runtime.evaluation import bench as B
+
+    events = []
+    real = B.iter_synthetic_frames
+
+    def frames(size, count, device="cpu", seed=0):
+        assert device == "cpu"  # moved to the pass's device when used
+        for i, f in enumerate(real(size, count, device, seed)):
+            events.append(f"made {i}")
+            yield f
+
+    monkeypatch.setattr(B, "iter_synthetic_frames", frames)
+    monkeypatch.setattr(B, "_reset_peak", lambda device: events.append("reset"))
+    row = B.measure("joint", "torch", "fp32", "cpu", (40, 24), frames=2, warmup=2, cache_dir=str(tmp_path))
+    assert events == ["made 0", "made 1", "made 2", "reset", "made 3"]  # frame 2 made on the host, not moved yet
+    assert row["median_ms"] <= row["p95_ms"] <= row["p99_ms"] and row["graph_fallbacks"] == []
+
+
+def test_bench_holds_each_row_against_a_ceiling_in_its_own_arithmetic():
+    """fp32 convolutions with TF32 can beat an IEEE fp32 matrix product: a tf32 row gets a
+    TF32 ceiling, an fp32 row an IEEE one, fp16 an fp16 one; TF32 is timed for fp32 only."""
+    from stss_runtime.evaluation import bench as B
+
+    assert B.ceiling_math("cuda", "fp32") == "fp32" and B.ceiling_math("cuda", "fp32", tf32=True) == "tf32"
+    assert B.ceiling_math("cuda", "fp16", tf32=True) == "fp16" and B.ceiling_math("cpu", "fp32", True) == "fp32"
+    fp32 = [name for name, _ in B._variants("torch", "cuda", "fp32")]
+    fp16 = [name for name, _ in B._variants("torch", "cuda", "fp16")]
+    assert "cuda graph tf32" in fp32 and "cuda graph tf32" not in fp16
+    assert {"cuda graph", "torch.compile", "torch.compile + cuda graph"} <= set(fp16)
+    assert [n for n, _ in B._variants("torch", "cuda", "fp32", ("cuda graph",))] == ["cuda graph"]
+    with pytest.raises(ValueError, match="variants: expected some of"):
+        B.BenchConfig(variants=("warp speed",))
