@@ -204,12 +204,32 @@ def test_two_process_ddp_on_gloo(tiny_dump, tmp_path):
     assert (run / "weights.pt").exists()
 
 
-def test_extranet_samples_warp_the_previous_ground_truth(tiny_dump):
+def test_extranet_samples_warp_the_previous_ground_truth(tiny_dump, monkeypatch):
+    """The sample's input is the previous ground truth warped by the upsampled motion: over
+    every sample, it must match the target clearly better than the same samples made with no
+    warp (zero motion) or the warp the wrong way (motion negated). Measured on the traffic
+    fixture, mean over the samples: 0.0044 warped, 0.0102 no warp, 0.0153 flipped."""
+    from stss_runtime.ops import warp as W
+
     ds = ExtraNetCropDataset([tiny_dump], crop=16, rrm=False, progress=False)
     s = ds[0]
     assert s["x"].shape == (3, 32, 32) and s["feature"].shape == (9, 32, 32)
     assert s["mask"].shape == (1, 32, 32) and s["history"].shape == (12, 32, 32)
     assert all(i % 2 == 1 for _, i in ds.items)
-    valid = s["mask"][0] > 0.5
-    err = (s["x"] - s["target"]).abs().mean(0)
-    assert err[valid].mean() < 0.05  # the warp brings the previous frame into place
+
+    def mean_error() -> float:  # the same crops each time: a sample's draws depend on its index only
+        errs = []
+        for k in range(len(ds)):
+            s = ds[k]
+            valid = s["mask"][0] > 0.5
+            errs.append(float((s["x"] - s["target"]).abs().mean(0)[valid].mean()))
+        return float(np.mean(errs))
+
+    upsample = W.upsample_motion
+    warped = mean_error()
+    monkeypatch.setattr(W, "upsample_motion", lambda m, d, size: upsample(m, d, size) * 0.0)
+    no_warp = mean_error()
+    monkeypatch.setattr(W, "upsample_motion", lambda m, d, size: -upsample(m, d, size))
+    flipped = mean_error()
+    print(f"extranet samples: mean |x - target| {warped:.4f} warped, {no_warp:.4f} no warp, {flipped:.4f} flipped")
+    assert warped < 0.7 * no_warp and warped < 0.7 * flipped, (warped, no_warp, flipped)
