@@ -578,8 +578,8 @@ def _gl_format(img, field: str, allowed: tuple[int, ...]):
 
 
 def _gl_view(img, field: str, entry: _Entry, rect: tuple[int, int] | None = None):
-    """A GL texture handle's (h, w, c) tensor on the context's GPU, row 0 = top (its
-    top-left ``rect`` only)."""
+    """A GL texture handle's (h, w, c) tensor on the context's GPU, row 0 = top (only its
+    ``rect`` at GL's origin, where ``glViewport(0, 0, w, h)`` draws)."""
     fmt, size = _gl_format(img, field, tuple(GL_FORMATS))
     return _interop(entry, field).read(int(img.gl_texture), size, fmt, field, rect=rect)
 

@@ -4,7 +4,9 @@ rendered frame) and what it gets back. Every field documents its units.
 Images are (height, width[, channels]) arrays or tensors, row 0 at the top (moderngl
 textures are read bottom-up and flipped). Render-resolution resources may be larger than
 the frame's ``render_size``: the top-left ``render_size`` rectangle is used (dynamic
-resolution inside one allocation).
+resolution inside one allocation); of an OpenGL texture, the rectangle at GL's origin
+(GL rows 0 .. h-1, where ``glViewport(0, 0, w, h)`` draws), the picture's top-left once
+flipped.
 
 Types are checked, not coerced: flags are ``bool`` (``"no"`` is refused, not read as
 True), numbers are real numbers (``int``, ``float``, numpy scalars; not strings or bools),

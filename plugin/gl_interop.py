@@ -22,7 +22,9 @@ One read, per texture and frame:
 3. ``cudaGraphicsSubResourceGetMappedArray`` (level 0) and ``cudaArrayGetInfo``: the mapped
    array must have the size and channel layout expected, else a typed error;
 4. ``cudaMemcpy2DFromArrayAsync`` device-to-device into a preallocated (h, w, C) torch CUDA
-   tensor, only the rows and columns used (the top-left rectangle, for dynamic resolution);
+   tensor, only the rows and columns used: for dynamic resolution, the rectangle a GL engine
+   draws with ``glViewport(0, 0, w, h)``, which is GL rows 0 .. h-1 (the bottom of the
+   allocation in GL's bottom-up row order, the top-left of the picture once flipped);
 5. ``cudaGraphicsUnmapResources`` (always, also when a step above failed);
 6. the rows flipped on the GPU (GL rows are bottom-up; row 0 of the result is the top).
 
@@ -58,6 +60,9 @@ REGISTER_READ_ONLY = 1
 REGISTER_WRITE_DISCARD = 2
 MEMCPY_DEVICE_TO_DEVICE = 3
 CHANNEL_KINDS = {"signed": 0, "unsigned": 1, "float": 2}
+#: cudaChannelFormatKindUnsignedNormalized{8,16}X{1,2,4}: how the driver may describe a
+#: normalised texture (GL_R8, GL_RG8, GL_RGBA8, ...) instead of as plain "unsigned".
+UNORM_KINDS = {(8, 1): 5, (8, 2): 6, (8, 4): 7, (16, 1): 8, (16, 2): 9, (16, 4): 10}
 
 
 class GLInteropError(BackendUnavailableError):
@@ -78,6 +83,17 @@ class GLFormat:
     dtype: torch.dtype  # element type of the copy (the host path's ``Texture.read`` type)
     bits: int  # per component
     kind: str  # CUDA channel kind: "float", "unsigned" or "signed"
+    normalized: bool = False  # a normalised integer format (RGBA8): CUDA may call it UnsignedNormalized8X4
+
+    def accepts(self, kind: int, bits: list[int]) -> bool:
+        """Whether a mapped array of channel ``kind`` and per-channel ``bits`` (x, y, z, w)
+        is this format: its own kind and bits, or for a normalised format the driver's
+        UnsignedNormalized kind of this size (with the bits given, or all zero)."""
+        want = [self.bits if c < self.components else 0 for c in range(4)]
+        if kind == CHANNEL_KINDS[self.kind]:
+            return bits == want
+        return (self.normalized and kind == UNORM_KINDS.get((self.bits, self.components))
+                and bits in (want, [0, 0, 0, 0]))
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -118,7 +134,7 @@ def gl_format(dtype: str, components: int) -> tuple[GLFormat | None, str]:
     name = f"{_CHANNELS.get(components, f'{components}-channel ')}{suffix}"
     if components not in INTEROP_COMPONENTS:
         return None, f"{name}: CUDA-OpenGL interop maps 1, 2 or 4 channels, not {components}"
-    return GLFormat(name, components, tdtype, bits, kind), ""
+    return GLFormat(name, components, tdtype, bits, kind, normalized=dtype == "f1"), ""
 
 
 def moderngl_format(texture: Any) -> tuple[GLFormat | None, str]:
@@ -302,11 +318,11 @@ class GLInterop:
     def _check_array(self, array: Any, size: tuple[int, int], fmt: GLFormat, field: str) -> None:
         desc, extent, _flags = self._call("cudaArrayGetInfo", field, array)
         bits = [int(desc.x), int(desc.y), int(desc.z), int(desc.w)]
-        want = [fmt.bits if c < fmt.components else 0 for c in range(4)]
         kind = int(desc.f)
         got_size = (int(extent.width), int(extent.height))
-        if got_size != tuple(size) or bits != want or kind != CHANNEL_KINDS[fmt.kind]:
+        if got_size != tuple(size) or not fmt.accepts(kind, bits):
             kinds = {v: k for k, v in CHANNEL_KINDS.items()}
+            kinds.update({v: f"unsigned normalised {b}x{c}" for (b, c), v in UNORM_KINDS.items()})
             channels = [b for b in bits if b]
             raise UnsupportedError(field, f"a {size[0]}x{size[1]} {fmt.name} texture ({fmt.components} x "
                                    f"{fmt.bits}-bit {fmt.kind})",
@@ -333,8 +349,10 @@ class GLInterop:
 
     def read(self, name: int, size: tuple[int, int], fmt: GLFormat, field: str,
              rect: tuple[int, int] | None = None, owner: Any = None) -> torch.Tensor:
-        """The texture's top-left ``rect`` (width, height; default: all of it) as an
-        (h, w, C) tensor of ``fmt.dtype`` on the device, row 0 = the top of the image.
+        """The texture's ``rect`` (width, height; default: all of it) as an (h, w, C) tensor
+        of ``fmt.dtype`` on the device, row 0 = the top of the image. The rectangle is GL's
+        origin corner, GL rows 0 .. h-1 and columns 0 .. w-1: where an engine draws with
+        ``glViewport(0, 0, w, h)`` into a larger texture (dynamic resolution).
 
         ``name``: the GL texture name; ``size``: the texture's (width, height); ``owner``:
         the Python object of the texture (its registration lives as long as it does)."""
@@ -347,8 +365,8 @@ class GLInterop:
         stream = self._stream_handle()
 
         def copy(array: Any) -> None:
-            # GL row 0 is the bottom: the image's top h rows are GL rows H - h .. H - 1
-            self._call("cudaMemcpy2DFromArrayAsync", field, staging.data_ptr(), row, array, 0, H - h, row, h,
+            # the viewport's rows are GL rows 0 .. h-1 (bottom-up; flipped below)
+            self._call("cudaMemcpy2DFromArrayAsync", field, staging.data_ptr(), row, array, 0, 0, row, h,
                        MEMCPY_DEVICE_TO_DEVICE, stream)
 
         self._mapped(reg, field, stream, copy)

@@ -2,7 +2,9 @@
 ``__cuda_array_interface__`` objects and moderngl textures become (1, C, h, w) tensors on
 the context's device, checked for shape, dtype and finiteness, each error naming the field.
 
-moderngl textures are flipped so that row 0 is the top. A context on CUDA reads them through
+moderngl textures are flipped so that row 0 is the top. Of a texture larger than the frame
+(dynamic resolution) the rectangle at GL's origin is read, GL rows 0 .. h-1: where an engine
+draws with ``glViewport(0, 0, w, h)``, the top-left of the picture once flipped. A context on CUDA reads them through
 CUDA-OpenGL interop (``plugin.gl_interop``: a copy on the GPU, never through host memory;
 written without a GPU to test it on) and falls back to ``Texture.read`` through host memory
 where interop cannot run; a CPU context always reads them through host memory.
@@ -41,7 +43,8 @@ def kind_of(resource: Any) -> str:
 
 
 #: Reads a moderngl texture on the GPU: ``(texture, field, rect) -> (h, w, C) tensor``, or None
-#: for the host path. ``rect``: the (width, height) wanted from the top-left, or None for all.
+#: for the host path. ``rect``: the (width, height) wanted (of a GL texture: at GL's origin,
+#: rows 0 .. h-1 bottom-up, which is where ``glViewport(0, 0, w, h)`` draws), or None for all.
 GLReader = Callable[[Any, str, "tuple[int, int] | None"], "torch.Tensor | None"]
 
 
@@ -67,6 +70,8 @@ def _to_torch(resource: Any, name: str, gl_reader: GLReader | None = None,
                 return t
         w, h = resource.size
         a = np.frombuffer(resource.read(), dtype=dtype).reshape(h, w, resource.components)
+        if rect is not None:  # the viewport's rectangle: GL rows 0 .. h-1, columns 0 .. w-1
+            a = a[: min(int(rect[1]), h), : min(int(rect[0]), w)]
         return torch.from_numpy(np.ascontiguousarray(a[::-1]))  # GL rows are bottom-up
     if kind == "cuda_array":
         if not torch.cuda.is_available():
@@ -117,7 +122,8 @@ def to_tensor(resource: Any, name: str, size: tuple[int, int], channels: int | t
     """``resource`` -> (1, C, h, w) on ``device``: float32, or int32 with ``integer``.
 
     ``size`` (width, height): the rectangle used; a larger resource gives its top-left
-    part (``allow_larger``). ``channels``: the count expected (a tuple: any of them; the
+    part (``allow_larger``; of a GL texture the viewport's rectangle at GL's origin, which
+    is the top-left of the flipped picture). ``channels``: the count expected (a tuple: any of them; the
     first ``min`` are used, e.g. RGBA colour -> RGB). Single-channel images may be (h, w).
     ``gl_reader``: how this context reads moderngl textures on the GPU (None: host memory).
     ``checks``: where the value checks (finite values, integer ids) are registered, to be
