@@ -851,6 +851,28 @@ def build_config(python: str, libpython: str, version: str) -> str:
             "#endif\n")
 
 
+def build_missing() -> list[str]:
+    """What :func:`build` needs and this machine lacks (empty when it can build): a C
+    compiler, the running Python's headers, and a shared libpython to embed (an image whose
+    Python is built without ``--enable-shared`` has only a static one)."""
+    import shutil
+    import sysconfig
+
+    missing = []
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if shutil.which("gcc") is None:
+        missing.append("gcc (a C compiler)")
+    include = Path(sysconfig.get_paths()["include"])
+    if not (include / "Python.h").is_file():
+        missing.append(f"Python.h in {include} (the Python {version} headers, e.g. python{version}-dev)")
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or ""
+    if ".so" not in soname or not (Path(libdir) / soname).exists():
+        missing.append(f"a shared libpython{version} ({Path(libdir) / soname} is not one; e.g. "
+                       f"libpython{version}, or a Python built with --enable-shared)")
+    return missing
+
+
 def build(out_dir: str | Path = DEFAULT_OUT, verbose: bool = False) -> Path:
     """Build ``libstss_plugin.so`` into ``out_dir`` for this checkout and the running
     interpreter's venv; returns its path. Compiles :data:`C_SOURCE` (``plugin/c/``) and

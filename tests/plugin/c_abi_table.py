@@ -19,7 +19,6 @@ import math
 import mmap
 import os
 import select
-import shutil
 import signal
 import sys
 import tempfile
@@ -38,7 +37,8 @@ from plugin.errors import Result
 
 from . import campaign
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the C ABI library")
+pytestmark = pytest.mark.skipif(bool(c_abi.build_missing()),
+                                reason=f"the C ABI library cannot be built here: needs {'; '.join(c_abi.build_missing())}")
 
 # the constants and the session's built library are test_c_abi.py's
 from .test_c_abi import BACKEND_UNAVAILABLE, INVALID_ARGUMENT, INVALID_STATE, NULL_POINTER, OK, UNSUPPORTED, c_library  # noqa: E402,F401

@@ -68,15 +68,16 @@ def c_table(tmp_path_factory):
     in a process of its own (loading the library into this process would leave it fragile):
     (the finished pytest process, the records of the C cases it executed)."""
     import os
-    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
     from . import campaign
 
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc to build the C ABI library")
+    from plugin import c_abi
+
+    if c_abi.build_missing():
+        pytest.skip(f"the C ABI library cannot be built here: needs {'; '.join(c_abi.build_missing())}")
     table = Path(__file__).with_name("c_abi_table.py")
     records = tmp_path_factory.mktemp("campaign") / "c_records.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", campaign.C_RECORDS_ENV: str(records)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,8 @@ import pytest
 from plugin import c_abi
 from plugin.errors import Result
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the C ABI library")
+pytestmark = pytest.mark.skipif(bool(c_abi.build_missing()),
+                                reason=f"the C ABI library cannot be built here: needs {'; '.join(c_abi.build_missing())}")
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "plugin" / "examples" / "engine.c"
