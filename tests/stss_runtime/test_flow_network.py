@@ -279,33 +279,82 @@ def test_matching_loss_is_lowest_for_a_volume_peaked_at_the_true_displacement():
 # ----------------------------------------------------------------------------- learning
 
 
-def test_a_known_translation_is_recovered():
-    """Overfit a few steps on a textured image shifted by (3, -2) px, from a zero prior."""
+def test_training_steps_fit_a_constant_translation():
+    """The training loop's gradients reach the flow: a few steps on one textured pair shifted
+    by (3, -2) px, from a zero prior, bring the flow of that pair close to the shift. This
+    shows only that the network can be fitted (a constant shift can be learned without
+    looking at the images); recovering translations it has not seen is tested with the
+    shipped weights below."""
     torch.manual_seed(0)
     net = ResidualFlowNet()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     h = w = 32
-    pairs = [_translated_pair(h, w, seed=0)]
+    cur, prev = _translated_pair(h, w, seed=0)
     target = torch.tensor(SHIFT).view(1, 2, 1, 1).expand(1, 2, h, w)
     prior = torch.zeros(1, 2, h, w)
-
-    def inputs(cur, prev):
-        m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
-        return m_cur, m_prev, ctx, prior, jd
-
+    m_cur, m_prev, ctx, jd = network_inputs(cur, prev)
+    before = None
     for _ in range(40):
-        for cur, prev in pairs:
-            flows = net(*inputs(cur, prev), iters=3)
-            loss = sequence_loss(flows, target, prior, torch.ones(1, 1, h, w), 0.8, 0.0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    cur, prev = _translated_pair(h, w, seed=7)  # an unseen texture, same translation; inner pixels
-    res = FlowRefiner(net.eval(), None)(cur, prev, prior, max_iters=3, use_policy=False)
-    epe = (res.flow - target).norm(dim=1)[:, 8:-8, 8:-8].mean().item()
-    epe_prior = (prior - target).norm(dim=1).mean().item()
-    assert epe_prior == pytest.approx(13 ** 0.5)
-    assert epe < 0.25 * epe_prior, (epe, epe_prior)
+        flows = net(m_cur, m_prev, ctx, prior, jd, iters=3)
+        loss = sequence_loss(flows, target, prior, torch.ones(1, 1, h, w), 0.8, 0.0)
+        before = loss.item() if before is None else before
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        flow = net(m_cur, m_prev, ctx, prior, jd, iters=3)[-1]
+    epe = (flow - target).norm(dim=1)[:, 8:-8, 8:-8].mean().item()
+    assert epe < 0.25 * 13 ** 0.5, epe
+    assert loss.item() < 0.5 * before
+
+
+# ----------------------------------------------------------------------------- shipped weights
+
+#: Translations (previous minus current, render px) in eight directions, 5 to 7 px: the
+#: shipped network never saw these images or these shifts (it was trained on rendered
+#: sequences). Shifts under about half a feature cell (2 px) it leaves at the prior.
+UNSEEN_SHIFTS = [(6, 0), (-5, 0), (0, 5), (0, -6), (5, 4), (-4, 5), (-6, -4), (4, -5)]
+
+
+def _textured_wall(h: int, w: int, seed: int, shift, blank: bool = False) -> tuple[Frame, Frame]:
+    """(cur, prev) of a textured wall moving by ``shift``, as a renderer shows it: the texture
+    is in the albedo and in the colour (flat lighting), one object. ``blank``: all-zero
+    colour and albedo (nothing to match)."""
+    from dataclasses import replace
+
+    cur, prev = _translated_pair(h, w, seed=seed, shift=shift)
+    out = []
+    for f in (cur, prev):
+        c = torch.zeros_like(f.color) if blank else f.color
+        out.append(replace(f, color=c, albedo=c.clone(), object_id=torch.ones_like(f.object_id)))
+    return out[0], out[1]
+
+
+def test_a_known_translation_is_recovered():
+    """The shipped flow network, from a zero prior, recovers translations it was never
+    trained on, on textures it never saw: over the centre of the image the end-point error
+    falls well below the prior's, for every direction; fed blank images (nothing to match)
+    it must stay at the prior, so the recovery comes from the images."""
+    from stss_runtime.checkpoint import WEIGHTS_DIR
+
+    net, _ = load_weights(WEIGHTS_DIR / "flow_network.pt", expected_model="flow")
+    refiner = FlowRefiner(net, None)
+    h = w = 64
+    prior = torch.zeros(1, 2, h, w)
+    centre = (slice(None), slice(16, -16), slice(16, -16))
+    errors, blank_errors, prior_errors = [], [], []
+    for shift in UNSEEN_SHIFTS:
+        target = torch.tensor(shift, dtype=torch.float32).view(1, 2, 1, 1).expand(1, 2, h, w)
+        for seed in (7, 8):
+            epe = lambda res: (res.flow - target).norm(dim=1)[centre].mean().item()  # noqa: E731
+            errors.append(epe(refiner(*_textured_wall(h, w, seed, shift), prior, max_iters=8, use_policy=False)))
+            blank_errors.append(epe(refiner(*_textured_wall(h, w, seed, shift, blank=True), prior, max_iters=8,
+                                            use_policy=False)))
+            prior_errors.append(float(np.hypot(*shift)))
+    print("EPE per shift and texture:", [round(e, 2) for e in errors], "prior:", [round(e, 2) for e in prior_errors])
+    assert sum(errors) < 0.55 * sum(prior_errors), (sum(errors), sum(prior_errors))
+    assert all(e < p for e, p in zip(errors, prior_errors)), list(zip(UNSEEN_SHIFTS, errors[::2], errors[1::2]))
+    assert sum(blank_errors) > 0.95 * sum(prior_errors), (sum(blank_errors), sum(prior_errors))
 
 
 # ----------------------------------------------------------------------------- training CLI
