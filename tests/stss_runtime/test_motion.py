@@ -73,6 +73,27 @@ def test_camera_motion_of_a_sideways_move_matches_the_pinhole_formula():
     assert torch.allclose(mj, m, atol=1e-3)
 
 
+def test_camera_motion_reads_the_surface_each_jittered_pixel_shows():
+    """A dolly: the camera moved from 20 to 10 units in front of a wall, so every point's
+    offset from the image centre doubled since the previous frame (motion = previous minus
+    current = -0.5 (p - centre), p the point's unjittered position). A jittered pixel at
+    centre c shows the surface at p = c - jitter: its motion is the field at c - jitter, not
+    at c. (A sideways move gives every pixel the same motion, so there any jitter handling
+    passes.)"""
+    proj = perspective(60, W / H, 0.1, 100)
+    view_prev = np.linalg.inv(translate(0.0, 0.0, 10.0))  # camera at z = +10, the wall at z = -10
+    view_cur = np.eye(4)  # camera at the origin
+    depth = torch.full((1, 1, H, W), 10.0)
+    ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
+    for jitter in ((0.0, 0.0), (0.4, -0.3), (-0.25, 0.45)):
+        m = camera_motion(depth, view_cur, proj, jitter, view_prev, proj)
+        expected = -0.5 * torch.stack([xs - jitter[0] - W / 2, ys - jitter[1] - H / 2])[None]
+        assert torch.allclose(m, expected, atol=1e-3), (jitter, float((m - expected).abs().max()))
+        # the case can tell: reading the field at c instead of c - jitter is off by jitter / 2
+        at_centre = -0.5 * torch.stack([xs - W / 2, ys - H / 2])[None]
+        assert float((m - at_centre).abs().amax()) == pytest.approx(0.5 * max(abs(v) for v in jitter), abs=1e-3)
+
+
 def test_decomposition_on_a_rendered_sequence(tiny_dump):
     meta = framedump.read_meta(tiny_dump)
     prev = frame_from_dump(framedump.read_frame(tiny_dump, 5), meta, 5)
