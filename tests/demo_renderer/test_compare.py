@@ -22,6 +22,8 @@ from demo_renderer.compare import (
 )
 from demo_renderer.renderer import Renderer
 from demo_renderer.scenes import load_scene
+from stss_runtime.ops.encoding import display_transform
+from stss_runtime.ops.metrics import rgb_to_y
 
 RENDER, DISPLAY, FRAMES, FPS = (160, 90), (320, 180), 4, 30.0
 PASSES = ("native", "bilinear", "temporal", "stss")
@@ -85,10 +87,15 @@ def test_generated_frames_differ_from_rendered(gl, comparison):
 def test_psnr_is_finite_and_excludes_the_ground_truth(gl, comparison):
     c, _ = comparison
     assert set(c.metrics) == set(PASSES)
+    assert c.psnr_frames == 1  # each figure is the last frame of its kind, the one in c.images
     for m in PASSES:
         for kind in ("rendered", "generated"):
-            v = c.psnr(kind, m)
-            assert math.isfinite(v) and 10 < v < 60, (m, kind, v)
+            gt, img = (display_transform(c.images[kind][k]) for k in (GROUND_TRUTH, m))
+            d = rgb_to_y(gt) - rgb_to_y(img)
+            expected = 10 * math.log10(255.0 ** 2 / float(np.mean(d * d)))  # the formula, here
+            assert c.psnr(kind, m) == pytest.approx(expected, abs=1e-6), (m, kind, c.psnr(kind, m), expected)
+    # full-resolution shading is closer to the ground truth than any upscale of a quarter of it
+    assert all(c.psnr("rendered", NATIVE) > c.psnr("rendered", m) for m in PASSES if m != NATIVE)
     assert math.isnan(c.psnr("rendered", GROUND_TRUTH))
     table = format_table(c)
     rows = table.splitlines()
