@@ -1,8 +1,8 @@
 """Back-ends: one runner protocol (named float32 tensors in, named float32 tensors out, on
-the device they live on) implemented by torch, ONNX Runtime and TensorRT.
+the device they live on) implemented by torch, ONNX Runtime, TensorRT and OpenVINO (CPU).
 
 Passes ask for a runner by name through :func:`create_runner` and never import ONNX
-Runtime or TensorRT themselves; those load lazily, and a missing one raises
+Runtime, TensorRT or OpenVINO themselves; those load lazily, and a missing one raises
 :class:`BackendUnavailable` saying what to install.
 """
 
@@ -18,7 +18,7 @@ import torch
 from ..graphs import GraphSpec
 from .base import PRECISIONS, BackendError, BackendUnavailable, Runner, check_inputs, check_precision
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "openvino")
 
 
 def cache_root() -> Path:
@@ -69,6 +69,11 @@ def create_runner(spec: GraphSpec, backend: str = "torch", precision: str = "fp3
         return TorchRunner(spec, precision, device, **options)
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "openvino":  # reads the float32 file at every precision (it converts itself)
+        from .openvino_backend import OpenVinoRunner
+
+        fp32 = Path(onnx_path) if onnx_path else onnx_for(spec, "fp32", Path(cache_dir) / "onnx" if cache_dir else None)
+        return OpenVinoRunner(spec, fp32, precision, device, **options)
     path = Path(onnx_path) if onnx_path else onnx_for(spec, precision, Path(cache_dir) / "onnx" if cache_dir else None)
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRunner
@@ -106,6 +111,15 @@ def availability() -> dict[str, tuple[bool, str]]:
             out["tensorrt"] = (False, rtx_supports_this_gpu()[1])
     except BackendUnavailable as e:
         out["tensorrt"] = (False, str(e))
+    try:
+        import openvino as ov
+
+        from .openvino_backend import sixteen_bit_type
+
+        out["openvino"] = (True, f"openvino {ov.__version__.split('-')[0]}, CPU only; fp16 computes in "
+                           f"{sixteen_bit_type() or 'emulated 16-bit floats (slow)'} here")
+    except ImportError as e:
+        out["openvino"] = (False, f"openvino not importable: {e}; pip install openvino")
     return out
 
 

@@ -47,7 +47,9 @@ class OnnxRuntimeRunner:
 
     def __init__(self, spec: GraphSpec, onnx_path: str | Path, precision: str = "fp32",
                  device: str | torch.device = "cpu", threads: int | None = None,
-                 tensorrt_provider: bool = False):
+                 tensorrt_provider: bool = False, int8: bool = False):
+        """``int8``: run the graph with its convolutions quantised to 8 bits
+        (:func:`stss_runtime.quantize.quantized_onnx`; the CPU provider)."""
         ort = _ort()
         self.precision = check_precision(precision)
         self.device = torch.device(device)
@@ -60,6 +62,11 @@ class OnnxRuntimeRunner:
         if not onnx_path.is_file():
             raise BackendError(f"onnxruntime back-end: no ONNX file at {onnx_path}; "
                                f"write one with `python -m stss_runtime export`")
+        self.int8 = bool(int8)
+        if self.int8:
+            from ..quantize import quantized_onnx
+
+            onnx_path = quantized_onnx(spec, onnx_path)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:

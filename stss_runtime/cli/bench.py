@@ -45,7 +45,7 @@ def add_parsers(sub) -> None:
     ap = sub.add_parser("bench", help="time the joint pass and the two-stage pipeline on every back-end",
                         description=B.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--backends", default="torch,onnxruntime,tensorrt",
+    ap.add_argument("--backends", default="torch,onnxruntime,tensorrt,openvino",
                     help="comma-separated; unavailable ones are listed as skipped with the reason")
     ap.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32, fp16")
     ap.add_argument("--sizes", type=lambda s: [parse_size(v) for v in s.split(",")], default=None,
@@ -54,6 +54,8 @@ def add_parsers(sub) -> None:
     ap.add_argument("--pipelines", default="joint,two_stage",
                     help="comma-separated from joint (STSS), joint_taa (STSS + display-resolution "
                          "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage")
+    ap.add_argument("--model", default="stss", help="STSS network preset of the joint pipelines: stss (default), "
+                    "stss_small, stss_tiny (fresh weights: the cost does not depend on them)")
     ap.add_argument("--frames", type=int, default=None,
                     help="timed output frames per row, rendered and extrapolated alternating (default cpu 12, cuda 200)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 2, cuda 20)")

@@ -96,7 +96,8 @@ def _reset_peak(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, cache_dir, options=None):
+def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, cache_dir, options=None,
+                model: str = "stss"):
     from ..models import build_model
     from ..passes import StssPass, StssTaaPass, TwoStagePass
 
@@ -105,7 +106,7 @@ def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, 
         opts["cache_dir"] = cache_dir
     if pipeline in ("joint", "joint_taa"):
         torch.manual_seed(0)
-        p = (StssPass if pipeline == "joint" else StssTaaPass)(model=build_model("stss"), **opts)
+        p = (StssPass if pipeline == "joint" else StssTaaPass)(model=build_model(model), **opts)
     else:
         torch.manual_seed(0)
         p = TwoStagePass(supersampler=build_model("supersampling"), extrapolator=build_model("extranet"), **opts)
@@ -113,27 +114,28 @@ def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, 
     return p
 
 
-def _gmacs(pipeline: str, size) -> float:
+def _gmacs(pipeline: str, size, model: str = "stss") -> float:
     """Network multiply-adds per output frame (rendered and extrapolated frames averaged)."""
     from ..models import build_model, count_macs
     from ..passes.stss import padded_size
 
     w, h = padded_size(size)
     if pipeline in ("joint", "joint_taa"):
-        return count_macs(build_model("stss"), h, w) / 1e9
+        return count_macs(build_model(model), h, w) / 1e9
     sf = count_macs(build_model("supersampling"), h, w)
     ef = count_macs(build_model("extranet"), 2 * h, 2 * w)
     return (sf + ef) / 2 / 1e9
 
 
 def measure(pipeline: str, backend: str, precision: str, device: str, size, frames: int, warmup: int,
-            cache_dir, options: dict | None = None, variant: str = "") -> dict:
+            cache_dir, options: dict | None = None, variant: str = "", model: str = "stss") -> dict:
     """One row: timings of ``frames`` output frames after ``warmup`` frames (both rounded
     up to even: rendered and extrapolated frames alternate, and the time per output frame
     is the mean of each such pair; median and p95 are over pairs). ``options`` go to the
-    back-end's runner; ``variant`` names them in the row."""
+    back-end's runner; ``variant`` names them in the row; ``model``: the STSS network preset
+    of the joint pipelines."""
     frames, warmup = frames + frames % 2, warmup + warmup % 2
-    p = _build_pass(pipeline, backend, precision, device, size, cache_dir, options)
+    p = _build_pass(pipeline, backend, precision, device, size, cache_dir, options, model)
     seq = iter_synthetic_frames(size, warmup + frames, "cpu")  # one at a time, moved when used
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     totals, stages = [], {"prepare": [], "backend": [], "output": []}
@@ -172,7 +174,7 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
             "median_ms": float(np.median(pairs)), "p95_ms": float(np.percentile(pairs, 95)),
             "p99_ms": float(np.percentile(pairs, 99)), "graph_fallbacks": fallbacks,
             "rendered_ms": float(np.median(totals[::2])), "extrapolated_ms": float(np.median(totals[1::2])),
-            "gmacs": round(_gmacs(pipeline, size), 3), "peak_mem_mb": round(peak, 1),
+            "gmacs": round(_gmacs(pipeline, size, model), 3), "model": model, "peak_mem_mb": round(peak, 1),
             "stages_ms": {k: float(np.mean(v)) for k, v in stages.items()}, "frames": frames}
 
 
@@ -186,7 +188,7 @@ def _worker(config: dict) -> list[dict]:
         for pipeline in config["pipelines"]:
             row = measure(pipeline, config["backend"], config["precision"], config["device"], tuple(size),
                           config["frames"], config["warmup"], config["cache_dir"], config.get("options"),
-                          config.get("variant", ""))
+                          config.get("variant", ""), config.get("model", "stss"))
             row["device_gmacs_per_s"] = round(throughput, 1)
             row["ceiling_math"] = ceiling_math(config["device"], config["precision"], tf32)
             backend_s = row["stages_ms"]["backend"] / 1e3
@@ -278,7 +280,17 @@ def _variants(backend: str, device: str, precision: str = "fp32",
               only: tuple[str, ...] | None = None) -> list[tuple[str, dict]]:
     """Runner options timed apart: for torch, plain eager NCHW (the reference every
     speed-up is quoted against) and channels-last; on CUDA also CUDA graphs, TF32 (fp32
-    only) and ``torch.compile`` (Triton kernels). ``only``: these variant names."""
+    only) and ``torch.compile`` (Triton kernels). ``only``: these torch variant names. On the
+    CPU, ONNX Runtime and OpenVINO in fp32 also with int8 convolutions; OpenVINO's fp16 is
+    named by the 16-bit type it computes in (bf16 on CPUs with AMX)."""
+    if backend == "openvino":
+        if precision == "fp16":
+            from ..backends.openvino_backend import sixteen_bit_type
+
+            return [(sixteen_bit_type() or "f16 emulated", {})]
+        return [("", {}), ("int8", {"int8": True})]
+    if backend == "onnxruntime" and device == "cpu" and precision == "fp32":
+        return [("", {}), ("int8", {"int8": True})]
     if backend != "torch":
         return [("", {})]
     table = CPU_VARIANTS if device == "cpu" else CUDA_VARIANTS
@@ -292,7 +304,7 @@ class BenchConfig:
     """Which rows to time; the fields mean what the ``bench`` options of the same names say."""
 
     device: str = "cpu"
-    backends: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
+    backends: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt", "openvino")
     precisions: tuple[str, ...] = ("fp32", "fp16")
     sizes: tuple[tuple[int, int], ...] | None = None  # render sizes (display is 2x); None: per device
     pipelines: tuple[str, ...] = ("joint", "two_stage")
@@ -304,6 +316,7 @@ class BenchConfig:
     progress: bool = True
     variants: tuple[str, ...] | None = None  # torch runner variants by name; None: every one for the device
     worker_timeout: float | None = None  # seconds per (back-end, variant, precision) process; None: no limit
+    model: str = "stss"  # the STSS network preset of the joint pipelines
 
     def __post_init__(self):
         from ..backends import BACKENDS
@@ -350,6 +363,8 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         ok, why = avail[b]
         if b == "tensorrt" and cfg.device == "cpu":
             ok, why = False, "TensorRT runs on NVIDIA GPUs only (use --device cuda on a GPU machine)"
+        if b == "openvino" and cfg.device == "cuda":
+            ok, why = False, "the OpenVINO runner runs on the CPU only (use --device cpu)"
         for p in cfg.precisions:
             if not ok:
                 skipped.append(f"{b} {p}: {why}")
@@ -359,6 +374,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             else:
                 for variant, options in _variants(b, cfg.device, p, cfg.variants):
                     configs.append({"backend": b, "precision": p, "device": cfg.device, "sizes": sizes,
+                                    "model": cfg.model,
                                     "pipelines": list(cfg.pipelines), "frames": frames, "warmup": warmup,
                                     "threads": cfg.threads, "variant": variant, "options": options,
                                     "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None})

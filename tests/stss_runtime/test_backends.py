@@ -136,7 +136,7 @@ def test_runner_rejects_bad_inputs_by_name(specs):
 
 def test_create_runner_reports_what_is_wrong(specs, tmp_path):
     spec = specs["supersampling"]
-    with pytest.raises(ValueError, match="backend: expected one of torch, onnxruntime, tensorrt, got 'tvm'"):
+    with pytest.raises(ValueError, match="backend: expected one of torch, onnxruntime, tensorrt, openvino, got 'tvm'"):
         create_runner(spec, "tvm")
     with pytest.raises(ValueError, match="precision: expected one of fp32, fp16, got 'int8'"):
         create_runner(spec, "torch", "int8")
@@ -162,7 +162,7 @@ def test_onnx_cache_exports_once_per_weights(tmp_path):
 
 def test_availability_says_why(monkeypatch):
     table = availability()
-    assert set(table) == {"torch", "onnxruntime", "tensorrt"}
+    assert set(table) == {"torch", "onnxruntime", "tensorrt", "openvino"}
     assert table["torch"][0] and table["onnxruntime"][0]
     if not torch.cuda.is_available():
         assert not table["tensorrt"][0] and ("GPU" in table["tensorrt"][1] or "install" in table["tensorrt"][1])

@@ -40,7 +40,7 @@ def test_cli_errors_are_one_line(tmp_path):
     r = _run("-m", "stss_runtime", "build-engine", "--render-size", "64x64", "--min-render-size", "128x128")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = _run("-m", "stss_runtime", "bench", "--backends", "tvm")
-    assert r.returncode == 2 and "--backends: expected some of torch, onnxruntime, tensorrt, got tvm" in r.stderr
+    assert r.returncode == 2 and "--backends: expected some of torch, onnxruntime, tensorrt, openvino, got tvm" in r.stderr
     r = _run("-m", "stss_runtime", "bench", "--sizes", "big")
     assert r.returncode == 2 and "expected WIDTHxHEIGHT" in r.stderr
 
@@ -49,7 +49,7 @@ def test_backends_command_lists_each_with_a_reason():
     r = _run("-m", "stss_runtime", "backends")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert [ln.split()[0] for ln in lines] == ["torch", "onnxruntime", "tensorrt"]
+    assert [ln.split()[0] for ln in lines] == ["torch", "onnxruntime", "tensorrt", "openvino"]
     if not torch.cuda.is_available():
         assert "GPU" in lines[2] or "install" in lines[2]
 
@@ -83,7 +83,8 @@ def test_bench_runs_backends_in_separate_processes_and_writes_json(tmp_path):
     assert isinstance(rows, list) and all(REQUIRED_ROW_KEYS <= set(row) for row in rows)
     got = {(row["backend"], row["variant"], row["pipeline"]) for row in rows}
     assert got == {(b, v, p) for b, v in (("torch", "eager nchw"), ("torch", "channels-last"),
-                                          ("onnxruntime", "")) for p in ("joint", "two_stage")}
+                                          ("onnxruntime", ""), ("onnxruntime", "int8"))
+                  for p in ("joint", "two_stage")}
     assert "| torch (eager nchw) | fp32 | 40x24 -> 80x48 | joint |" in r.stdout
     assert "skipped: tensorrt fp32:" in r.stdout  # said, not silently dropped
     assert (tmp_path / "bench.png").stat().st_size > 5000
