@@ -26,7 +26,9 @@ def export_onnx(spec: GraphSpec, path: str | Path, h: int = 64, w: int = 96,
     spec = at_precision(spec, precision)
     module = copy.deepcopy(spec.module).cpu().eval()
     example = spec.example_inputs(h, w)
-    dyn = {name: {2: "h", 3: "w"} for name in spec.input_names if name not in spec.fixed_inputs}
+    # render-resolution axes are h x w, display-resolution ones (twice as large) H x W
+    dyn = {name: ({2: "H", 3: "W"} if spec.input_shape(name, 1, 1)[2:] == (2, 2) else {2: "h", 3: "w"})
+           for name in spec.input_names if name not in spec.fixed_inputs}
     dyn.update({name: {2: "H", 3: "W"} for name in spec.output_names})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

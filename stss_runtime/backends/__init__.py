@@ -26,11 +26,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("STSS_CACHE", Path.home() / ".cache" / "stss_runtime"))
 
 
+def _graph_code_hash() -> str:
+    """A hash of the source code a graph is traced from (the graphs, models and the ops they
+    call): an exported file or engine of older code is never served for newer code."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted([root / "graphs.py", *(root / "models").glob("*.py"), *(root / "ops").glob("*.py")]):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def graph_fingerprint(spec: GraphSpec) -> str:
-    """A hash of the graph's name, weights and the exporter's version."""
+    """A hash of the graph's name, code, weights and the exporter's version."""
     from ..export import OPSET
 
-    h = hashlib.sha256(f"{spec.name}|{torch.__version__}|opset{OPSET}".encode())
+    h = hashlib.sha256(f"{spec.name}|{torch.__version__}|opset{OPSET}|{_graph_code_hash()}".encode())
     for k, v in spec.module.state_dict().items():
         h.update(k.encode())
         buf = io.BytesIO()

@@ -8,6 +8,10 @@ Y-channel PSNR and SSIM and FLIP, separately for SF and EF frames, over all pixe
 pixels (Canny edges of the ground truth) and hole pixels (where the runtime's warp of the
 last shaded frame is invalid). A method whose weights are missing is skipped with the reason.
 
+Temporal stability (:class:`Stability`, in the JSON under ``"stability"``): how much each
+output's error against the ground truth changes from one display frame to the next along
+the renderer's motion: flicker a still image would not have. Lower is better.
+
 Passes that add latency (frame interpolation: ``latency_frames = 1``) return display frame
 i-1 when handed frame i; their outputs are scored against the frame they show, so every
 method is compared on the same display frames. Passes that report per-frame statistics
@@ -37,10 +41,11 @@ from ..checkpoint import WeightsError
 from ..frame import frame_from_dump
 from ..history import History
 from ..ops import metrics
+from ..ops import warp as W
 from ..ops.encoding import display_transform
 from ..passes import PASSES, PassError, StssPass, create_pass
 
-DEFAULT_METHODS = ("stss", "stss_taa", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
+DEFAULT_METHODS = ("stss", "stss_taa", "stss_recurrent", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
                    "vfi", "vfi_dense")
 MOTION_PRIORS = ("camera", "zero")
 
@@ -104,6 +109,52 @@ def make_pass(name: str, weights: Path | None):
     return create_pass(name)
 
 
+def consecutive_geometry(folder: Path, meta: dict, indices: list[int]) -> dict[int, tuple]:
+    """Per frame i > first: (display-resolution offset to frame i-1 in display pixels,
+    display-resolution mask of pixels whose frame-i-1 surface is the same, 1 = same), from
+    the runtime's own hole test between consecutive display frames. Stored at render
+    resolution (motion, depth, valid) and brought to display resolution when used."""
+    hist = History(frames=1)
+    out = {}
+    with torch.inference_mode():
+        for i in indices:
+            f = frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=True)  # dumps have colour
+            hist.step(f, with_history=False)
+            if hist.previous_valid is not None:
+                out[i] = (f.motion, f.depth, hist.previous_valid)
+    return out
+
+
+class Stability:
+    """Temporal stability of one method: the mean absolute change, between consecutive
+    display frames, of the output's error against the ground truth, the previous frame's
+    error warped to the current one by the renderer's motion (8-bit display levels, over the
+    pixels whose surface the previous frame also shows). A still image that is wrong but
+    steady scores 0; flicker, shimmering and crawling edges that the ground truth does not
+    have score above 0. Lower is better."""
+
+    def __init__(self, display_size: tuple[int, int], geometry: dict[int, tuple]):
+        self.size, self.geometry = display_size, geometry
+        self.prev: tuple[int, torch.Tensor] | None = None
+        self.sums = {"sf": [0.0, 0], "ef": [0.0, 0]}
+
+    def add(self, index: int, image_u8: np.ndarray, gt_u8: np.ndarray) -> None:
+        err = torch.from_numpy(image_u8.astype(np.float32) - gt_u8.astype(np.float32)).permute(2, 0, 1)[None]
+        if self.prev is not None and self.prev[0] == index - 1 and index in self.geometry:
+            motion, depth, valid = self.geometry[index]
+            offset = W.upsample_motion(motion, depth, self.size)
+            keep = W.upsample_mask(valid, self.size)[0, 0] > 0.5
+            change = (err - W.sample(self.prev[1], offset)).abs().mean(1)[0]
+            if bool(keep.any()):
+                kind = "sf" if index % 2 == 0 else "ef"
+                self.sums[kind][0] += float(change[keep].mean())
+                self.sums[kind][1] += 1
+        self.prev = (index, err)
+
+    def mean(self) -> dict[str, float]:
+        return {k: (s / n if n else float("nan")) for k, (s, n) in self.sums.items()}
+
+
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Every method of ``cfg`` over the dump: the results dict the JSON file holds."""
     folder: Path = cfg.data
@@ -122,6 +173,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
                "methods": {}, "time_ms": {}, "skipped": {}}
     outputs_for_crops: dict[str, dict[int, np.ndarray]] = {}
     crop_frames = _crop_frames(scored)
+    geometry = consecutive_geometry(folder, meta, indices)
+    display_size = tuple(meta["display_size"])
     for name in cfg.methods:
         try:
             p = make_pass(name, cfg.weights)
@@ -131,11 +184,12 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             print(f"evaluate: skipping {name}: {e}", file=sys.stderr)
             continue
         acc = {"sf": metrics.MetricAccumulator(), "ef": metrics.MetricAccumulator()}
+        stability = Stability(display_size, geometry)
         latency = p.latency_frames
         stats: dict[str, list[float]] = {}
         times = []
         it = indices
-        if not not cfg.progress:
+        if cfg.progress:
             from tqdm import tqdm
 
             it = tqdm(indices, desc=f"evaluate {name}", unit="frame", leave=False)
@@ -152,9 +206,11 @@ def evaluate(cfg: EvaluateConfig) -> dict:
                     stats.setdefault(k, []).append(float(v))
             img = display_transform(out[0].permute(1, 2, 0).cpu().numpy())
             acc["sf" if shown % 2 == 0 else "ef"].add(metrics.evaluate_pair(gts[shown], img, holes[shown]))
+            stability.add(shown, img, gts[shown])
             if shown in crop_frames:
                 outputs_for_crops.setdefault(name, {})[shown] = img
         results["methods"][name] = {k: a.mean() for k, a in acc.items()}
+        results.setdefault("stability", {})[name] = stability.mean()
         results["time_ms"][name] = float(np.median(times[cfg.warmup:]))
         if stats:
             results.setdefault("pass_stats", {})[name] = {k: float(np.mean(v)) for k, v in stats.items()}
@@ -225,6 +281,18 @@ def evaluate_motion(folder: Path, meta: dict, indices: list[int], cfg: EvaluateC
             row["iterations_max"] = int(max(extra[t]["iterations_max"], default=0))
         out[f"tier{t}"] = row
     return out
+
+
+def format_stability(stability: dict) -> str:
+    """Temporal stability per method and frame kind (:class:`Stability`), best marked."""
+    best = {k: min((v[k] for v in stability.values() if not math.isnan(v[k])), default=math.nan)
+            for k in ("sf", "ef")}
+    cell = lambda v, k: "-" if math.isnan(v) else f"{v:.3f}" + ("*" if f"{v:.3f}" == f"{best[k]:.3f}" else " ")  # noqa: E731
+    lines = ["temporal stability: mean |change of (output - ground truth)| between consecutive frames after "
+             "the motion, 8-bit levels (lower is better; * best)",
+             f"{'method':<11}{'SF':>9}{'EF':>9}"]
+    lines += [f"{m:<11}{cell(v['sf'], 'sf'):>9}{cell(v['ef'], 'ef'):>9}" for m, v in stability.items()]
+    return "\n".join(lines)
 
 
 def format_motion(motion: dict) -> str:
@@ -315,6 +383,8 @@ def format_report(results: dict, warmup: int) -> str:
              ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items())]
     for k, v in results.get("pass_stats", {}).items():
         lines.append(f"{k}: " + ", ".join(f"{s} {x:.3g}" for s, x in v.items()))
+    if results.get("stability"):
+        lines.append(format_stability(results["stability"]))
     if "motion" in results:
         lines.append(format_motion(results["motion"]))
     lines += [f"skipped {k}: {v}" for k, v in results["skipped"].items()]

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..frame import Frame
 from ..history import History
+from ..ops import accumulate as A
 from ..ops import warp as W
 from ..ops.encoding import decode_color, encode_color
 from .base import Pass
@@ -37,20 +38,6 @@ class TemporalPass(Pass):
             return torch.zeros_like(self.accum[:, :1])
         return W.upsample_mask(F.max_pool2d(pv, 3, 1, 1), size)
 
-    def _sample_weight(self, frame: Frame, device) -> torch.Tensor:
-        """Gaussian weight of the distance from each display pixel centre to the nearest
-        jittered render sample, in render pixels."""
-        (w, h), (dw, dh) = self.render_size, self.display_size
-        # image pixel k shows the unjittered position k + 0.5 - jitter: the display centre p
-        # is (p - 0.5 + jitter - k) render pixels from it
-        xs = (torch.arange(dw, device=device) + 0.5) * (w / dw) - 0.5 + frame.jitter_px[0]
-        ys = (torch.arange(dh, device=device) + 0.5) * (h / dh) - 0.5 + frame.jitter_px[1]
-        dx = xs - xs.round()
-        dy = ys - ys.round()
-        d2 = dy.view(-1, 1) ** 2 + dx.view(1, -1) ** 2
-        sigma = self.sigma_display_px * w / dw  # in render pixels
-        return torch.exp(-d2 / (2 * sigma ** 2)).view(1, 1, dh, dw)
-
     def execute(self, frame: Frame) -> torch.Tensor:
         inp = self.history.step(frame, with_history=False)
         size = self.display_size
@@ -70,18 +57,17 @@ class TemporalPass(Pass):
             return decode_color(self.accum)
 
         cur = encode_color(frame.color)
-        # each display pixel takes its nearest jittered sample, weighted by its distance
-        upsampled = W.resample(cur, size, frame.jitter_px, "nearest")
         if self.accum is None:
             self.accum = W.resample(cur, size, frame.jitter_px)
             self.weight = torch.ones_like(self.accum[:, :1])
             return decode_color(self.accum)
-        lo = W.resample(-F.max_pool2d(-cur, 3, 1, 1), size, frame.jitter_px, "nearest")
-        hi = W.resample(F.max_pool2d(cur, 3, 1, 1), size, frame.jitter_px, "nearest")
-        history = torch.minimum(torch.maximum(reprojected, lo), hi)
+        hw, jitter = (size[1], size[0]), frame.jitter_tensor().to(cur)
+        # each display pixel takes its nearest jittered sample, weighted by its distance
+        upsampled, lo, hi = A.current_samples(cur, hw, jitter)
+        history = A.clamp_to_box(reprojected, lo, hi)
         prev_w = W.sample(self.weight, motion, "nearest") * valid
-        w = self._sample_weight(frame, cur.device)
-        alpha = (w / (prev_w + w)).clamp(1.0 / self.max_weight, 1.0)
+        w = A.sample_weight(jitter, tuple(cur.shape[-2:]), hw, self.sigma_display_px)
+        alpha = A.rule_alpha(w, prev_w, self.max_weight)
         self.accum = history + alpha * (upsampled - history)
         self.weight = (prev_w + w).clamp_max(self.max_weight)
         return decode_color(self.accum)

@@ -19,6 +19,7 @@ from ..graphs import extranet_graph, pad_to_multiple, supersampling_graph
 from ..history import History
 from ..ops import warp as W
 from ..ops.encoding import decode_color
+from ..models.recurrent import input_bound
 from .base import Pass
 from .stss import padded_size
 
@@ -94,6 +95,8 @@ class TwoStagePass(Pass):
                                    self.display_size)
             name = "extranet"
         spec = self.specs[name]
+        # no output brighter than the colours the network reads (finish clamps to it)
+        self._bound = input_bound(args[0], *(inp.history[:, k:k + 3] for k in (0, 4, 8)))
         return name, {n: t if n in spec.fixed_inputs else pad_to_multiple(t)
                       for n, t in zip(spec.input_names, args)}
 
@@ -103,8 +106,8 @@ class TwoStagePass(Pass):
 
     def finish(self, encoded: torch.Tensor) -> torch.Tensor:
         w, h = self.display_size
-        self.last_output = encoded[..., :h, :w].clone()  # runners may reuse their output buffer
-        return decode_color(self.last_output)
+        self.last_output = torch.minimum(encoded[..., :h, :w].clamp_min(0.0), self._bound)  # a copy: runners
+        return decode_color(self.last_output)  # may reuse their output buffer
 
     def execute(self, frame: Frame) -> torch.Tensor:
         return self.finish(self.run(self.prepare(frame)))
