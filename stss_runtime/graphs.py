@@ -10,6 +10,8 @@ Every graph reads and writes float32 NCHW tensors whose height and width are mul
 exports to ONNX with standard operators only (``GridSample`` for the warps).
 
 - ``stss``: :class:`StssFrameGraph`, the joint pass — warps + STSS + unjitter at display resolution;
+- ``stss_recurrent``: :class:`RecurrentFrameGraph`, the same with a recurrent display-resolution
+  state and a learned accumulation (:mod:`stss_runtime.models.recurrent`);
 - ``supersampling`` and ``extranet``: the two networks of the two-stage pipeline, whose
   (display-resolution) warps stay with the pass.
 """
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import STSS, ExtraNet, SupersamplingNet
+from .models.recurrent import RecurrentStss, network_bound
 
 #: Height and width of every graph input are multiples of this.
 SIZE_MULTIPLE = 8
@@ -92,6 +95,21 @@ def to_display_grid(out: torch.Tensor, jitter: torch.Tensor, scale: int = 2) -> 
     return shift_bicubic(out, jitter * float(scale))
 
 
+def network_inputs(current, shaded, last, last_offset, last_valid, bg_offset, stored, stored_offset,
+                   stored_valid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """STSS's ``x``, ``mask`` and ``history`` from a warp plan (the warps of
+    :meth:`stss_runtime.history.History.step`, written for a graph)."""
+    plain = warp_in_graph(last, last_offset)
+    filled = last_valid * plain + (1.0 - last_valid) * warp_in_graph(last, bg_offset)
+    x = shaded * torch.cat([current, current], 1) + (1.0 - shaded) * torch.cat([filled, plain], 1)
+    mask = shaded + (1.0 - shaded) * last_valid
+    hist = []
+    for k in range(3):
+        c = warp_in_graph(stored[:, 3 * k:3 * k + 3], stored_offset[:, 2 * k:2 * k + 2])
+        hist += [c, stored_valid[:, k:k + 1]]
+    return x, mask, torch.cat(hist, 1)
+
+
 class StssFrameGraph(nn.Module):
     """One STSS display frame from the history's warp plan; output (1, 3, 2h, 2w) encoded.
 
@@ -105,6 +123,8 @@ class StssFrameGraph(nn.Module):
     it, ``last_valid`` (1, 1) its hole mask, ``bg_offset`` (1, 2) the background-motion
     offsets that fill the holes; ``stored`` (1, 9) the three stored frames oldest first,
     ``stored_offset`` (1, 6), ``stored_valid`` (1, 3); ``feature`` (1, 9) G-buffer features.
+    The output is clamped to [0, the largest input colour] per channel
+    (:func:`~stss_runtime.models.recurrent.network_bound`).
     """
 
     input_names = ("current", "shaded", "jitter", "last", "last_offset", "last_valid", "bg_offset",
@@ -116,17 +136,13 @@ class StssFrameGraph(nn.Module):
 
     def forward(self, current, shaded, jitter, last, last_offset, last_valid, bg_offset,
                 stored, stored_offset, stored_valid, feature):
-        plain = warp_in_graph(last, last_offset)
-        filled = last_valid * plain + (1.0 - last_valid) * warp_in_graph(last, bg_offset)
-        x = shaded * torch.cat([current, current], 1) + (1.0 - shaded) * torch.cat([filled, plain], 1)
-        mask = shaded + (1.0 - shaded) * last_valid
-        hist = []
-        for k in range(3):
-            c = warp_in_graph(stored[:, 3 * k:3 * k + 3], stored_offset[:, 2 * k:2 * k + 2])
-            hist += [c, stored_valid[:, k:k + 1]]
+        x, mask, hist = network_inputs(current, shaded, last, last_offset, last_valid, bg_offset,
+                                       stored, stored_offset, stored_valid)
         # the network works on the render's own (jittered) grid; its output moves onto the
         # display grid at display resolution (see to_display_grid)
-        return to_display_grid(self.stss(x, feature, mask, torch.cat(hist, 1)), jitter)
+        out = to_display_grid(self.stss(x, feature, mask, hist), jitter)
+        # never brighter than the inputs: a network's guess must not flash
+        return torch.minimum(out.clamp_min(0.0), network_bound(x, hist))
 
 
 class SupersamplingFrameGraph(nn.Module):
@@ -144,6 +160,43 @@ class SupersamplingFrameGraph(nn.Module):
         return to_display_grid(self.net(color, feature, history), jitter)
 
 
+class RecurrentFrameGraph(nn.Module):
+    """One display frame of :class:`~stss_runtime.models.recurrent.RecurrentStss`: the warps
+    of :class:`StssFrameGraph`, the previous output reprojected, the network, and the fixed
+    accumulation step. Inputs: those of :class:`StssFrameGraph`, plus at display resolution
+    (2h x 2w) ``accum`` (1, 3) the previous output (encoded), ``weight`` (1, 1) its
+    accumulated sample weight, ``acc_offset`` (1, 2) where each display pixel reads them
+    (display pixels), ``acc_valid`` (1, 1) 1 where that history may be used. Output
+    (1, 4, 2h, 2w): the encoded output and its new weight, the next frame's ``accum`` and
+    ``weight``."""
+
+    input_names = StssFrameGraph.input_names + ("accum", "weight", "acc_offset", "acc_valid")
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, current, shaded, jitter, last, last_offset, last_valid, bg_offset,
+                stored, stored_offset, stored_valid, feature, accum, weight, acc_offset, acc_valid):
+        x, mask, hist = network_inputs(current, shaded, last, last_offset, last_valid, bg_offset,
+                                       stored, stored_offset, stored_valid)
+        return recurrent_step(self.net, x, feature, mask, hist, current, shaded, jitter, accum, weight,
+                              acc_offset, acc_valid, network_bound(x, hist))
+
+
+def recurrent_step(net: nn.Module, x, feature, mask, history, current, shaded, jitter, accum, weight,
+                   acc_offset, acc_valid, bound) -> torch.Tensor:
+    """One step of the recurrent network from its network inputs (batched: the same in the
+    frame graph and in training): reproject the state, run the network, move its outputs onto
+    the display grid, accumulate. Returns (B, 4, 2h, 2w): output and new weight."""
+    reprojected = warp_in_graph(accum, acc_offset, "bicubic").clamp(0.0, 1.0)
+    w = warp_in_graph(weight, acc_offset, "nearest") * acc_valid
+    state = net.state_inputs(reprojected, w, acc_valid, net.MAX_WEIGHT)
+    y = to_display_grid(net(x, feature, mask, history, state), jitter)
+    out, new_w = net.accumulate(y[:, :3], y[:, 3:], current, shaded, jitter, reprojected, w, acc_valid, bound)
+    return torch.cat([out, new_w], 1)
+
+
 @dataclass(frozen=True)
 class GraphSpec:
     """A graph a back-end can run: the module, its named inputs and outputs, and the shape
@@ -156,12 +209,14 @@ class GraphSpec:
     output_names: tuple[str, ...] = ("output",)
     #: inputs whose last two axes do not follow the frame size (flags, jitter)
     fixed_inputs: frozenset[str] = field(default_factory=frozenset)
+    #: channels of the (display-resolution) output
+    output_channels: int = 3
 
     def input_shape(self, name: str, h: int, w: int) -> tuple[int, ...]:
         return self.input_shapes[name](h, w)
 
     def output_shape(self, h: int, w: int) -> tuple[int, ...]:
-        return (1, 3, 2 * h, 2 * w)
+        return (1, self.output_channels, 2 * h, 2 * w)
 
     def example_inputs(self, h: int, w: int, seed: int = 0,
                        device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -178,6 +233,8 @@ class GraphSpec:
                 t = (torch.rand(shape, generator=g) - 0.5) * 6
             elif "valid" in name or name == "mask":
                 t = (torch.rand(shape, generator=g) > 0.2).float()
+            elif name == "weight":
+                t = torch.rand(shape, generator=g) * 12.0
             else:
                 t = torch.rand(shape, generator=g)
             out[name] = t.to(device)
@@ -204,6 +261,16 @@ def stss_graph(model: nn.Module) -> GraphSpec:
                      fixed_inputs=frozenset({"shaded", "jitter"}))
 
 
+def recurrent_graph(model: nn.Module) -> GraphSpec:
+    """The recurrent joint pass: warps, the network, the accumulation (:class:`RecurrentFrameGraph`)."""
+    if not isinstance(model, RecurrentStss):
+        raise TypeError(f"recurrent_graph needs a RecurrentStss model, got {type(model).__name__}")
+    shapes = dict(stss_graph(model.stss).input_shapes)
+    shapes.update({"accum": _display(3), "weight": _display(1), "acc_offset": _display(2), "acc_valid": _display(1)})
+    return GraphSpec("stss_recurrent", RecurrentFrameGraph(model).eval(), RecurrentFrameGraph.input_names, shapes,
+                     fixed_inputs=frozenset({"shaded", "jitter"}), output_channels=4)
+
+
 def supersampling_graph(model: nn.Module) -> GraphSpec:
     """The two-stage pipeline's supersampler on rendered frames (colour, features, history)."""
     if not isinstance(model, SupersamplingNet):
@@ -227,6 +294,8 @@ def graph_for(model: nn.Module) -> GraphSpec:
     """The graph spec of any runtime network."""
     if isinstance(model, STSS):
         return stss_graph(model)
+    if isinstance(model, RecurrentStss):
+        return recurrent_graph(model)
     if isinstance(model, SupersamplingNet):
         return supersampling_graph(model)
     if isinstance(model, ExtraNet):
@@ -246,6 +315,19 @@ class HalfPrecision(nn.Module):
         return self.net(*(a.half() for a in args)).float()
 
 
+class HalfRecurrent(HalfPrecision):
+    """:class:`HalfPrecision` for :class:`RecurrentStss`: the network in float16, the state
+    inputs and the accumulation step in float32."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__(net)
+        self.MAX_WEIGHT = net.MAX_WEIGHT
+        self.state_inputs, self.accumulate = net.state_inputs, net.accumulate
+
+    def forward(self, *args):
+        return self.net(*(a.half() for a in args)).float()
+
+
 def at_precision(spec: GraphSpec, precision: str) -> GraphSpec:
     """``spec`` with its network in ``precision`` ("fp32": unchanged, "fp16": float16
     weights and activations inside, float32 at the graph's inputs and outputs)."""
@@ -256,6 +338,8 @@ def at_precision(spec: GraphSpec, precision: str) -> GraphSpec:
     module = spec.module
     if isinstance(module, StssFrameGraph):
         module = StssFrameGraph(HalfPrecision(module.stss))
+    elif isinstance(module, RecurrentFrameGraph):
+        module = RecurrentFrameGraph(HalfRecurrent(module.net))
     elif isinstance(module, SupersamplingFrameGraph):
         module = SupersamplingFrameGraph(HalfPrecision(module.net))
     else:

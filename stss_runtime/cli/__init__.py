@@ -1,6 +1,7 @@
 """The project's one command line: ``python -m stss_runtime VERB``.
 
-    python -m stss_runtime train {stss,flow,policy,vfi} ...   train a network on frame dumps
+    python -m stss_runtime train {stss,recurrent,flow,policy,vfi} ...
+                                                              train a network on frame dumps
     python -m stss_runtime evaluate --data DUMP ...           every method against the ground truth
     python -m stss_runtime bench ...                          speed of every back-end
     python -m stss_runtime measure {vfi,flow-policy,flow-time} ...

@@ -28,6 +28,16 @@ def cmd_stss(ns) -> int:
     return _finish(train(run_config(ns), config(StssTrainConfig, ns, rrm=not ns.no_rrm)))
 
 
+def cmd_recurrent(ns) -> int:
+    from ..training.recurrent import RecurrentTrainConfig, train
+
+    check_folders(ns.data)
+    if ns.stss_weights is not None and not ns.stss_weights.exists():
+        raise UsageError(f"--stss-weights {ns.stss_weights}: no such file")
+    return _finish(train(run_config(ns), config(RecurrentTrainConfig, ns, freeze_trunk=not ns.train_trunk,
+                                                 augment=not ns.no_augment)))
+
+
 def cmd_flow(ns) -> int:
     from ..training.flow import FlowTrainConfig, train
 
@@ -60,14 +70,14 @@ def cmd_vfi(ns) -> int:
 def add_parsers(sub) -> None:
     from ..models.flownet import PAD, POLICY_INPUTS
     from ..models.vfi import TILE, VFI_PRESETS
-    from ..training import flow, policy, stss, vfi
+    from ..training import flow, policy, recurrent, stss, vfi
 
     train = sub.add_parser("train", help="train a network on frame dumps (stss, flow, policy, vfi)",
                            description="Train one of the project's networks on frame dumps made by "
                                        "`python -m demo_renderer render`. Every family shares the loop: "
                                        "resumable (re-run the same command), Ctrl-C checkpoints, loss.csv and "
                                        "loss.png, a progress bar.")
-    fam = train.add_subparsers(dest="family", required=True, metavar="{stss,flow,policy,vfi}")
+    fam = train.add_subparsers(dest="family", required=True, metavar="{stss,recurrent,flow,policy,vfi}")
 
     p = fam.add_parser("stss", help="STSS, or the two-stage baseline's networks", description=stss.__doc__,
                        formatter_class=RAW)
@@ -83,6 +93,29 @@ def add_parsers(sub) -> None:
                    help="cpu or cuda (default: cuda when available)")
     add_run_options(p, steps=2000, lr=1e-4, min_lr=1e-6, schedule="constant", lr_help="Adam learning rate")
     p.set_defaults(func=cmd_stss)
+
+    p = fam.add_parser("recurrent", help="STSS with a learned display-resolution accumulation, on sequences",
+                       description=recurrent.__doc__, formatter_class=RAW)
+    _data(p)
+    p.add_argument("--model", default="stss_recurrent", choices=recurrent.TRAINABLE,
+                   help="model preset (default stss_recurrent)")
+    p.add_argument("--stss-weights", type=Path, default=None,
+                   help="start the reconstruction from these STSS weights (the same width: stss for "
+                        "stss_recurrent); ignored when the run folder has a checkpoint")
+    p.add_argument("--sequence", type=int, default=8, help="display frames unrolled per sample (default 8)")
+    p.add_argument("--batch", type=int, default=2, help="sequences per step (default 2)")
+    p.add_argument("--crop", type=int, default=96, help="crop side, render pixels, multiple of 8 (default 96)")
+    p.add_argument("--stability-weight", type=float, default=0.5,
+                   help="weight of the temporal-stability term (default 0.5)")
+    p.add_argument("--train-trunk", action="store_true",
+                   help="also train the STSS trunk (default: the parameter head alone; the trunk runs "
+                        "without gradients, several times cheaper)")
+    p.add_argument("--no-augment", action="store_true", help="no mirroring or colour permutation")
+    p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default: cuda when available)")
+    add_run_options(p, steps=1500, lr=1e-3, min_lr=1e-5, checkpoint_every=50, lr_help="Adam learning rate")
+    p.set_defaults(func=cmd_recurrent)
 
     p = fam.add_parser("flow", help="the motion pass's flow network (or its hidden-state policy)",
                        description=flow.__doc__, formatter_class=RAW)

@@ -10,6 +10,7 @@ from torch import nn
 
 from .blocks import count_macs, scale_channels
 from .flownet import IterationPolicy, ResidualFlowNet
+from .recurrent import RecurrentStss
 from .stss import PRESETS, STSS, EfficientReshadingModule, local_attention
 from .two_stage import EXTRANET_PRESETS, SUPERSAMPLING_PRESETS, ExtraNet, SupersamplingNet
 from .vfi import VFI_PRESETS, VfiRefiner
@@ -20,6 +21,9 @@ MODEL_PRESETS: dict[str, tuple[type[nn.Module], float]] = {
     **{name: (SupersamplingNet, w) for name, w in SUPERSAMPLING_PRESETS.items()},
     **{name: (ExtraNet, w) for name, w in EXTRANET_PRESETS.items()},
     **{name: (VfiRefiner, w) for name, w in VFI_PRESETS.items()},
+    "stss_recurrent": (RecurrentStss, 1.0),  # STSS + a learned display-resolution accumulation
+    "stss_recurrent_small": (RecurrentStss, 0.5),
+    "stss_recurrent_tiny": (RecurrentStss, 0.25),
     "flow": (ResidualFlowNet, 1.0),  # motion pass tier 2 (optical flow, not an image model)
     "flow_policy": (IterationPolicy, 1.0),  # its iteration policy (reads the GRU state)
     "flow_policy_signals": (IterationPolicy, 1.0),  # the same reading scene-independent signals
@@ -44,6 +48,6 @@ def build_model(name: str) -> nn.Module:
 
 __all__ = [
     "EXTRANET_PRESETS", "MODEL_PRESETS", "PRESETS", "SUPERSAMPLING_PRESETS",
-    "POLICY_MODELS", "PRESET_OPTIONS", "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet", "VFI_PRESETS", "VfiRefiner",
+    "POLICY_MODELS", "PRESET_OPTIONS", "RecurrentStss", "STSS", "EfficientReshadingModule", "ExtraNet", "IterationPolicy", "ResidualFlowNet", "SupersamplingNet", "VFI_PRESETS", "VfiRefiner",
     "build_model", "count_macs", "local_attention", "scale_channels",
 ]

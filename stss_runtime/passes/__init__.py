@@ -7,6 +7,7 @@ pass                      class                  file
 ========================  =====================  ==========================================
 ``stss``                  ``StssPass``           ``stss.py``: the joint network (default)
 ``stss_taa``              ``StssTaaPass``        ``stss_taa.py``: STSS + display accumulation
+``stss_recurrent``        ``StssRecurrentPass``  ``stss_recurrent.py``: STSS + learned accumulation
 ``stss_flow``             ``StssFlowPass``       ``stss_flow.py``: STSS on estimated motion
 ``two_stage``             ``TwoStagePass``       ``two_stage.py``: supersampling, then ExtraNet
 ``bilinear``/``bicubic``  ``BilinearPass``/...   ``upsample.py``: spatial upsampling
@@ -22,6 +23,7 @@ from __future__ import annotations
 from .base import Pass, PassError, PassOptionError
 from .stss import StssPass
 from .stss_flow import StssFlowPass
+from .stss_recurrent import StssRecurrentPass
 from .stss_taa import StssTaaPass
 from .temporal import TemporalPass
 from .two_stage import TwoStagePass
@@ -33,7 +35,8 @@ from .warp_fill import WarpFillPass
 BASELINES: dict[str, type[Pass]] = {p.name: p for p in (BilinearPass, BicubicPass, WarpFillPass, TemporalPass)}
 
 #: Every pass by name.
-PASSES: dict[str, type[Pass]] = {"stss": StssPass, "stss_taa": StssTaaPass, **BASELINES, "two_stage": TwoStagePass,
+PASSES: dict[str, type[Pass]] = {"stss": StssPass, "stss_taa": StssTaaPass, "stss_recurrent": StssRecurrentPass,
+                               **BASELINES, "two_stage": TwoStagePass,
                                "stss_flow": StssFlowPass, **VFI_PASSES}
 
 
@@ -46,6 +49,6 @@ def create_pass(name: str, **kwargs) -> Pass:
     return cls(**kwargs)
 
 
-__all__ = ["BASELINES", "PASSES", "BicubicPass", "BilinearPass", "Pass", "PassError", "PassOptionError", "StssFlowPass", "StssPass",
+__all__ = ["BASELINES", "PASSES", "BicubicPass", "BilinearPass", "Pass", "PassError", "PassOptionError", "StssFlowPass", "StssPass", "StssRecurrentPass",
            "StssTaaPass", "TemporalPass", "TwoStagePass", "VfiCheapPass", "VfiDensePass", "VfiPass", "WarpFillPass",
            "create_pass"]

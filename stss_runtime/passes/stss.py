@@ -19,6 +19,7 @@ from ..checkpoint import default_weights, load_weights
 from ..frame import Frame
 from ..graphs import pad_to_multiple, stss_graph, to_display_grid
 from ..history import History, NetworkInputs
+from ..models.recurrent import network_bound
 from ..ops.encoding import decode_color
 from .base import Pass
 
@@ -31,6 +32,7 @@ def run_network(model: nn.Module, inp: NetworkInputs, jitter: torch.Tensor) -> t
     h, w = inp.x.shape[-2:]
     args = [pad_to_multiple(t) for t in inp.as_tuple()]
     out = to_display_grid(model(*args), jitter)
+    out = torch.minimum(out.clamp_min(0.0), network_bound(inp.x, inp.history))
     return out[..., : 2 * h, : 2 * w]
 
 
@@ -45,6 +47,8 @@ class StssPass(Pass):
     inputs = ("color", "motion", "depth", "normal", "albedo", "roughness", "metallic", "object_id")
     neural = True
     runtime_options = True
+    #: The frame graph of this pass's network (:mod:`stss_runtime.graphs`).
+    graph = staticmethod(stss_graph)
 
     def __init__(self, model: nn.Module | None = None, model_name: str = "stss",
                  device: str | torch.device = "cpu", backend: str = "torch", precision: str = "fp32",
@@ -57,7 +61,7 @@ class StssPass(Pass):
             model, _ = load_weights(default_weights(model_name), expected_model=model_name)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
-        self.spec = stss_graph(self.model)
+        self.spec = self.graph(self.model)
         self.backend, self.precision = backend, precision
         self.max_render_size = max_render_size
         self.backend_options = backend_options

@@ -16,6 +16,7 @@ from stss_runtime.graphs import (
     at_precision,
     extranet_graph,
     pad_to_multiple,
+    recurrent_graph,
     stss_graph,
     supersampling_graph,
     warp_in_graph,
@@ -32,7 +33,10 @@ NO_GPU = "needs a CUDA GPU; this machine has none (CUDA graphs and GPU back-ends
 
 def _specs():
     torch.manual_seed(0)
+    recurrent = build_model("stss_recurrent_tiny").eval()
+    torch.nn.init.normal_(recurrent.params.out.weight, std=0.1)  # parameters away from zero: all of the step runs
     return {"stss": stss_graph(build_model("stss_tiny").eval()),
+            "stss_recurrent": recurrent_graph(recurrent),
             "supersampling": supersampling_graph(build_model("supersampling_tiny").eval()),
             "extranet": extranet_graph(build_model("extranet_tiny").eval())}
 
@@ -77,7 +81,7 @@ def test_frame_graph_on_the_plan_equals_the_runtime_inputs(tiny_dump):
                 assert plan["shaded"].item() == 0 and plan["last_valid"].mean() > 0.5
 
 
-@pytest.mark.parametrize("name", ["stss", "supersampling", "extranet"])
+@pytest.mark.parametrize("name", ["stss", "stss_recurrent", "supersampling", "extranet"])
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_export_is_standard_onnx(onnx_files, name, precision):
     onnx = pytest.importorskip("onnx")  # not in every image (the GPU machine's): only this test needs it
@@ -103,7 +107,7 @@ RUNNERS = [("torch", "fp32", {}), ("torch", "fp32", {"channels_last": False}), (
 
 @pytest.mark.parametrize("backend,precision,options", RUNNERS,
                          ids=[f"{b}-{p}{'-nchw' if o else ''}" for b, p, o in RUNNERS])
-@pytest.mark.parametrize("name", ["stss", "supersampling", "extranet"])
+@pytest.mark.parametrize("name", ["stss", "stss_recurrent", "supersampling", "extranet"])
 def test_every_backend_matches_torch_fp32(specs, onnx_files, name, backend, precision, options):
     spec = specs[name]
     path = onnx_files[(name, precision)] if backend == "onnxruntime" else None

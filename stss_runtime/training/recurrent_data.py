@@ -1,0 +1,91 @@
+"""Sequences for the recurrent network (:mod:`.recurrent`): runs of consecutive display frames
+of a frame dump, cropped at one place, with what the network reads at each (the runtime's
+own inputs, cached by :func:`.stss_data.build_cache`), the motion and depth that reproject
+its state, and the encoded ground truth.
+
+A crop stays at one place while the camera moves: content entering it from outside has no
+history there, which the trainer treats like a disocclusion (the reconstruction stands in).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .stss_data import build_cache
+
+#: Channels of a cached frame: x 6, feature 9, mask 1, history 12, motion 2, depth 1.
+X, FEATURE, MASK, HISTORY, MOTION, DEPTH = (slice(0, 6), slice(6, 15), slice(15, 16), slice(16, 28),
+                                            slice(28, 30), slice(30, 31))
+#: History channels holding the hole mask of the newest shaded frame before the current one:
+#: its slot is the middle one on rendered frames (t-4, t-2, t) and the last on generated
+#: ones (t-5, t-3, t-1).
+PREVIOUS_VALID_SF, PREVIOUS_VALID_EF = 4 + 3, 8 + 3
+NORMAL_X = 6  # channel of the view-space normal's x in a cached frame
+ALBEDO = slice(12, 15)
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Random runs of ``length`` consecutive frames, each cropped at the same ``crop`` x
+    ``crop`` render pixels. An item: ``inputs`` (T, 31, c, c), ``target`` (T, 3, 2c, 2c)
+    encoded ground truth, ``jitter`` (T, 2), ``shaded`` (T,). ``augment``: mirror (every
+    image, the normal's x, the motion's x and the jitter's x negated) and a colour-channel
+    permutation, each with probability 1/2."""
+
+    def __init__(self, folders, length: int = 8, crop: int = 96, skip_first: int = 5, seed: int = 0,
+                 augment: bool = True, progress: bool = True):
+        if crop % 8:
+            raise ValueError(f"crop: expected a multiple of 8, got {crop}")
+        self.length, self.crop, self.seed, self.augment = length, crop, seed, augment
+        self.items: list[tuple[Path, int]] = []
+        self.jitters: dict[Path, np.ndarray] = {}
+        for folder in folders:
+            cdir = build_cache(folder, progress=progress)
+            n = json.loads((cdir / "cache.json").read_text())["frames"]
+            self.items += [(cdir, s) for s in range(skip_first, n - length + 1)]
+            self.jitters[cdir] = np.stack([np.load(cdir / f"{i:06d}.jitter.npy") for i in range(n)])
+        if not self.items:
+            raise ValueError(f"no run of {length} frames after the first {skip_first} in {list(folders)}")
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, self.epoch, k, info.id if info else 0])
+        cdir, start = self.items[k]
+        c = self.crop
+        first = np.load(cdir / f"{start:06d}.in.npy", mmap_mode="r")
+        _, h, w = first.shape
+        y0, x0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        frames = range(start, start + self.length)
+        inputs = np.stack([np.asarray(np.load(cdir / f"{i:06d}.in.npy", mmap_mode="r")[:, y0:y0 + c, x0:x0 + c],
+                                      np.float32) for i in frames])
+        target = np.stack([np.asarray(np.load(cdir / f"{i:06d}.gt.npy", mmap_mode="r")
+                                      [:, 2 * y0:2 * (y0 + c), 2 * x0:2 * (x0 + c)], np.float32) for i in frames])
+        item = {"inputs": torch.from_numpy(inputs), "target": torch.from_numpy(target),
+                "jitter": torch.from_numpy(self.jitters[cdir][start:start + self.length].astype(np.float32)),
+                "shaded": torch.tensor([i % 2 == 0 for i in frames])}
+        return augment(item, rng) if self.augment else item
+
+
+def augment(item: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Mirror and colour permutation of a sequence (each p = 1/2), consistent across frames."""
+    if rng.random() < 0.5:
+        item["inputs"] = item["inputs"].flip(-1)
+        item["target"] = item["target"].flip(-1)
+        item["inputs"][:, NORMAL_X] = -item["inputs"][:, NORMAL_X]
+        item["inputs"][:, MOTION.start] = -item["inputs"][:, MOTION.start]
+        item["jitter"] = item["jitter"] * torch.tensor([-1.0, 1.0])
+    if rng.random() < 0.5:
+        perm = torch.from_numpy(rng.permutation(3))
+        idx = torch.arange(item["inputs"].shape[1])
+        for base in (0, 3, HISTORY.start, HISTORY.start + 4, HISTORY.start + 8, ALBEDO.start):
+            idx[base:base + 3] = base + perm
+        item["inputs"] = item["inputs"][:, idx]
+        item["target"] = item["target"][:, perm]
+    return item
