@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stss_runtime.backends import BackendError, BackendUnavailable
+from stss_runtime.backends import BACKENDS, BackendError, BackendUnavailable
 from stss_runtime.frame import Frame
 from stss_runtime.ops.encoding import decode_color, encode_color
 from stss_runtime.passes import PASSES, PassOptionError, create_pass
@@ -44,6 +44,7 @@ from .descriptions import (
     Severity,
 )
 from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, Result, UnsupportedError
+from .helpers import NETWORK_PASSES, network_names
 from .resources import image_shape, kind_of, layout_hint, matrix, to_output, to_tensor
 from .timing import StageTimer
 
@@ -141,6 +142,9 @@ def _probe_backend(desc: ContextDescription) -> None:
     if desc.backend == "tensorrt" and desc.device != "cuda":
         raise UnsupportedError("desc.device", "'cuda' with backend='tensorrt' (TensorRT runs on NVIDIA GPUs)",
                                repr(desc.device))
+    if desc.backend == "openvino" and desc.device != "cpu":
+        raise UnsupportedError("desc.device", "'cpu' with backend='openvino' (the OpenVINO back-end runs on the CPU)",
+                               repr(desc.device))
 
 
 def _pair(value: Any, name: str, expected: str) -> tuple[float, float]:
@@ -171,6 +175,8 @@ class Context:
             kwargs = {"device": self.device, "backend": self.desc.backend, "precision": self.desc.precision}
             w, h = self.desc.max_render_size
             kwargs["max_render_size"] = (w, h)
+            if self.desc.pass_name in NETWORK_PASSES and self.desc.network != "stss":
+                kwargs["model_name"] = self.desc.network
         try:
             self.pass_ = create_pass(self.desc.pass_name, **kwargs)
         except BackendUnavailable as e:
@@ -210,7 +216,7 @@ class Context:
         if mw > dw or mh > dh:
             raise InvalidInputError("desc.max_render_size", f"at most the display size {dw}x{dh}", f"{mw}x{mh}")
         _name(desc.pass_name, "desc.pass_name", tuple(PASSES), "a pass name")
-        _name(desc.backend, "desc.backend", ("torch", "onnxruntime", "tensorrt"), "a back-end")
+        _name(desc.backend, "desc.backend", BACKENDS, "a back-end")
         _name(desc.precision, "desc.precision", ("fp32", "fp16"), "a precision")
         _name(desc.device, "desc.device", ("cpu", "cuda"), "a device")
         if desc.device == "cuda" and not torch.cuda.is_available():
@@ -233,6 +239,13 @@ class Context:
             raise InvalidInputError("desc.gl_interop", "'auto', 'host' or 'cuda'", _got(desc.gl_interop))
         gl_interop.decide(desc.gl_interop, torch.device(desc.device),
                           probe=gl_interop.availability if desc.gl_interop == "cuda" else (lambda: (True, "")))
+        if not isinstance(desc.network, str):
+            raise InvalidInputError("desc.network", "an STSS network preset name (a str)", _got(desc.network))
+        if desc.pass_name in NETWORK_PASSES:
+            _name(desc.network, "desc.network", network_names(), "an STSS network with shipped weights")
+        elif desc.network != "stss":
+            raise UnsupportedError("desc.network", f"'stss' for pass {desc.pass_name!r} (its networks are fixed; "
+                                   f"passes {', '.join(NETWORK_PASSES)} take another)", repr(desc.network))
         if PASSES[desc.pass_name].runtime_options:  # a neural pass: its back-end must run here
             _probe_backend(desc)
         return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh), **flags)

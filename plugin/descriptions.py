@@ -56,8 +56,8 @@ class ContextDescription:
     # (width, height) pixels of the output; any ratio: the 2x networks' output is resampled
     display_size: tuple[int, int]
     pass_name: str = "stss"  # "stss" or any pass of plugin.capabilities()["passes"]
-    backend: str = "torch"  # "torch", "onnxruntime", "tensorrt" (neural passes)
-    precision: str = "fp32"  # "fp32" or "fp16"
+    backend: str = "torch"  # "torch", "onnxruntime", "tensorrt", "openvino" (CPU only) (neural passes)
+    precision: str = "fp32"  # "fp32" or "fp16" (openvino on a CPU with AMX or AVX512-BF16: bfloat16)
     device: str = "cpu"  # "cpu" or "cuda": where the pass runs
     generated_frames: int = 1  # frames extrapolated per rendered frame: 0 (upscale only) or 1
     hdr: bool = True  # colour is linear HDR (any >= 0); False: linear LDR, checked to be in [0, 1]
@@ -70,6 +70,9 @@ class ContextDescription:
     message_callback: Callable[[Severity, str], None] | None = field(default=None, compare=False)
     gl_interop: str = "auto"  # moderngl textures: "auto" (CUDA-OpenGL interop on a CUDA context where it works,
     #                           else through host memory), "host" (always host memory), "cuda" (interop or an error)
+    network: str = "stss"  # the STSS network of passes stss, stss_taa and stss_flow: "stss" (417k parameters) or
+    #                        a smaller preset with shipped weights, "stss_small" (110k: the CPU preset's); see
+    #                        plugin.capabilities()["networks"]. Other passes take "stss" (their networks are fixed)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,24 @@ from .errors import InvalidInputError, UnsupportedError
 
 #: Optional inputs every pass accepts (validated; used where a pass can use them).
 OPTIONAL_INPUTS = ("reactive", "transparency", "hudless", "ui")
+#: The passes whose STSS network ``ContextDescription.network`` picks (the others' networks are fixed).
+NETWORK_PASSES = ("stss", "stss_taa", "stss_flow")
+
+
+def network_names() -> tuple[str, ...]:
+    """The STSS network presets ``ContextDescription.network`` takes: those with shipped weights."""
+    from stss_runtime.checkpoint import default_weights
+    from stss_runtime.models import PRESETS
+
+    return tuple(name for name in PRESETS if default_weights(name).is_file())
+
+
+def networks() -> dict[str, dict]:
+    """:func:`network_names` with their sizes: ``{name: {"parameters": n, "width": multiplier}}``."""
+    from stss_runtime.models import PRESETS, build_model
+
+    return {name: {"parameters": sum(p.numel() for p in build_model(name).parameters()), "width": PRESETS[name]}
+            for name in network_names()}
 
 
 def _mode(mode) -> QualityMode:
@@ -99,6 +117,8 @@ def capabilities() -> dict:
         "trained_ratio": 2.0,
         # CUDA-OpenGL interop for moderngl textures and the C ABI's GPU handles (needs device "cuda")
         "gl_interop": {"available": interop_ok, "detail": interop_why},
+        # the STSS networks of passes NETWORK_PASSES (ContextDescription.network)
+        "networks": networks(),
     }
 
 

@@ -21,7 +21,8 @@ PUBLIC_NAMES = {
 FIELDS = {
     "ContextDescription": ["max_render_size", "display_size", "pass_name", "backend", "precision", "device",
                            "generated_frames", "hdr", "depth_format", "inverted_depth", "infinite_far",
-                           "jittered_motion", "display_res_motion", "validation", "message_callback", "gl_interop"],
+                           "jittered_motion", "display_res_motion", "validation", "message_callback", "gl_interop",
+                           "network"],
     "FrameDescription": ["frame_index", "color", "depth", "motion", "jitter_px", "frame_time_ms", "near", "far",
                          "fov_y_rad", "view", "proj", "albedo", "normal", "roughness", "metallic", "object_id",
                          "reactive", "transparency", "hudless", "ui", "motion_scale", "pre_exposure", "reset",

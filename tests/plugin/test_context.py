@@ -287,7 +287,7 @@ def test_helpers_without_a_context():
     assert set(plugin.required_inputs("stss")) >= {"color", "depth", "motion", "albedo", "normal", "object_id"}
     assert "albedo" in plugin.optional_inputs("bilinear") and "ui" in plugin.optional_inputs("stss")
     caps = plugin.capabilities()
-    assert "stss" in caps["passes"] and set(caps["backends"]) == {"torch", "onnxruntime", "tensorrt"}
+    assert "stss" in caps["passes"] and set(caps["backends"]) == {"torch", "onnxruntime", "tensorrt", "openvino"}
     assert caps["gpu"] == torch.cuda.is_available()
     est = plugin.memory_estimate(plugin.ContextDescription((960, 540), (1920, 1080)))
     assert 50e6 < est["total_bytes"] < 2e9
