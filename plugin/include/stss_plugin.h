@@ -81,8 +81,10 @@ typedef enum stss_result {
  * |pitch_bytes| at most STSS_MAX_PITCH_BYTES; a context whose sizes exceed them is refused by
  * stss_create (STSS_RESULT_INVALID_ARGUMENT naming the field and the limit). An image may be
  * declared larger than the frame uses (dynamic resolution); only the rectangle in use (the
- * render size from the top-left, the display size for ui) is read. For a GL texture that
- * rectangle is at GL's origin, rows 0 .. h-1 bottom-up: where glViewport(0, 0, w, h) draws. */
+ * render size from the top-left, the display size for ui) is read, row by row pitch_bytes
+ * apart: those bytes must lie in your allocation (its size cannot be checked from a pointer).
+ * For a GL texture that rectangle is at GL's origin, rows 0 .. h-1 bottom-up: where
+ * glViewport(0, 0, w, h) draws. */
 #define STSS_MAX_IMAGE_DIMENSION 16384
 #define STSS_MAX_PITCH_BYTES 1048576
 
