@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
+from .. import installed
+
 
 @pytest.fixture
 def xvfb_display():
-    """A private X server; skipped (with the reason) only where Xvfb is not installed. Each
-    pytest-xdist worker scans its own range of display numbers, so two never collide."""
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed (make setup installs it: apt package xvfb)")
+    """A private X server (Xvfb: installed by ``make setup``, so its absence fails the test).
+    Each pytest-xdist worker scans its own range of display numbers, so two never collide."""
+    exe = installed.program("Xvfb", "xvfb")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     base = 90 + 40 * int(worker[2:] or 0) if worker.startswith("gw") else 90
     for n in range(base, base + 40):

@@ -27,6 +27,8 @@ from stss_runtime.ops import warp as W
 from stss_runtime.passes import StssPass, TwoStagePass
 from stss_runtime.passes.stss import run_network
 
+from .. import installed
+
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}  # relative to max(1, |reference|)
 NO_GPU = "needs a CUDA GPU; this machine has none (CUDA graphs and GPU back-ends are checked on the GPU machine)"
 
@@ -84,7 +86,7 @@ def test_frame_graph_on_the_plan_equals_the_runtime_inputs(tiny_dump):
 @pytest.mark.parametrize("name", ["stss", "stss_recurrent", "supersampling", "extranet"])
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_export_is_standard_onnx(onnx_files, name, precision):
-    onnx = pytest.importorskip("onnx")  # not in every image (the GPU machine's): only this test needs it
+    onnx = installed.module("onnx")  # a dependency: installed by make setup
     m = onnx.load(str(onnx_files[(name, precision)]))
     onnx.checker.check_model(m, full_check=True)
     assert all(n.domain in ("", "ai.onnx") for n in m.graph.node)  # no custom operators

@@ -21,6 +21,8 @@ from stss_runtime.models import (
 )
 from stss_runtime.models.blocks import GatedConv, HistoryEncoder
 
+from .. import installed
+
 SIZE = (32, 48)  # render size of the tiny tests (multiples of 8)
 
 
@@ -365,8 +367,8 @@ def test_two_stage_residuals():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 @pytest.mark.parametrize("name", ["stss_tiny", "stss"])
 def test_onnx_export_matches_torch(name, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+    onnx = installed.module("onnx")
+    ort = installed.module("onnxruntime")
     model = build_model(name).eval()
     names = list(model.INPUT_CHANNELS)
     path = tmp_path / f"{name}.onnx"
