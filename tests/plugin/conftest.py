@@ -62,6 +62,23 @@ def as_nchw(hwc) -> np.ndarray:
     return a.transpose(2, 0, 1)[None]
 
 
+def require_c_build() -> None:
+    """What the C ABI library is built with (a C compiler, the Python headers and a shared
+    libpython, all installed by ``make setup``): missing, the test fails naming it."""
+    from plugin import c_abi
+
+    from .. import installed
+
+    missing = c_abi.build_missing()
+    if missing:
+        installed.missing("what the C ABI library is built with: " + "; ".join(missing))
+
+
+@pytest.fixture
+def c_buildable():
+    require_c_build()
+
+
 @pytest.fixture(scope="session")
 def c_table(tmp_path_factory):
     """The C half of the malformed-call campaign (``c_abi_table.py``), run once per session
@@ -74,10 +91,7 @@ def c_table(tmp_path_factory):
 
     from . import campaign
 
-    from plugin import c_abi
-
-    if c_abi.build_missing():
-        pytest.skip(f"the C ABI library cannot be built here: needs {'; '.join(c_abi.build_missing())}")
+    require_c_build()
     table = Path(__file__).with_name("c_abi_table.py")
     records = tmp_path_factory.mktemp("campaign") / "c_records.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", campaign.C_RECORDS_ENV: str(records)}
