@@ -10,7 +10,7 @@ import torch
 import plugin
 from plugin.helpers import NETWORK_PASSES, network_names
 
-pytest.importorskip("openvino", reason="the openvino back-end needs `pip install openvino` (a dependency of record)")
+from .. import installed
 
 
 def _desc(**kw):
@@ -38,16 +38,18 @@ def test_passes_with_fixed_networks_take_only_the_default():
     plugin.Context(_desc(pass_name="bilinear")).destroy()
 
 
-@pytest.mark.parametrize("name", [n for n in ("stss_small",) if n in network_names()] or
-                         [pytest.param("stss_small", marks=pytest.mark.skip(reason="no stss_small weights shipped"))])
+@pytest.mark.parametrize("name", network_names())  # every network with shipped weights
 def test_the_pass_runs_the_network_asked_for(name):
-    with plugin.Context(_desc(network=name)) as ctx:
-        assert ctx.pass_.model.width == plugin.capabilities()["networks"][name]["width"]
-    with plugin.Context(_desc(pass_name="stss_taa", network=name)) as ctx:
-        assert ctx.pass_.model.width < 1.0
+    net = plugin.capabilities()["networks"][name]
+    for pass_name in ("stss", "stss_taa"):
+        with plugin.Context(_desc(pass_name=pass_name, network=name)) as ctx:
+            model = ctx.pass_.model
+            assert model.width == net["width"], pass_name
+            assert sum(p.numel() for p in model.parameters()) == net["parameters"], pass_name
 
 
 def test_openvino_is_cpu_only_and_runs_the_self_test():
+    installed.module("openvino")  # a dependency: installed by make setup
     if not torch.cuda.is_available():  # no GPU: the device itself is refused first
         with pytest.raises(plugin.BackendUnavailableError, match="desc.device"):
             plugin.Context(_desc(backend="openvino", device="cuda"))
