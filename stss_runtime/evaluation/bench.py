@@ -365,6 +365,9 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
             ok, why = False, "TensorRT runs on NVIDIA GPUs only (use --device cuda on a GPU machine)"
         if b == "openvino" and cfg.device == "cuda":
             ok, why = False, "the OpenVINO runner runs on the CPU only (use --device cpu)"
+        if b == "onnxruntime" and cfg.device == "cuda" and ok and "CUDAExecutionProvider" not in why:
+            ok, why = False, (f"no CUDAExecutionProvider ({why}): needs onnxruntime-gpu, whose wheel (over "
+                              f"200 MB) cannot be carried to a machine without network access")
         for p in cfg.precisions:
             if not ok:
                 skipped.append(f"{b} {p}: {why}")

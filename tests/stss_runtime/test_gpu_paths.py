@@ -200,3 +200,17 @@ def test_bench_holds_each_row_against_a_ceiling_in_its_own_arithmetic():
     assert [n for n, _ in B._variants("torch", "cuda", "fp32", ("cuda graph",))] == ["cuda graph"]
     with pytest.raises(ValueError, match="variants: expected some of"):
         B.BenchConfig(variants=("warp speed",))
+
+
+def test_bench_on_cuda_lists_onnxruntime_without_its_cuda_provider_as_skipped(monkeypatch):
+    """ONNX Runtime for the CPU is importable on the GPU machine: the bench must say why it
+    is not timed there rather than export three graphs and fail in a worker."""
+    from stss_runtime.evaluation import bench as B
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "a GPU")
+    monkeypatch.setattr("stss_runtime.backends.availability",
+                        lambda: {"onnxruntime": (True, "onnxruntime 1.2, providers ['CPUExecutionProvider']")})
+    res = B.run_bench(B.BenchConfig(device="cuda", backends=("onnxruntime",), precisions=("fp16",), progress=False))
+    assert res.rows == [] and len(res.skipped) == 1
+    assert "onnxruntime fp16: no CUDAExecutionProvider" in res.skipped[0] and "cannot be carried" in res.skipped[0]
