@@ -214,3 +214,20 @@ def test_bench_on_cuda_lists_onnxruntime_without_its_cuda_provider_as_skipped(mo
     res = B.run_bench(B.BenchConfig(device="cuda", backends=("onnxruntime",), precisions=("fp16",), progress=False))
     assert res.rows == [] and len(res.skipped) == 1
     assert "onnxruntime fp16: no CUDAExecutionProvider" in res.skipped[0] and "cannot be carried" in res.skipped[0]
+
+
+def test_the_torch_apis_the_gpu_paths_use_exist_in_this_torch():
+    """The GPU machine has PyTorch 2.11, CI 2.13: every torch API the CUDA paths (runner,
+    bench, GPU check) call is checked here, and this test runs on the GPU machine too (step 3
+    of scripts/gpu_check.sh), so a missing one shows on both."""
+    import inspect
+
+    assert "capture_error_mode" in inspect.signature(torch.cuda.graph).parameters
+    assert callable(torch.cuda.set_sync_debug_mode) and callable(torch.cuda.CUDAGraph)
+    assert isinstance(torch.backends.cudnn.allow_tf32, bool)
+    assert isinstance(torch.backends.cuda.matmul.allow_tf32, bool)
+    assert callable(torch.compile) and hasattr(torch.Tensor, "record_stream")
+    assert "dynamo" in inspect.signature(torch.onnx.export).parameters
+    assert callable(torch.cuda.reset_peak_memory_stats) and callable(torch.cuda.max_memory_allocated)
+    assert hasattr(torch.cuda.Stream, "wait_stream") and "capture_error_mode" in inspect.signature(
+        torch.cuda.graph.__init__).parameters
