@@ -185,14 +185,16 @@ class RecurrentFrameGraph(nn.Module):
 
 
 def recurrent_step(net: nn.Module, x, feature, mask, history, current, shaded, jitter, accum, weight,
-                   acc_offset, acc_valid, bound) -> torch.Tensor:
+                   acc_offset, acc_valid, bound, trunk: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """One step of the recurrent network from its network inputs (batched: the same in the
     frame graph and in training): reproject the state, run the network, move its outputs onto
-    the display grid, accumulate. Returns (B, 4, 2h, 2w): output and new weight."""
+    the display grid, accumulate. Returns (B, 4, 2h, 2w): output and new weight. ``trunk``:
+    the trunk's outputs for these inputs when already computed (:meth:`RecurrentStss.trunk`)."""
     reprojected = warp_in_graph(accum, acc_offset, "bicubic").clamp(0.0, 1.0)
     w = warp_in_graph(weight, acc_offset, "nearest") * acc_valid
     state = net.state_inputs(reprojected, w, acc_valid, net.MAX_WEIGHT)
-    y = to_display_grid(net(x, feature, mask, history, state), jitter)
+    raw = net(x, feature, mask, history, state) if trunk is None else net.head(*trunk, state, x[:, :3])
+    y = to_display_grid(raw, jitter)
     out, new_w = net.accumulate(y[:, :3], y[:, 3:], current, shaded, jitter, reprojected, w, acc_valid, bound)
     return torch.cat([out, new_w], 1)
 

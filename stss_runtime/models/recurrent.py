@@ -86,6 +86,8 @@ class RecurrentStss(nn.Module):
     SCALE = STSS.SCALE
     INPUT_CHANNELS: dict[str, int] = {**STSS.INPUT_CHANNELS, "state": STATE_CHANNELS}
     OUTPUT_NAMES: tuple[str, ...] = ("output",)
+    #: Channels of :meth:`forward`'s output: the reconstruction and the parameters.
+    OUTPUT_CHANNELS = 3 + len(PARAMETERS)
     #: The accumulated weight saturates here (the temporal upscaler's cap).
     MAX_WEIGHT = 12.0
     #: The new sample's reconstruction kernel width, display pixels.
@@ -110,14 +112,34 @@ class RecurrentStss(nn.Module):
         check_inputs("RecurrentStss.forward",
                      {"x": x, "feature": feature, "mask": mask, "history": history, "state": state},
                      self.INPUT_CHANNELS, self.SIZE_MULTIPLE)
+        recon, features = self.trunk(x, feature, mask, history)
+        return self.head(recon, features, state, x[:, :3])
+
+    def trunk(self, x: torch.Tensor, feature: torch.Tensor, mask: torch.Tensor,
+              history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """STSS's forward, also returning the decoder's last features: (reconstruction (B, 3,
+        2H, 2W) on the jittered grid, features (B, C, H, W)). It does not read the state, so
+        a trainer with the trunk frozen may compute it once per frame."""
         s = self.stss
         motion = s.history_encoder(history)
         x1, x2, x3, x4 = s.encoder(torch.cat([x, x * mask, feature], dim=1))
         y = torch.cat([s.erm(x4, feature, mask), motion], dim=1)
         for block, skip in zip(s.decoder.blocks, (x3, x2, x1)):
             y = block(y, skip)
-        recon = s.decoder.head(y, x[:, :3])
-        return torch.cat([recon, self.params(y, state, x[:, :3])], 1)
+        return s.decoder.head(y, x[:, :3]), y
+
+    def head(self, recon: torch.Tensor, features: torch.Tensor, state: torch.Tensor,
+             color: torch.Tensor) -> torch.Tensor:
+        """The network's output from the trunk's: reconstruction and parameters, (B, 7, 2H, 2W)."""
+        return torch.cat([recon, self.params(features, state, color)], 1)
+
+    def example_inputs(self, size: tuple[int, int], batch: int = 1,
+                       device: torch.device | str | None = None) -> tuple[torch.Tensor, ...]:
+        """Random inputs of render size ``size = (H, W)`` in :meth:`forward` order."""
+        g = torch.Generator().manual_seed(1)
+        state = torch.rand(batch, STATE_CHANNELS, *size, generator=g)
+        state = state.to(device) if device is not None else state
+        return (*self.stss.example_inputs(size, batch, device), state)
 
     @staticmethod
     def state_inputs(reprojected: torch.Tensor, weight: torch.Tensor, valid: torch.Tensor,

@@ -9,6 +9,7 @@ history there, which the trainer treats like a disocclusion (the reconstruction 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -28,22 +29,68 @@ NORMAL_X = 6  # channel of the view-space normal's x in a cached frame
 ALBEDO = slice(12, 15)
 
 
+def trunk_key(net) -> str:
+    """A short hash of a recurrent network's trunk (STSS) weights: names its trunk cache."""
+    h = hashlib.sha256()
+    for k, v in net.stss.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def build_trunk_cache(folder: str | Path, net, progress: bool = True) -> Path:
+    """The trunk's outputs for every frame of ``folder`` (:meth:`RecurrentStss.trunk` on the
+    whole frame: the reconstruction (3, 2h, 2w) and the decoder's features (C, h, w), float16),
+    beside the network inputs' cache, under a key of the trunk's weights. A frozen trunk then
+    runs once per frame instead of once per frame of every sampled sequence. Resumable."""
+    from ..graphs import pad_to_multiple
+
+    cdir = build_cache(folder, progress=progress)
+    out = cdir.parent / f"trunk-{trunk_key(net)}"
+    out.mkdir(parents=True, exist_ok=True)
+    n = json.loads((cdir / "cache.json").read_text())["frames"]
+    todo = [i for i in range(n) if not (out / f"{i:06d}.features.npy").exists()]
+    it = todo
+    if progress and todo:
+        from tqdm import tqdm
+
+        it = tqdm(todo, desc=f"trunk {Path(folder).name}", unit="frame", leave=False)
+    net.eval()
+    with torch.inference_mode():
+        for i in it:
+            inp = torch.from_numpy(np.load(cdir / f"{i:06d}.in.npy").astype(np.float32))[None]
+            h, w = inp.shape[-2:]
+            x, feature, mask, history = (pad_to_multiple(inp[:, sl]) for sl in (X, FEATURE, MASK, HISTORY))
+            recon, features = net.trunk(x, feature, mask, history)
+            for name, t in (("recon", recon[0, :, :2 * h, :2 * w]), ("features", features[0, :, :h, :w])):
+                tmp = out / f"{i:06d}.{name}.tmp.npy"
+                np.save(tmp, t.numpy().astype(np.float16))
+                tmp.replace(out / f"{i:06d}.{name}.npy")  # features last: marks the frame complete
+    return out
+
+
 class SequenceDataset(torch.utils.data.Dataset):
     """Random runs of ``length`` consecutive frames, each cropped at the same ``crop`` x
     ``crop`` render pixels. An item: ``inputs`` (T, 31, c, c), ``target`` (T, 3, 2c, 2c)
     encoded ground truth, ``jitter`` (T, 2), ``shaded`` (T,). ``augment``: mirror (every
     image, the normal's x, the motion's x and the jitter's x negated) and a colour-channel
-    permutation, each with probability 1/2."""
+    permutation, each with probability 1/2. ``trunk``: a network whose trunk outputs are
+    cached (:func:`build_trunk_cache`) and returned as ``recon`` and ``features`` crops (no
+    augmentation then: the trunk's outputs of a mirrored frame are not the mirrored outputs)."""
 
     def __init__(self, folders, length: int = 8, crop: int = 96, skip_first: int = 5, seed: int = 0,
-                 augment: bool = True, progress: bool = True):
+                 augment: bool = True, progress: bool = True, trunk=None):
         if crop % 8:
             raise ValueError(f"crop: expected a multiple of 8, got {crop}")
-        self.length, self.crop, self.seed, self.augment = length, crop, seed, augment
+        self.length, self.crop, self.seed = length, crop, seed
+        self.augment = augment and trunk is None
         self.items: list[tuple[Path, int]] = []
         self.jitters: dict[Path, np.ndarray] = {}
+        self.trunk_dirs: dict[Path, Path] = {}
         for folder in folders:
             cdir = build_cache(folder, progress=progress)
+            if trunk is not None:
+                self.trunk_dirs[cdir] = build_trunk_cache(folder, trunk, progress=progress)
             n = json.loads((cdir / "cache.json").read_text())["frames"]
             self.items += [(cdir, s) for s in range(skip_first, n - length + 1)]
             self.jitters[cdir] = np.stack([np.load(cdir / f"{i:06d}.jitter.npy") for i in range(n)])
@@ -70,6 +117,14 @@ class SequenceDataset(torch.utils.data.Dataset):
         item = {"inputs": torch.from_numpy(inputs), "target": torch.from_numpy(target),
                 "jitter": torch.from_numpy(self.jitters[cdir][start:start + self.length].astype(np.float32)),
                 "shaded": torch.tensor([i % 2 == 0 for i in frames])}
+        if cdir in self.trunk_dirs:
+            tdir = self.trunk_dirs[cdir]
+            item["recon"] = torch.from_numpy(np.stack([np.asarray(np.load(tdir / f"{i:06d}.recon.npy", mmap_mode="r")
+                                                                  [:, 2 * y0:2 * (y0 + c), 2 * x0:2 * (x0 + c)],
+                                                                  np.float32) for i in frames]))
+            item["features"] = torch.from_numpy(np.stack([np.asarray(np.load(tdir / f"{i:06d}.features.npy",
+                                                                             mmap_mode="r")[:, y0:y0 + c, x0:x0 + c],
+                                                                     np.float32) for i in frames]))
         return augment(item, rng) if self.augment else item
 
 

@@ -110,7 +110,8 @@ def test_scale_channels():
 
 
 def _expected_shape(model: nn.Module, batch: int, size: tuple[int, int]) -> tuple[int, ...]:
-    return (batch, 3, size[0] * model.SCALE, size[1] * model.SCALE)
+    channels = getattr(model, "OUTPUT_CHANNELS", 3)  # the recurrent network adds its parameters
+    return (batch, channels, size[0] * model.SCALE, size[1] * model.SCALE)
 
 
 # image models only: the motion pass's flow network and policy have their own contract
