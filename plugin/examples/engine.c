@@ -9,7 +9,13 @@
  *   .venv/bin/python -m plugin.c_abi --build
  *   gcc -std=c99 -O2 -Wall -Wextra -Werror plugin/examples/engine.c -Iplugin/include \
  *       -Lbuild/plugin -lstss_plugin -Wl,-rpath,"$PWD/build/plugin" -lm -o build/plugin/engine
- *   build/plugin/engine [pass]        (pass: "stss", the default, or e.g. "bilinear")
+ *   build/plugin/engine [pass] [images]
+ * pass: "stss", the default, or e.g. "bilinear"; images: "host" (the default: host memory,
+ * a context on the CPU), or on a context on "cuda" (an NVIDIA GPU): "cuda" (every input and
+ * the upscaled output as CUDA device pointers) or "gl" (colour, motion vectors and the
+ * upscaled output as OpenGL textures of a headless EGL context on the NVIDIA driver). The
+ * GPU modes load the CUDA runtime and EGL/OpenGL at run time (gpu.h): link with -ldl on
+ * a C library older than glibc 2.34.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
@@ -20,6 +26,7 @@
 #include <time.h>
 
 #include "stss_plugin.h"
+#include "gpu.h"
 
 enum { RW = 64, RH = 40, DW = 128, DH = 80, FRAMES = 8, FRAMES_AFTER_RESET = 3 };
 
@@ -198,8 +205,21 @@ static void on_message(int32_t severity, const char* message, void* user)
 int main(int argc, char** argv)
 {
     const char* pass = argc > 1 ? argv[1] : "stss";
-    printf("stss_version %s, abi %d (header %d), pass %s\n", stss_version(), (int)stss_abi_version(),
-           STSS_ABI_VERSION, pass);
+    const char* images = argc > 2 ? argv[2] : "host";
+    int on_cuda = strcmp(images, "cuda") == 0, on_gl = strcmp(images, "gl") == 0;
+    if (!on_cuda && !on_gl && strcmp(images, "host") != 0) {
+        printf("images: expected host, cuda or gl, got %s\n", images);
+        return 2;
+    }
+    printf("stss_version %s, abi %d (header %d), pass %s, images in %s\n", stss_version(),
+           (int)stss_abi_version(), STSS_ABI_VERSION, pass, on_cuda ? "CUDA memory" : on_gl ? "GL textures" : "host memory");
+    char why[512] = "";
+    if (on_gl) {  /* the GL context is current on this thread for every dispatch */
+        int failed = gl_context(why, sizeof why);
+        check(!failed, "gl_context", "%s", failed ? why : (const char*)gl.get_string(GL_RENDERER_));
+        if (failed)
+            return 1;
+    }
 
     /* -- pure helpers: the library's jitter is ours -- */
     int32_t phases = stss_jitter_phase_count(RW, DW);
@@ -235,6 +255,8 @@ int main(int argc, char** argv)
     desc.flags = STSS_FLAG_HDR | STSS_FLAG_VALIDATION;
     desc.message_callback = on_message;
     desc.message_user = &messages;
+    if (on_cuda || on_gl)
+        desc.device = "cuda";
     stss_context* ctx = NULL;
     t0 = now_ms();
     r = stss_create(&desc, &ctx);
@@ -242,6 +264,14 @@ int main(int argc, char** argv)
           (int)r, now_ms() - t0, stss_last_error());
     if (r != STSS_RESULT_OK)
         return 1;
+    if (on_cuda) {  /* after create: the plugin's PyTorch has loaded its CUDA runtime */
+        int failed = cuda_load(why, sizeof why);
+        check(!failed, "cuda_runtime", "%s", failed ? why : "cudaMalloc / cudaMemcpy loaded");
+        if (failed)
+            return 1;
+    }
+    void* dev[20] = {0};            /* CUDA copies of the images (cuda) */
+    uint32_t tex[4] = {0};          /* colour, motion, generated motion, output (gl) */
 
     gbuffer* g = calloc(1, sizeof *g);      /* the rendered frame */
     gbuffer* gg = calloc(1, sizeof *gg);    /* the generated frame's G-buffers */
@@ -318,9 +348,49 @@ int main(int argc, char** argv)
         output.generated = &gout;
         output.generated_count = 1;
 
+        if (on_cuda) {  /* every input, and the upscaled output, in CUDA memory */
+            stss_image* in[] = {&frame.color, &frame.depth, &frame.motion, &frame.albedo, &frame.normal,
+                                &frame.roughness, &frame.metallic, &frame.object_id, &gdesc.depth, &gdesc.motion,
+                                &gdesc.albedo, &gdesc.normal, &gdesc.roughness, &gdesc.metallic, &gdesc.object_id};
+            size_t bytes[] = {sizeof g->color, sizeof g->depth, sizeof g->motion, sizeof g->albedo,
+                              sizeof g->normal, sizeof g->roughness, sizeof g->metallic, sizeof g->object_id,
+                              sizeof gg->depth, sizeof gg->motion, sizeof gg->albedo, sizeof gg->normal,
+                              sizeof gg->roughness, sizeof gg->metallic, sizeof gg->object_id};
+            for (size_t i = 0; i < sizeof in / sizeof in[0]; ++i) {
+                if (cuda_upload(&dev[i], in[i]->data, bytes[i]) != 0)
+                    return 1;
+                in[i]->data = dev[i];
+                in[i]->memory = STSS_MEMORY_CUDA;
+            }
+            if (!dev[19] && cuda.malloc_(&dev[19], sizeof cur->px) != 0)
+                return 1;
+            output.color.data = dev[19];
+            output.color.memory = STSS_MEMORY_CUDA;
+        } else if (on_gl) {  /* colour and motion vectors as GL textures, the output into one */
+            gl_upload(&tex[0], &g->color[0][0][0], RW, RH, 4);
+            gl_upload(&tex[1], &g->motion[0][0][0], RW, RH, 2);
+            gl_upload(&tex[2], &gg->motion[0][0][0], RW, RH, 2);
+            if (!tex[3])
+                gl_upload(&tex[3], NULL, DW, DH, 4);
+            stss_image* in[] = {&frame.color, &frame.motion, &gdesc.motion, &output.color};
+            for (int i = 0; i < 4; ++i) {
+                in[i]->data = NULL;
+                in[i]->pitch_bytes = 0;
+                in[i]->memory = STSS_MEMORY_GL_TEXTURE;
+                in[i]->gl_texture = tex[i];
+            }
+        }
+
         double s = now_ms();
         r = stss_dispatch(ctx, &frame, &output);
         double elapsed = now_ms() - s;
+        if (r == STSS_RESULT_OK && on_cuda) {  /* the upscaled frame back, for the checks below */
+            int e = cuda.memcpy_(cur->px, dev[19], sizeof cur->px, CUDA_MEMCPY_DEVICE_TO_HOST);
+            if (e != 0)
+                printf("cudaMemcpy from the device: %s\n", cuda.error_string(e));
+        } else if (r == STSS_RESULT_OK && on_gl) {
+            gl_download_rgba(tex[3], &cur->px[0][0][0], DW, DH);
+        }
         if (r != STSS_RESULT_OK) {
             ok_dispatch = 0;
             printf("dispatch %d failed: %d %s\n", k, (int)r, stss_last_error());
@@ -392,12 +462,14 @@ int main(int argc, char** argv)
     frame.frame_index -= 5;
 
     /* -- GPU handles (a CUDA pointer, a GL texture) need a context on "cuda": this one is on the CPU -- */
-    frame.depth.memory = STSS_MEMORY_GL_TEXTURE;
-    frame.depth.gl_texture = 1;
-    r = stss_dispatch(ctx, &frame, &output);
-    check(r == STSS_RESULT_UNSUPPORTED && strstr(stss_last_error(), "frame.depth.memory") != NULL,
-          "gpu_handle_refused", "result %d: %s", (int)r, stss_last_error());
-    frame.depth.memory = STSS_MEMORY_HOST;
+    if (!on_cuda && !on_gl) {
+        frame.depth.memory = STSS_MEMORY_GL_TEXTURE;
+        frame.depth.gl_texture = 1;
+        r = stss_dispatch(ctx, &frame, &output);
+        check(r == STSS_RESULT_UNSUPPORTED && strstr(stss_last_error(), "frame.depth.memory") != NULL,
+              "gpu_handle_refused", "result %d: %s", (int)r, stss_last_error());
+        frame.depth.memory = STSS_MEMORY_HOST;
+    }
     r = stss_release_gpu_resources(ctx);
     check(r == STSS_RESULT_OK, "release_gpu_resources", "result %d %s", (int)r, stss_last_error());
 
@@ -411,6 +483,11 @@ int main(int argc, char** argv)
     check(r == STSS_RESULT_INVALID_STATE && strstr(stss_last_error(), "destroyed") != NULL, "destroy_twice",
           "result %d: %s", (int)r, stss_last_error());
 
+    for (int i = 0; i < 20; ++i)
+        if (dev[i])
+            cuda.free_(dev[i]);
+    if (tex[0])
+        gl.delete_textures(4, tex);
     free(g);
     free(gg);
     free(out);
