@@ -90,7 +90,7 @@ def cmd_info(ns) -> int:
 
 def cmd_env_check(ns) -> int:
     problems, found = [], {}
-    for mod in ("moderngl", "glcontext", "trimesh", "flip_evaluator", "cffi", "cuda.bindings.runtime"):
+    for mod in ("moderngl", "glcontext", "trimesh", "flip_evaluator", "cffi", "pytest", "cuda.bindings.runtime"):
         try:
             m = __import__(mod, fromlist=["__version__"])
             found[mod] = getattr(m, "__version__", "ok")

@@ -8,8 +8,8 @@
 #                                          # folder), else out/gpu_check; or: ... DIR
 #
 # FILES TO BRING: the working tree (about 14 MiB) and the git-ignored .whl/ folder that
-# `bash scripts/gpu_wheels.sh` fills here (about 2 MiB: the wheels for Python 3.12 that the
-# GPU machine's image lacks, and the GL loader .deb files); together about 16 MiB of the
+# `bash scripts/gpu_wheels.sh` fills here (about 4 MiB: the wheels for Python 3.12 that the
+# GPU machine's image lacks, and the GL loader .deb files); together about 18 MiB of the
 # 64 MiB allowed. With the project's device tool: command "bash scripts/gpu_check.sh",
 # carry [".whl"], timeout_s 600 (the script stops itself by 9 minutes).
 #

@@ -4,8 +4,9 @@
 #   - wheels for Python 3.12, manylinux x86_64, of the packages the GPU machine's image lacks
 #     (it has PyTorch 2.11 + CUDA 13, Triton, ONNX, ONNX Runtime, cuda-python, OpenCV,
 #     scikit-image, tqdm, matplotlib): moderngl and glcontext (headless OpenGL), trimesh (scene
-#     loading), flip-evaluator (the FLIP metric of evaluate), cffi and pycparser (the C ABI);
-#     imgui-bundle and glfw are not needed (window mode only);
+#     loading), flip-evaluator (the FLIP metric of evaluate), cffi and pycparser (the C ABI),
+#     pytest and its dependencies (the tests); imgui-bundle and glfw are not needed (window
+#     mode only);
 #   - the GL loader packages (.deb files in .whl/gl/): libglvnd's libEGL, libOpenGL, libGL,
 #     libGLX, libGLES and libGLdispatch, which route to the NVIDIA driver's EGL there.
 # Prints what it fetched and the sizes, and checks that the tree and .whl/ stay under the
@@ -27,6 +28,11 @@ WHEELS=(
   "flip-evaluator>=1.6"
   "cffi>=1.17"
   "pycparser"
+  "pytest>=8"  # and its dependencies: the GPU machine's image has no test runner
+  "pluggy>=1.5"
+  "iniconfig"
+  "packaging"
+  "pygments"
 )
 DEBS=(libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 
