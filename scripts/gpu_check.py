@@ -142,6 +142,8 @@ def cmd_tests(ns) -> int:
         tests.append({"test": name, "outcome": outcome, "why": why})
         print(f"{outcome:8s} {name}{': ' + why if why else ''}")
     summary = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    if ns.note:
+        summary += f"; {ns.note}"
     if counts["failed"]:
         write_record(ns.record, "failed", summary, tests=tests)
         return 1
@@ -496,6 +498,7 @@ def main(argv=None) -> int:
     p.add_argument("--require-nvidia-gl", action="store_true")
     p = add("tests", cmd_tests)
     p.add_argument("junit")
+    p.add_argument("--note", default="", help="said after the counts (tests left out, and why)")
     p = add("bench-report", cmd_bench_report)
     p.add_argument("json", nargs="+")
     p.add_argument("--skipped", nargs="*", help="bench logs whose 'skipped:' lines to keep")
