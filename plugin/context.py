@@ -31,6 +31,7 @@ from stss_runtime.backends import BACKENDS, BackendError, BackendUnavailable
 from stss_runtime.frame import Frame
 from stss_runtime.ops.encoding import decode_color, encode_color
 from stss_runtime.passes import PASSES, PassOptionError, create_pass
+from stss_runtime.passes.stss_fused import StssFusedPass, fused_applies
 
 from . import gl_interop
 from .checks import ValueChecks
@@ -178,7 +179,11 @@ class Context:
             if self.desc.pass_name in NETWORK_PASSES and self.desc.network != "stss":
                 kwargs["model_name"] = self.desc.network
         try:
-            self.pass_ = create_pass(self.desc.pass_name, **kwargs)
+            if self.desc.pass_name == "stss" and fused_applies(self.desc.backend, self.desc.precision, self.device):
+                # the CPU back-ends run the history's per-frame work inside their graph too
+                self.pass_ = StssFusedPass(**kwargs)
+            else:
+                self.pass_ = create_pass(self.desc.pass_name, **kwargs)
         except BackendUnavailable as e:
             raise BackendUnavailableError(str(e)) from e
         except PassOptionError as e:  # a neural pass that cannot run with this back-end / precision

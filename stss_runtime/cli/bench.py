@@ -53,7 +53,9 @@ def add_parsers(sub) -> None:
                          "cpu 320x180,480x270; cuda 960x540,1280x720,1920x1080")
     ap.add_argument("--pipelines", default="joint,two_stage",
                     help="comma-separated from joint (STSS), joint_taa (STSS + display-resolution "
-                         "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage")
+                         "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage, joint_fused "
+                         "(the joint pass with the history's per-frame work in the graph: the plugin's on the "
+                         "CPU back-ends)")
     ap.add_argument("--model", default="stss", help="STSS network preset of the joint pipelines: stss (default), "
                     "stss_small, stss_tiny (fresh weights: the cost does not depend on them)")
     ap.add_argument("--frames", type=int, default=None,

@@ -56,5 +56,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--motion-prior", default="camera", choices=E.MOTION_PRIORS,
                    help="what the engine hands the motion pass: camera = depth and cameras but no "
                         "object motion (default), zero = nothing")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "openvino"],
+                   help="the neural passes' back-end on the CPU (default torch; pass stss runs as the plugin runs it "
+                        "there, the history's work in the graph)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
+                   help="fp32 (default) or fp16 (openvino: bfloat16 on CPUs with AMX)")
+    p.add_argument("--int8", action="store_true", help="int8 convolutions (onnxruntime, openvino)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)

@@ -4,6 +4,7 @@
     python -m stss_runtime bench --device cuda         # GPU defaults: 960x540, 1280x720, 1920x1080
     python -m stss_runtime bench --json out/bench.json --plot out/bench.png
     python -m stss_runtime bench --pipelines joint,joint_taa,two_stage   # + STSS with accumulation
+    python -m stss_runtime bench --pipelines joint,joint_fused --model stss_small   # the CPU preset's
 
 Each (back-end, precision) runs in its own process (one library's idle threads must not
 slow another's), with both pipelines in that process so their ratio is measured under the
@@ -12,7 +13,11 @@ display sees them): median and p95 of the whole pass, and the median of each sta
 ``prepare`` (history: motion chaining, hole masks; two-stage: its display-resolution
 warps), ``backend`` (the graph on the back-end: colour warps, jitter correction and network
 for the joint pass; the network for the two-stage one), ``output`` (crop, decode to linear
-colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``). On
+colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``).
+``joint_fused`` is the joint pass with the history's per-frame work inside the graph too
+(:mod:`stss_runtime.history_graph`: what the plugin runs on OpenVINO and ONNX Runtime), so
+its ``prepare`` stage only gathers the stored frames; a back-end and precision it does not
+take (fp16 files, CUDA) are left out of it, saying why on stderr. On
 CUDA every stage boundary is synchronised. Frames are synthetic G-buffers (smooth colour,
 depth and motion): the cost does not depend on the picture; each is made on the host and
 moved to the device when it is used, and CUDA's peak memory counts from the first timed frame.
@@ -38,10 +43,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..passes.base import PassOptionError
 from ..synthetic import iter_synthetic_frames
 
 DEFAULT_SIZES = {"cpu": ["320x180", "480x270"], "cuda": ["960x540", "1280x720", "1920x1080"]}
-PIPELINES = ("joint", "joint_taa", "two_stage")
+PIPELINES = ("joint", "joint_taa", "two_stage", "joint_fused")
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -100,13 +106,15 @@ def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, 
                 model: str = "stss"):
     from ..models import build_model
     from ..passes import StssPass, StssTaaPass, TwoStagePass
+    from ..passes.stss_fused import StssFusedPass
 
     opts = {"backend": backend, "precision": precision, "device": device, **(options or {})}
     if backend != "torch":
         opts["cache_dir"] = cache_dir
-    if pipeline in ("joint", "joint_taa"):
+    if pipeline in ("joint", "joint_taa", "joint_fused"):
         torch.manual_seed(0)
-        p = (StssPass if pipeline == "joint" else StssTaaPass)(model=build_model(model), **opts)
+        cls = {"joint": StssPass, "joint_taa": StssTaaPass, "joint_fused": StssFusedPass}[pipeline]
+        p = cls(model=build_model(model), **opts)
     else:
         torch.manual_seed(0)
         p = TwoStagePass(supersampler=build_model("supersampling"), extrapolator=build_model("extranet"), **opts)
@@ -120,7 +128,7 @@ def _gmacs(pipeline: str, size, model: str = "stss") -> float:
     from ..passes.stss import padded_size
 
     w, h = padded_size(size)
-    if pipeline in ("joint", "joint_taa"):
+    if pipeline in ("joint", "joint_taa", "joint_fused"):
         return count_macs(build_model(model), h, w) / 1e9
     sf = count_macs(build_model("supersampling"), h, w)
     ef = count_macs(build_model("extranet"), 2 * h, 2 * w)
@@ -186,9 +194,13 @@ def _worker(config: dict) -> list[dict]:
     throughput = device_gmacs_per_s(config["device"], config["precision"], tf32=tf32)
     for size in config["sizes"]:
         for pipeline in config["pipelines"]:
-            row = measure(pipeline, config["backend"], config["precision"], config["device"], tuple(size),
-                          config["frames"], config["warmup"], config["cache_dir"], config.get("options"),
-                          config.get("variant", ""), config.get("model", "stss"))
+            try:
+                row = measure(pipeline, config["backend"], config["precision"], config["device"], tuple(size),
+                              config["frames"], config["warmup"], config["cache_dir"], config.get("options"),
+                              config.get("variant", ""), config.get("model", "stss"))
+            except PassOptionError as e:  # joint_fused on a back-end / precision it does not take
+                print(f"bench: {pipeline} left out: {e}", file=sys.stderr)
+                continue
             row["device_gmacs_per_s"] = round(throughput, 1)
             row["ceiling_math"] = ceiling_math(config["device"], config["precision"], tf32)
             backend_s = row["stages_ms"]["backend"] / 1e3

@@ -64,6 +64,9 @@ class EvaluateConfig:
     motion_tiers: tuple[int, ...] = (0, 1, 2)
     motion_prior: str = "camera"
     progress: bool = True
+    backend: str = "torch"  # the neural passes' back-end (see stss_runtime.backends)
+    precision: str = "fp32"
+    int8: bool = False  # int8 convolutions (onnxruntime, openvino)
 
     def __post_init__(self):
         bad = [m for m in self.methods if m not in PASSES]
@@ -97,7 +100,20 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
     return out
 
 
-def make_pass(name: str, weights: Path | None):
+def make_pass(name: str, weights: Path | None, backend: str = "torch", precision: str = "fp32",
+              int8: bool = False):
+    """Pass ``name`` with ``weights`` (STSS passes) on ``backend`` / ``precision`` (neural
+    passes; pass ``stss`` on the CPU back-ends as the plugin runs it, the history's work in
+    the graph); ``int8``: int8 convolutions."""
+    kwargs = {}
+    if PASSES[name].runtime_options and (backend, precision, int8) != ("torch", "fp32", False):
+        kwargs = {"backend": backend, "precision": precision, **({"int8": True} if int8 else {})}
+    cls = PASSES[name]
+    if name == "stss":
+        from ..passes.stss_fused import StssFusedPass, fused_applies
+
+        if fused_applies(backend, precision, "cpu"):
+            cls = StssFusedPass
     if weights is not None and issubclass(PASSES[name], StssPass):
         from ..checkpoint import load_weights
         from ..models import STSS
@@ -105,8 +121,8 @@ def make_pass(name: str, weights: Path | None):
         model, info = load_weights(weights)
         if not isinstance(model, STSS):
             raise WeightsError(f"--weights {weights} holds a {info.get('model')!r} model, not an STSS preset")
-        return create_pass(name, model=model)
-    return create_pass(name)
+        return cls(model=model, **kwargs)
+    return cls(**kwargs) if cls is not PASSES[name] else create_pass(name, **kwargs)
 
 
 def consecutive_geometry(folder: Path, meta: dict, indices: list[int]) -> dict[int, tuple]:
@@ -170,14 +186,15 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     gts = {i: display_transform(framedump.read_frame(folder, i)["gt"].astype(np.float32)) for i in scored}
     results = {"data": str(folder), "scene": meta["scene"],
                "frames": {"sf": sum(i % 2 == 0 for i in scored), "ef": sum(i % 2 == 1 for i in scored)},
-               "methods": {}, "time_ms": {}, "skipped": {}}
+               "methods": {}, "time_ms": {}, "skipped": {},
+               "runtime": {"backend": cfg.backend, "precision": cfg.precision, "int8": cfg.int8}}
     outputs_for_crops: dict[str, dict[int, np.ndarray]] = {}
     crop_frames = _crop_frames(scored)
     geometry = consecutive_geometry(folder, meta, indices)
     display_size = tuple(meta["display_size"])
     for name in cfg.methods:
         try:
-            p = make_pass(name, cfg.weights)
+            p = make_pass(name, cfg.weights, cfg.backend, cfg.precision, cfg.int8)
             p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
         except (WeightsError, PassError) as e:  # PassError: a fixed-scale network, a dump at another ratio
             results["skipped"][name] = str(e)
@@ -376,8 +393,11 @@ def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) ->
 def format_report(results: dict, warmup: int) -> str:
     """The results as the text ``evaluate`` prints: the table, times, pass statistics, the
     motion pass, what was skipped."""
+    rt = results.get("runtime", {})
+    on = "" if rt.get("backend", "torch") == "torch" and rt.get("precision", "fp32") == "fp32" and not rt.get("int8") \
+        else f"; neural passes on {rt['backend']} {rt['precision']}{' int8' if rt.get('int8') else ''}"
     lines = [f"{results['scene']} ({results['data']}): {results['frames']['sf']} SF + "
-             f"{results['frames']['ef']} EF frames scored after {warmup} warm-up frames",
+             f"{results['frames']['ef']} EF frames scored after {warmup} warm-up frames{on}",
              metrics.format_table(results),
              "median time per frame (ms, this machine): " +
              ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items())]
