@@ -133,11 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quality", default="PERFORMANCE", type=str.upper,
                    choices=["NATIVE_AA", "QUALITY", "BALANCED", "PERFORMANCE", "ULTRA_PERFORMANCE"],
                    help="render scale per axis (default PERFORMANCE = 2x, what STSS is trained at)")
-    d.add_argument("--compare", default="wipe", choices=["wipe", "side_by_side", "off"],
-                   help="against native rendering: a split-screen wipe (default), side by side, or off")
+    d.add_argument("--compare", default=None, choices=["wipe", "side_by_side", "off"],
+                   help="against native rendering: a split-screen wipe, side by side, or off (default: wipe; "
+                        "off with the CPU preset)")
     d.add_argument("--frames", type=int, default=None,
                    help="display frames to run (default: 120 headless; until closed in a window)")
-    d.add_argument("--display-size", type=parse_size, default=(960, 540), metavar="WxH")
+    d.add_argument("--display-size", type=parse_size, default=None, metavar="WxH",
+                   help="default 960x540; 640x360 with the CPU preset")
+    from .hardware import DEVICES, PRESETS
+
+    d.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the plugin runs: auto (default) = cuda when PyTorch sees a GPU, else cpu; the "
+                        "choice and the reason are printed and shown in the panel")
+    d.add_argument("--preset", default="auto", choices=PRESETS,
+                   help="auto (default): the CPU preset in a window without a usable GPU (small network, fastest "
+                        "CPU back-end, 640x360, no comparison view), else the default (network stss at 960x540); "
+                        "cpu or default force one")
+    d.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino", "tensorrt"],
+                   help="the neural passes' back-end (default auto: torch on CUDA and by default, the fastest CPU "
+                        "back-end with the CPU preset)")
+    d.add_argument("--network", default="auto",
+                   help="the STSS network of the STSS modes: auto (default: stss_small with the CPU preset, else "
+                        "stss), stss, or another preset with shipped weights")
     d.add_argument("--out", type=Path, default=Path("out/demo"),
                    help="output folder: headless results; in a window, the profile on exit / Export (default out/demo)")
     d.add_argument("--sheet-frames", type=int, default=8,
@@ -230,10 +247,17 @@ def cmd_demo(args) -> int:
         raise CliError(f"--sheet-frames must be >= 0, got {args.sheet_frames}")
     if args.free_camera and not window:
         raise CliError("--free-camera needs a window (a display, or --window); headless runs the scripted camera")
+    from .hardware import ChoiceError, choose
+
+    try:
+        choice = choose(args.device, args.backend, args.network, args.preset, args.display_size, args.compare,
+                        window=window)
+    except ChoiceError as e:
+        raise CliError(str(e)) from None
     scene = _load_scene(args.scene)
-    cfg = DemoConfig(scene=args.scene, frames=frames, display_size=args.display_size, mode=args.mode,
-                     quality=args.quality, compare=args.compare, sheet_frames=args.sheet_frames,
-                     debug_view=args.debug_view, loupe=args.loupe, free_camera=args.free_camera)
+    cfg = DemoConfig(scene=args.scene, frames=frames, display_size=choice.display_size, mode=args.mode,
+                     quality=args.quality, compare=choice.compare, sheet_frames=args.sheet_frames,
+                     debug_view=args.debug_view, loupe=args.loupe, free_camera=args.free_camera, runtime=choice)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -241,6 +265,7 @@ def cmd_demo(args) -> int:
         raise CliError(f"output folder '{out}' is not writable: {e.strerror or e}") from None
     if window:
         summary = run_window(scene, cfg, args.screenshot, overlay=not args.no_overlay, profile_out=out)
+        _print_choice(summary["runtime"])
         print(f"demo: {summary['frames']} frames, median frame time {summary['median_frame_ms']:.1f} ms; "
               f"profile in {out}/profile.csv and {out}/frame_times.png")
         _print_stats(summary["stats"])
@@ -253,10 +278,18 @@ def cmd_demo(args) -> int:
     print(f"demo: clip in {summary['video']} (frames in {summary['frames']}/)")
     print(f"demo: profile in {summary['profile']}, plot in {summary['plot']}")
     _print_stats(summary["stats"])
+    _print_choice(choice)
     if summary["sheet"] is not None:
         print(f"demo: comparison sheet in {summary['sheet']}")
         print(summary["table"])
     return 0
+
+
+def _print_choice(choice) -> None:
+    """What the demo ran on and why (hardware.RuntimeChoice)."""
+    print(f"demo: {choice.headline()}")
+    for why in choice.reasons:
+        print(f"demo:   {why}")
 
 
 def _print_stats(stats: dict) -> None:

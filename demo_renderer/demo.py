@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from .hardware import ChoiceError, RuntimeChoice, choose
 from .pipeline import MODE_LABELS, MODES, DemoFrame, DemoPipeline
 from .profiler import DeferredGpuTimer, FrameProfiler
 from .scene import Scene
@@ -38,6 +39,9 @@ class DemoConfig:
     debug_view: str = "none"  # see views.DEBUG_VIEWS
     loupe: bool = False  # the zoom loupe (window: at the pointer; headless: the centre)
     free_camera: bool = False  # window: start with the free-flying camera
+    # where the plugin runs and with what (hardware.choose: --device, --preset, --backend, --network);
+    # the default is the CPU with torch and the default network
+    runtime: RuntimeChoice = field(default_factory=RuntimeChoice)
 
 
 class Compositor:
@@ -137,14 +141,14 @@ class _Run:
         self.profiler = FrameProfiler()
         self.timer = DeferredGpuTimer(gl, profiler=self.profiler)  # GPU times arrive frames late
         self.pipeline = DemoPipeline(gl, scene, cfg.display_size, cfg.mode, cfg.quality, cfg.fps,
-                                     self.shaders, scope=self.timer.scope)
+                                     self.shaders, scope=self.timer.scope, runtime=cfg.runtime)
         self.comp = Compositor(gl, self.shaders, cfg.display_size)
 
     def switch_scene(self, scene: Scene) -> None:
         """Replace the scene (a new renderer and plugin context; same mode and quality)."""
         old = self.pipeline
         self.pipeline = DemoPipeline(self.gl, scene, self.cfg.display_size, old.mode, old.quality, self.cfg.fps,
-                                     self.shaders, scope=self.timer.scope)
+                                     self.shaders, scope=self.timer.scope, runtime=old.runtime)
         old.close()
 
     def step(self, i: int, t: float, fbo, compare: str, split: float, debug_view: str = "none",
@@ -194,6 +198,7 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
     w, h = cfg.display_size
     target = gl.texture((w, h), 4)
     fbo = gl.framebuffer(color_attachments=[target])
+    cfg = replace(cfg, runtime=cfg.runtime.with_gl(gl.info["GL_VENDOR"], gl.info["GL_RENDERER"]))
     run = _Run(gl, scene, cfg)
     images = []
     iterator = range(cfg.frames)
@@ -219,7 +224,8 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
     run.profiler.to_csv(out / "profile.csv")
     run.profiler.plot_png(out / "frame_times.png")
     summary = {"frames": frames_dir, "video": video, "profile": out / "profile.csv",
-               "plot": out / "frame_times.png", "stats": run.profiler.stats(), "sheet": None, "table": None}
+               "plot": out / "frame_times.png", "stats": run.profiler.stats(), "sheet": None, "table": None,
+               "runtime": cfg.runtime, "note": run.pipeline.note}
     if cfg.sheet_frames:
         import plugin
 
@@ -362,6 +368,8 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         glfw.make_context_current(window)
         glfw.swap_interval(0)
         gl = moderngl.create_context(require=430)
+        gl_names = (gl.info["GL_VENDOR"], gl.info["GL_RENDERER"])
+        cfg = replace(cfg, runtime=cfg.runtime.with_gl(*gl_names))
         run = _Run(gl, scene, cfg)
         sources = SceneSources(scene, cfg.scene)
         from .uistate import DemoUiState
@@ -370,6 +378,7 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
                         pass_labels=dict(MODE_LABELS), quality=cfg.quality, compare=cfg.compare, split=cfg.split,
                         debug_view=cfg.debug_view, loupe=cfg.loupe, free_camera=cfg.free_camera,
                         scene_path=os.getcwd() + os.sep)
+        _show_runtime(s, run.pipeline)
         ui = None
         if overlay:
             from .overlay import Overlay
@@ -403,6 +412,9 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
                     index, t, flying = 0, 0.0, False
             elif s.changed & {"pass_name", "quality"}:
                 run.pipeline.set_mode(s.pass_name, s.quality)
+                _show_runtime(s, run.pipeline)
+            elif s.changed & {"device", "backend", "network"}:
+                s.status = _switch_runtime(s, run.pipeline, gl_names)
             if s.export_requested:
                 s.export_requested = False
                 if profile_out is None:
@@ -460,9 +472,40 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
             ui.shutdown()
         glfw.destroy_window(window)
         return {"frames": len(frame_ms), "median_frame_ms": float(np.median(frame_ms)) if frame_ms else None,
-                "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status}
+                "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status,
+                "runtime": run.pipeline.runtime, "note": run.pipeline.note}
     finally:
         glfw.terminate()
+
+
+def _show_runtime(s, pipeline: DemoPipeline) -> None:
+    """Put what the plugin runs on, why, and the choices offered into the panel's state."""
+    from .hardware import offered
+
+    rt = pipeline.runtime
+    s.device, s.backend, s.network = rt.device, rt.backend, rt.network
+    s.devices, s.backends, s.networks = offered(rt.device)
+    s.runtime = rt.headline()
+    s.runtime_reasons = list(rt.reasons) + ([pipeline.note] if pipeline.note else [])
+
+
+def _switch_runtime(s, pipeline: DemoPipeline, gl_names: tuple[str, str]) -> str:
+    """Apply the device / back-end / network picked in the panel; the status line says what
+    happened (on failure the previous choice stays)."""
+    import plugin
+
+    old = pipeline.runtime
+    backend = s.backend if "device" not in s.changed else "auto"  # a new device: its best back-end
+    try:
+        rt = choose(s.device, backend, s.network, old.preset, old.display_size, old.compare,
+                    window=True).with_gl(*gl_names)
+        pipeline.set_runtime(rt)
+    except (ChoiceError, plugin.PluginError, ValueError, RuntimeError) as e:  # the runtime's: RuntimeErrors
+        pipeline.set_runtime(old)
+        _show_runtime(s, pipeline)
+        return f"could not switch: {e}"
+    _show_runtime(s, pipeline)
+    return f"now on {rt.device} / {rt.backend} ({rt.compute}), network {rt.network}"
 
 
 def _export(profiler: FrameProfiler, folder: Path) -> None:

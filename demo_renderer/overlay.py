@@ -116,6 +116,7 @@ _RGBA = {
     "native": imgui.ImVec4(0.45, 0.90, 0.40, 1.0),
     "budget": imgui.ImVec4(1.00, 0.30, 0.30, 1.0),
     "status": imgui.ImVec4(1.00, 0.85, 0.40, 1.0),
+    "runtime": imgui.ImVec4(0.55, 0.85, 1.00, 1.0),
     "dim": imgui.ImVec4(0.70, 0.70, 0.70, 1.0),
 }
 
@@ -281,7 +282,31 @@ class Overlay:
                 imgui.push_text_wrap_pos(380)
                 imgui.text_colored(_RGBA["status"], st.status)
                 imgui.pop_text_wrap_pos()
+            self._runs_on()
         imgui.end()
+
+    def _runs_on(self) -> None:
+        """Where the plugin runs: device, back-end and network (changing one makes a new
+        context), the resulting choice in one line, and why each part was chosen."""
+        st = self.state
+        imgui.separator_text("runs on")
+        imgui.push_item_width(190)
+        self._combo("device", "device", st.devices or [st.device])
+        self._combo("back-end", "backend", st.backends or [st.backend])
+        self._combo("network", "network", st.networks or [st.network])
+        imgui.pop_item_width()
+        if st.runtime:
+            imgui.push_text_wrap_pos(380)
+            imgui.text_colored(_RGBA["runtime"], st.runtime)
+            imgui.pop_text_wrap_pos()
+        if st.runtime_reasons:
+            imgui.set_next_item_open(False, imgui.Cond_.first_use_ever)
+            if imgui.tree_node("why this choice"):
+                imgui.push_text_wrap_pos(380)
+                for why in st.runtime_reasons:
+                    imgui.text_disabled("- " + why)
+                imgui.pop_text_wrap_pos()
+                imgui.tree_pop()
 
     def _scene_file(self) -> None:
         """A scene file: a path field, "Load", and "Browse" (folders and scene files)."""

@@ -16,10 +16,14 @@ from typing import Callable, ContextManager
 
 import moderngl
 import numpy as np
+import torch
 
 import plugin
+from plugin.helpers import NETWORK_PASSES
 from stss_runtime.ops.encoding import display_transform
+from stss_runtime.passes import PASSES
 
+from .hardware import RuntimeChoice
 from .renderer import Renderer
 from .scene import Scene
 from .shaderlib import ShaderLibrary
@@ -76,13 +80,22 @@ class DemoPipeline:
     the plugin) and the plugin's own timings.
     :attr:`free_camera` (a :class:`~demo_renderer.freecam.FreeCamera`), when set, replaces the
     scene's scripted camera.
+
+    ``runtime`` (:class:`~demo_renderer.hardware.RuntimeChoice`): the device, back-end,
+    precision and STSS network of the plugin context (default: the CPU, torch, ``stss``);
+    a mode whose pass cannot run on that back-end runs on torch, and :attr:`note` says why.
+    With ``runtime.gl_textures`` the rendered frame's colour and the generated frame's motion
+    are handed over as GL textures (CUDA-OpenGL interop on a CUDA context), the other
+    G-buffers through host memory (the renderer packs two buffers per texture).
     """
 
     def __init__(self, gl: moderngl.Context, scene: Scene, display_size: tuple[int, int],
                  mode: str = "stss", quality: str = "PERFORMANCE", display_fps: float = 60.0,
                  shaders: ShaderLibrary | None = None,
-                 scope: Callable[[str], ContextManager] | None = None):
+                 scope: Callable[[str], ContextManager] | None = None, runtime: RuntimeChoice | None = None):
         self.gl = gl
+        self.runtime = runtime or RuntimeChoice(display_size=tuple(display_size))
+        self.note = ""  # why the mode's pass does not run on the chosen back-end, when it does not
         self.scene = scene
         self.display_size = display_size
         self.display_fps = display_fps
@@ -111,14 +124,38 @@ class DemoPipeline:
         # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them
         self.send_motion = spec is None or "motion" in plugin.required_inputs(spec[0])
         if spec is not None:
-            self.ctx = plugin.Context(plugin.ContextDescription(
-                max_render_size=self.render_size, display_size=self.display_size, pass_name=spec[0],
-                generated_frames=spec[1]))
+            self.ctx = self._context(spec[0], spec[1])
         self.phases = plugin.jitter_phase_count(self.render_size[0], self.display_size[0])
         self.bias = plugin.mip_bias(self.render_size[0], self.display_size[0])
         self._rendered_index = 0  # the new context's frame numbers
         self._dispatched: dict[int, int] = {}  # dispatch frame_index -> display frame (late GPU times)
         self.reset_history()
+
+    def _context(self, name: str, generated: int) -> plugin.Context:
+        """The plugin context of pass ``name`` on :attr:`runtime`; on torch (with :attr:`note`
+        saying why) when the pass cannot run on the chosen back-end (interpolation: torch only)."""
+        rt = self.runtime
+        kw = dict(max_render_size=self.render_size, display_size=self.display_size, pass_name=name,
+                  generated_frames=generated, device=rt.device, gl_interop="auto" if rt.gl_textures else "host")
+        if PASSES[name].runtime_options:
+            kw.update(backend=rt.backend, precision=rt.precision)
+        if name in NETWORK_PASSES:
+            kw["network"] = rt.network
+        self.note = ""
+        try:
+            return plugin.Context(plugin.ContextDescription(**kw))
+        except (plugin.UnsupportedError, plugin.BackendUnavailableError) as e:
+            if kw.get("backend", "torch") == "torch":
+                raise
+            self.note = f"{name} runs on torch fp32: {e}"
+            kw.update(backend="torch", precision="fp32")
+            return plugin.Context(plugin.ContextDescription(**kw))
+
+    def set_runtime(self, runtime: RuntimeChoice) -> None:
+        """Run the plugin on another device / back-end / network (a new context; the history
+        starts over)."""
+        self.runtime = runtime
+        self.set_mode(self.mode, self.quality)
 
     def reset_history(self) -> None:
         """Start over: the next frame is rendered and dispatched with ``reset`` (after a camera
@@ -169,22 +206,31 @@ class DemoPipeline:
         a = self._read(target)
         return a["color"].astype(np.float32), a
 
-    def _read(self, target) -> dict[str, np.ndarray]:
-        """Every buffer to host memory, its CPU time added to :attr:`readback_ms`. (CPU time
-        only: a GL timer query around a read-back does not measure the transfer on Mesa.)"""
+    def _read(self, target, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """Every buffer to host memory but those in ``skip`` ("color", "motion": handed over
+        as textures, or not needed), its CPU time added to :attr:`readback_ms` (CPU time only:
+        a GL timer query around a read-back does not measure the transfer on Mesa)."""
         t0 = time.perf_counter()
-        a = self.renderer.read_frame(target)
+        a = self.renderer.read_frame(target) if not skip else _read_except(target, skip)
         self.readback_ms += (time.perf_counter() - t0) * 1e3
         return a
 
-    def _engine_frame(self, i: int, t: float, dt: float, shade: bool, prefix: str) -> tuple[dict, dict]:
+    def _engine_frame(self, i: int, t: float, dt: float, shade: bool, prefix: str,
+                      textures: bool = False) -> tuple[dict, dict]:
+        """The frame description fields of display frame ``i`` and what was read back;
+        ``textures``: hand the colour (rendered frames) or the motion (G-buffer-only frames)
+        over as a GL texture (the next render overwrites the G-buffers, not the colour)."""
         jitter = plugin.jitter_offset(i, self.phases)
         target, cam = self._render(i, t, t - dt, self.render_size, jitter, self.bias, shade, prefix)
-        a = self._read(target)
-        fields = dict(depth=a["depth"], motion=a["motion"] if self.send_motion else None, jitter_px=jitter, view=cam.view, proj=cam.proj,
-                      **{k: a[k] for k in _GB})
+        gl = ("color" if shade else "motion") if textures else None
+        a = self._read(target, () if gl is None else ("color",) if shade else ("color", "motion"))
+        motion = target.motion if gl == "motion" else a["motion"]
+        fields = dict(depth=a["depth"], motion=motion if self.send_motion else None, jitter_px=jitter,
+                      view=cam.view, proj=cam.proj, **{k: a[k] for k in _GB})
+        if gl == "color":
+            fields["color"] = target.color
         if not shade:
-            a.pop("color")
+            a.pop("color", None)
         return fields, a
 
     def kind(self, i: int) -> str:
@@ -211,14 +257,17 @@ class DemoPipeline:
             out, self._pending = self._pending, None
             return out
         cam = self.scene.camera
-        rendered, arrays = self._engine_frame(i, t, dt, True, "")
+        textures = self.runtime.gl_textures and not gbuffers  # a G-buffer debug view reads them all
+        rendered, arrays = self._engine_frame(i, t, dt, True, "", textures)
+        color = rendered.pop("color", None)
+        color = arrays["color"] if color is None else color
         generated, next_arrays = [], None
         if self.generated_frames:
-            nxt, next_arrays = self._engine_frame(i + 1, t + dt, dt, False, "next_")
+            nxt, next_arrays = self._engine_frame(i + 1, t + dt, dt, False, "next_", textures)
             generated = [plugin.GeneratedFrameDescription(**nxt)]
         reset = self._last_display is None or i != self._last_display + 1
         result = self.ctx.dispatch(plugin.FrameDescription(
-            frame_index=self._rendered_index, color=arrays["color"],
+            frame_index=self._rendered_index, color=color,
             frame_time_ms=1000.0 * (1 + self.generated_frames) / self.display_fps,
             near=cam.near, far=cam.far, fov_y_rad=plugin.helpers.vertical_fov_from_proj(rendered["proj"]),
             reset=reset, generated=generated, **rendered))
@@ -236,9 +285,9 @@ class DemoPipeline:
             del self._dispatched[k]  # never read (the plugin dropped them): forget
         if generated:
             # done now, during the rendered frame: timed there, shown at the next present
-            self._pending = DemoFrame(i + 1, t + dt, "generated", result.generated[0].color, gbuffers=next_arrays,
-                                      view=nxt["view"])
-        return DemoFrame(i, t, "rendered", result.output, cpu, reset=result.reset, gbuffers=arrays,
+            self._pending = DemoFrame(i + 1, t + dt, "generated", _host(result.generated[0].color),
+                                      gbuffers=next_arrays, view=nxt["view"])
+        return DemoFrame(i, t, "rendered", _host(result.output), cpu, reset=result.reset, gbuffers=arrays,
                          view=rendered["view"], gpu_late=gpu_late)
 
     def _plugin_columns(self, stages: dict[str, float], generated: bool) -> dict[str, float]:
@@ -280,3 +329,31 @@ class DemoPipeline:
 
 def nullscope(name: str) -> ContextManager:
     return contextlib.nullcontext()
+
+
+def _host(image) -> np.ndarray:
+    """A plugin output as host memory (a CUDA context returns torch tensors on the GPU)."""
+    if isinstance(image, torch.Tensor):
+        return image.detach().float().cpu().numpy()
+    return image
+
+
+def _read_except(target, skip: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """:meth:`Renderer.read_frame` without the buffers in ``skip`` ("color", "motion"): they
+    stay on the GPU, for CUDA-OpenGL interop."""
+    w, h = target.size
+
+    def read(tex, dtype, comps):
+        return np.frombuffer(tex.read(), dtype=dtype).reshape(h, w, comps)[::-1]
+
+    ar = read(target.albedo_roughness, np.float16, 4)
+    nm = read(target.normal_metallic, np.float16, 4)
+    di = read(target.depth_id, np.float32, 2)
+    out = {"albedo": np.ascontiguousarray(ar[..., :3]), "roughness": np.ascontiguousarray(ar[..., 3]),
+           "normal": np.ascontiguousarray(nm[..., :3]), "metallic": np.ascontiguousarray(nm[..., 3]),
+           "depth": np.ascontiguousarray(di[..., 0]), "object_id": np.rint(di[..., 1]).astype(np.int32)}
+    if "motion" not in skip:
+        out["motion"] = np.ascontiguousarray(read(target.motion, np.float32, 2))
+    if "color" not in skip:
+        out["color"] = np.ascontiguousarray(read(target.color, np.float16, 4)[..., :3])
+    return out

@@ -32,4 +32,13 @@ class DemoUiState:
     show_overlay: bool = True
     export_requested: bool = False
     status: str = ""  # one line the overlay shows: what the last action did, or why it failed
+    # where the plugin runs (hardware.RuntimeChoice): the choices offered and made, and why
+    device: str = "cpu"
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    backend: str = "torch"
+    backends: list[str] = field(default_factory=lambda: ["torch"])
+    network: str = "stss"
+    networks: list[str] = field(default_factory=lambda: ["stss"])
+    runtime: str = ""  # one line: preset, network, device / back-end (precision), size
+    runtime_reasons: list[str] = field(default_factory=list)  # why each choice was made
     changed: set[str] = field(default_factory=set)
