@@ -379,7 +379,9 @@ def format_table(results: Mapping[str, Any]) -> str:
 
     ``results``: ``{"frames": {"sf": N, "ef": M}, "methods": {METHOD: {"sf": {"all":
     {"psnr", "ssim", "flip"}, "edge": {...}, "hole": {...}}, "ef": {...}}}}``. One row per
-    method and frame kind (SF rows first, then EF), columns PSNR / SSIM / FLIP over all,
+    method and frame kind (SF rows first, then EF; with more generated frames per rendered
+    one, the kinds ``results["frames"]`` lists, e.g. ``ef1`` .. ``ef3``, in that order),
+    columns PSNR / SSIM / FLIP over all,
     edge and hole pixels. NaN, None or missing values show as "-". In each column, the
     best value among the methods *of the same frame kind* (highest PSNR / SSIM, lowest
     FLIP, compared at the printed precision, ties all marked) is marked with '*' when at
@@ -388,6 +390,7 @@ def format_table(results: Mapping[str, Any]) -> str:
     methods: Mapping[str, Any] = results.get("methods", {}) or {}
     frames: Mapping[str, Any] = results.get("frames", {}) or {}
     names = list(methods)
+    kinds = tuple(frames) if frames and set(frames) - set(FRAME_KINDS) else FRAME_KINDS
     name_w = max([len("method")] + [len(str(n)) for n in names])
     columns = [(r, k) for r in REGIONS for k in METRICS]
 
@@ -398,7 +401,7 @@ def format_table(results: Mapping[str, Any]) -> str:
 
     # best printed value per (kind, column)
     best: dict[tuple[str, str, str], str] = {}
-    for kind in FRAME_KINDS:
+    for kind in kinds:
         for region, metric in columns:
             vals = [value(n, kind, region, metric) for n in names]
             vals = [v for v in vals if not math.isnan(v)]
@@ -416,11 +419,11 @@ def format_table(results: Mapping[str, Any]) -> str:
     rule = "-" * len(head2)
 
     lines = []
-    counts = ", ".join(f"{k.upper()} {frames[k]}" for k in FRAME_KINDS if k in frames)
+    counts = ", ".join(f"{k.upper()} {frames[k]}" for k in kinds if k in frames)
     if counts:
         lines.append(f"frames: {counts}")
     lines += [head1, head2, rule]
-    for kind in FRAME_KINDS:
+    for kind in kinds:
         for name in names:
             cells = []
             for region in REGIONS:
@@ -431,7 +434,7 @@ def format_table(results: Mapping[str, Any]) -> str:
                     group += f"{text + mark:>{_CELL}}"
                 cells.append(" | " + group)
             lines.append(f"{str(name):<{name_w}}  {kind.upper():<4}" + "".join(cells))
-        if kind != FRAME_KINDS[-1] and names:
+        if kind != kinds[-1] and names:
             lines.append(rule)
     lines.append("* best among methods for that frame kind (PSNR [dB], SSIM: higher is better;"
                  " FLIP: lower is better); - = not available")

@@ -1,25 +1,29 @@
 """Frame interpolation (VFI): double the frame rate by synthesising the frame BETWEEN two
 rendered frames, at the price of one display frame of latency (``shared/PASSES.md``).
 
-Schedule and call contract (``latency_frames = 1``): the engine renders only the even
-display frames (``frame.shaded``); ``execute(frame i)`` returns the display output for
-frame ``i - 1``:
+Schedule and call contract: the engine renders one display frame in ``n + 1``
+(``generated_frames = n``, 1 to 3; ``frame.shaded``), and the pass synthesises the ``n``
+frames between two rendered ones, frame ``k`` of them (1-based) at the fraction
+``k / (n + 1)`` of the way from the earlier one. It returns one display frame per call, in
+display order, ``n`` display frames late (``latency_frames = n``: one render frame's time
+less one display frame; with ``n = 1``, handed frame ``i`` it returns frame ``i - 1``):
 
-* on a rendered frame ``b = i``: upscale ``b`` with the inner upscaler, interpolate the
-  middle frame ``m = i - 1`` between the stored upscale of ``a = i - 2`` and ``b``, return
-  ``m``, store ``b``'s upscale;
-* on an unrendered frame ``i``: return the stored upscale of frame ``i - 1``;
+* on a rendered frame ``b``: upscale ``b`` with the inner upscaler, interpolate the
+  ``n`` frames ``m_1 .. m_n`` between the stored upscale of the previous rendered frame
+  ``a`` and ``b``, queue them and ``b``'s upscale, return the oldest queued frame;
+* on an unrendered frame: return the oldest queued frame (the first calls after a reset,
+  with nothing queued: the stored upscale of the last rendered frame);
 * on the first call after setup/reset: return frame ``i``'s own upscale (nothing earlier
   exists; an evaluator drops that output);
 * a camera cut (``frame.reset``, or an index gap) is never interpolated across: a cut at
-  ``b`` shows ``a`` again for ``m`` (``m`` belongs to the old shot), a cut at ``m`` shows
-  ``b``'s upscale for ``m``.
+  ``b`` shows ``a`` again for every ``m`` (they belong to the old shot), a cut at ``m_k``
+  shows ``a`` for ``m_1 .. m_{k-1}`` and ``b``'s upscale from ``m_k`` on.
 
 What the pass reads: everything of the rendered frames; of an unrendered frame **only its
-motion vectors**. A half-rate engine would hand over motion from ``b`` straight to ``a``
+motion vectors**. A reduced-rate engine would hand over motion from ``b`` straight to ``a``
 (``b``'s pixels, render pixels, previous minus current); frame dumps carry per-display-frame
-motion, so the pass emulates that by composing ``b -> m -> a``
-(:func:`stss_runtime.ops.warp.compose_motion` of ``b``'s motion with ``m``'s). The inner
+motion, so the pass emulates that by composing ``b -> m_n -> .. -> m_1 -> a``
+(:func:`stss_runtime.ops.warp.compose_motion` of ``b``'s motion with each ``m``'s). The inner
 upscaler (a pass of :data:`stss_runtime.passes.PASSES`, default ``temporal``) is fed a
 consistent half-rate sequence: the rendered frames only, re-indexed consecutively, with
 that composed ``b -> a`` motion.
@@ -27,7 +31,7 @@ that composed ``b -> a`` motion.
 The interpolation, in encoded (display-referred) colour at display resolution:
 
 1. **Cheap path** (:func:`cheap_interpolate`, FSR 3 style): ``b``'s motion (dilated to the
-   nearest depth, on the unjittered display grid) is forward-splatted to the middle time
+   nearest depth, on the unjittered display grid) is forward-splatted to the frame's time
    with nearest-depth-wins (``scatter_reduce`` amin on depth); cracks take their farthest
    neighbour, disocclusion holes the flow of the farthest-depth (background) pixel of b's
    motion around them; ``a`` is read at ``p + t f`` and ``b`` at
@@ -40,7 +44,8 @@ The interpolation, in encoded (display-referred) colour at display resolution:
    batch (horizontal neighbours as one patch, sharing their halo), refines them and
    scatters them back -- the other tiles keep the cheap result and
    cost nothing. ``vfi_dense`` refines the whole frame with the same network; on refined
-   tiles both give the same values.
+   tiles both give the same values. The refiner was trained on middle frames (``t = 1/2``);
+   at the other fractions of 3x and 4x it runs as it is.
 
 STSS extrapolation (zero latency) stays the runtime's default pass; this one is the
 alternative for engines that accept a frame of delay.
@@ -49,6 +54,7 @@ alternative for engines that accept a frame of delay.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +68,8 @@ from ..ops.interpolate import CheapResult, cheap_interpolate
 from .base import Pass, PassError, torch_only
 
 WEIGHTS_NAME = "vfi_refiner.pt"
+#: The most frames synthesised between two rendered ones (4x the rendered frame rate).
+MAX_GENERATED = 3
 
 
 def _load_refiner(weights) -> tuple[VfiRefiner, dict]:
@@ -86,7 +94,7 @@ class VfiPass(Pass):
                    "STSS extrapolation stays the default): FSR 3 style cheap blend, neural "
                    "refiner on the tiles its uncertainty head predicts to be hard")
     inputs = ("color", "motion", "depth", "normal", "object_id")
-    latency_frames = 1
+    latency_frames = 1  # display frames at 2x; an instance: its generated_frames (one rendered frame late)
     neural = True  # the refiner
     runtime_options = True
     dense = False
@@ -94,17 +102,26 @@ class VfiPass(Pass):
     def __init__(self, inner: str = "temporal", model: VfiRefiner | None = None,
                  weights: str | Path | None = None, threshold: float | None = None,
                  tile: int | None = None, refine: bool = True, device: str | torch.device = "cpu",
-                 backend: str = "torch", precision: str = "fp32", max_render_size: tuple[int, int] | None = None):
+                 backend: str = "torch", precision: str = "fp32", max_render_size: tuple[int, int] | None = None,
+                 generated_frames: int = 1):
         """``inner``: the upscaler pass of the rendered frames (a name of ``PASSES``);
         ``model``: a refiner (else loaded from ``weights``, default the shipped
         ``stss_runtime/weights/vfi_refiner.pt``); ``threshold``/``tile``: override the
         values stored with the weights; ``refine=False``: the cheap path alone.
         ``device``: where the refiner and the cheap path run (frames are moved there); the
         tile-pruned refiner runs in eager torch fp32 only (other ``backend`` / ``precision``
-        values raise :class:`PassOptionError`); ``max_render_size`` is not needed."""
+        values raise :class:`PassOptionError`); ``max_render_size`` is not needed.
+        ``generated_frames``: display frames synthesised between two rendered ones (1 to 3;
+        also the pass's :attr:`latency_frames`)."""
         super().__init__()
         from . import PASSES
 
+        if isinstance(generated_frames, bool) or not isinstance(generated_frames, int) \
+                or not 1 <= generated_frames <= MAX_GENERATED:
+            raise ValueError(f"generated_frames: expected an integer from 1 to {MAX_GENERATED} (frames between two "
+                             f"rendered ones), got {generated_frames!r}")
+        self.generated_frames = generated_frames
+        self.latency_frames = generated_frames  # display frames: the rendered frame waits for its successor
         if refine:
             torch_only(self.name, backend, precision, "the tile-pruned refiner gathers tiles in eager torch")
         self.device = torch.device(device)
@@ -139,7 +156,8 @@ class VfiPass(Pass):
         self._prev: Frame | None = None  # the last rendered frame (a)
         self._prev_up: torch.Tensor | None = None  # its upscale, linear
         self._pending_motion: list[torch.Tensor] = []  # motion of unrendered frames since a
-        self._cut_at_unrendered = False
+        self._cut_at: int | None = None  # which of them is a camera cut (its position in the list)
+        self._queue: deque[tuple[torch.Tensor, dict]] = deque()  # (output, its stats), display order
         self._inner_index = 0
         if self.display_size is not None:
             self.inner.reset()
@@ -148,50 +166,63 @@ class VfiPass(Pass):
         self._inner_index = 0 if reset else self._inner_index + 1
         return self.inner(replace(frame, index=self._inner_index, motion=motion, reset=reset))
 
+    def _next(self) -> torch.Tensor:
+        """The oldest queued output (its statistics into :attr:`last_stats`); with nothing
+        queued (the first calls after a reset), the last rendered frame's upscale."""
+        if not self._queue:
+            self.last_stats = {"interpolated": False}
+            return self._prev_up
+        out, self.last_stats = self._queue.popleft()
+        return out
+
     def execute(self, frame: Frame) -> torch.Tensor:
         frame = frame.to(self.device)
         gap = self._last_index is None or frame.index != self._last_index + 1
         first = self._prev_up is None
         self._last_index = frame.index
-        self.last_stats = {"interpolated": False}
         if not frame.shaded:
             if first or gap:
                 raise PassError(f"{self.name}: frame {frame.index} is not rendered, but the first "
                                 f"frame after a reset (or an index gap) must be rendered")
-            if self._pending_motion:
-                raise PassError(f"{self.name}: frame {frame.index}: two unrendered frames in a "
-                                f"row; interpolation doubles the frame rate (every other frame "
-                                f"rendered)")
-            if frame.reset:  # cut between a and m: nothing to compose, m shows b later
-                self._cut_at_unrendered = True
+            if len(self._pending_motion) == self.generated_frames:
+                raise PassError(f"{self.name}: frame {frame.index}: {len(self._pending_motion) + 1} unrendered "
+                                f"frames in a row; the pass synthesises {self.generated_frames} between two "
+                                f"rendered frames (generated_frames={self.generated_frames})")
+            if frame.reset and self._cut_at is None:  # a cut before a rendered frame: the rest shows b
+                self._cut_at = len(self._pending_motion)
             self._pending_motion.append(frame.motion)  # the one thing read of this frame
-            return self._prev_up
-        cut = first or gap or frame.reset or self._cut_at_unrendered
-        if cut:
+            return self._next()
+        k = len(self._pending_motion)
+        if first or gap:  # nothing earlier exists
+            self._queue.clear()
             up = self._upscale(frame, frame.motion, reset=True)
-            if first or gap:
-                out = up  # nothing earlier exists
-            elif self._cut_at_unrendered or not self._pending_motion:
-                out = up  # m belongs to b's shot (or b follows a directly)
-            else:
-                out = self._prev_up  # cut at b: m belongs to a's shot
+            self._queue.append((up, {"interpolated": False}))
+        elif frame.reset or self._cut_at is not None:  # never interpolated across a cut
+            up = self._upscale(frame, frame.motion, reset=True)
+            cut = k if frame.reset and self._cut_at is None else self._cut_at
+            for j in range(k):  # before the cut: the old shot's last frame; from it on: b
+                self._queue.append((self._prev_up if j < cut else up, {"interpolated": False}))
+            self._queue.append((up, {"interpolated": False}))
         else:
             motion = frame.motion
             for older in reversed(self._pending_motion):
-                motion = W.compose_motion(motion, older)  # b -> m -> a
+                motion = W.compose_motion(motion, older)  # b -> m_k -> ... -> m_1 -> a
             up = self._upscale(frame, motion, reset=False)
-            out = self._interpolate(self._prev, self._prev_up, frame, up, motion) \
-                if self._pending_motion else self._prev_up
+            for j in range(k):
+                out = self._interpolate(self._prev, self._prev_up, frame, up, motion, (j + 1) / (k + 1))
+                self._queue.append((out, self.last_stats))
+            self._queue.append((up, {"interpolated": False}))
         self._prev, self._prev_up = frame, up
         self._pending_motion = []
-        self._cut_at_unrendered = False
-        return out
+        self._cut_at = None
+        return self._next()
 
     def _interpolate(self, a: Frame, up_a: torch.Tensor, b: Frame, up_b: torch.Tensor,
-                     motion_ba: torch.Tensor) -> torch.Tensor:
+                     motion_ba: torch.Tensor, t: float = 0.5) -> torch.Tensor:
+        """The frame at the fraction ``t`` of the way from ``a`` to ``b``."""
         t0 = time.perf_counter()
         res = cheap_interpolate(encode_color(up_a), encode_color(up_b), motion_ba,
-                                a.depth, b.depth, a.jitter_px, b.jitter_px)
+                                a.depth, b.depth, a.jitter_px, b.jitter_px, t=t)
         x = res.features(b.near, b.far)
         t1 = time.perf_counter()
         self.last_cheap, self.last_features = res, x
@@ -228,9 +259,11 @@ class VfiCheapPass(VfiPass):
     neural = False
 
     def __init__(self, inner: str = "temporal", device: str | torch.device = "cpu", backend: str = "torch",
-                 precision: str = "fp32", max_render_size: tuple[int, int] | None = None):
-        """No network: ``backend`` and ``precision`` do not apply; ``device`` does."""
-        super().__init__(inner=inner, refine=False, device=device)
+                 precision: str = "fp32", max_render_size: tuple[int, int] | None = None,
+                 generated_frames: int = 1):
+        """No network: ``backend`` and ``precision`` do not apply; ``device`` and
+        ``generated_frames`` do."""
+        super().__init__(inner=inner, refine=False, device=device, generated_frames=generated_frames)
 
 
 VFI_PASSES = {p.name: p for p in (VfiPass, VfiDensePass, VfiCheapPass)}

@@ -130,12 +130,59 @@ def test_schedule_misuse_is_reported():
     p.setup((RW, RH), (DW, DH))
     p(_frame(0, colour=0.2))
     p(_frame(1))
-    with pytest.raises(PassError, match="two unrendered frames in a row"):
+    with pytest.raises(PassError, match="2 unrendered frames in a row.*generated_frames=1"):
         p(_frame(2))
+    for bad in (0, 4, True, 1.5):
+        with pytest.raises(ValueError, match="generated_frames: expected an integer from 1 to 3"):
+            VfiCheapPass(inner="bilinear", generated_frames=bad)
     with pytest.raises(ValueError, match="inner must be a zero-latency pass"):
         VfiCheapPass(inner="vfi")
     with pytest.raises(ValueError, match="inner must be"):
         VfiCheapPass(inner="nope")
+
+
+def _schedule_n(count, n, reset_at=()):
+    """Display frames 0..count-1 with one rendered in ``n + 1``; unrendered ones poisoned."""
+    return [_frame(i, colour=_colour(i) if i % (n + 1) == 0 else None, reset=i in reset_at,
+                   poison=i % (n + 1) != 0) for i in range(count)]
+
+
+def _blend(c0: float, c1: float, t: float) -> float:
+    """The cheap path's blend at the fraction ``t`` of two constant frames seen by both."""
+    e = (1 - t) * encode_color(torch.tensor(c0)) + t * encode_color(torch.tensor(c1))
+    return float(decode_color(e))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_n_frames_between_rendered_ones_are_n_display_frames_late(n):
+    """At 3x and 4x: call i returns display frame i - n; frame k of n between rendered frames
+    a and b is the blend at k / (n + 1); unrendered frames' G-buffers are never read."""
+    p = VfiCheapPass(inner="bilinear", generated_frames=n)
+    assert p.latency_frames == n and VfiCheapPass.latency_frames == 1
+    count = 4 * (n + 1) + 1
+    outs = [_value(o) for o in _run(p, _schedule_n(count, n))]
+    assert outs[0] == pytest.approx(_colour(0), abs=1e-5)
+    for i in range(n + 1, count):
+        shown = i - n
+        a = shown - shown % (n + 1)
+        expect = _colour(a) if shown == a else _blend(_colour(a), _colour(a + n + 1), (shown - a) / (n + 1))
+        assert outs[i] == pytest.approx(expect, abs=1e-4), (i, shown)
+    with pytest.raises(PassError, match=f"{n + 1} unrendered frames in a row"):
+        q = VfiCheapPass(inner="bilinear", generated_frames=n)
+        _run(q, [_frame(0, colour=0.2)] + [_frame(i) for i in range(1, n + 2)])
+
+
+def test_n_frames_a_cut_is_never_interpolated_across():
+    """4x: a cut at an unrendered frame shows the old shot's last frame before it and the new
+    shot's first rendered frame from it on; a cut at the rendered frame shows the old shot."""
+    n = 3
+    outs = [_value(o) for o in _run(VfiCheapPass(inner="bilinear", generated_frames=n),
+                                    _schedule_n(13, n, reset_at={6}))]
+    assert outs[8:12] == pytest.approx([_colour(4), _colour(8), _colour(8), _colour(8)], abs=1e-5)
+    assert outs[12] == pytest.approx(_blend(_colour(8), _colour(12), 0.25), abs=1e-4)
+    outs = [_value(o) for o in _run(VfiCheapPass(inner="bilinear", generated_frames=n),
+                                    _schedule_n(13, n, reset_at={8}))]
+    assert outs[8:12] == pytest.approx([_colour(4)] * 3 + [_colour(8)], abs=1e-5)
 
 
 def _square_scene():
