@@ -62,5 +62,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"],
                    help="fp32 (default) or fp16 (openvino: bfloat16 on CPUs with AMX)")
     p.add_argument("--int8", action="store_true", help="int8 convolutions (onnxruntime, openvino)")
+    p.add_argument("--generated-frames", type=int, default=1, choices=E.GENERATED_FRAMES,
+                   help="extrapolated display frames per rendered one: frame i is rendered when i %% (N+1) == 0; "
+                        "N > 1 scores each distance apart (ef1..efN), the interpolation passes synthesise the N "
+                        "frames between rendered ones (default 1: every other frame). Render the dump at (N+1) x "
+                        "the render rate: --fps 120 for 4x at 30 rendered frames per second")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)

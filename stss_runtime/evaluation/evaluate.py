@@ -2,19 +2,26 @@
 
     python -m stss_runtime evaluate --data data/traffic_eval --json out/eval.json --crops out/crops
 
-Each method runs over the sequence in display order (even frames rendered, odd frames
-extrapolated: the runtime's schedule) and is scored on 8-bit display-transformed frames:
-Y-channel PSNR and SSIM and FLIP, separately for SF and EF frames, over all pixels, edge
-pixels (Canny edges of the ground truth) and hole pixels (where the runtime's warp of the
-last shaded frame is invalid). A method whose weights are missing is skipped with the reason.
+Each method runs over the sequence in display order (the runtime's schedule: with
+``--generated-frames N``, display frame i is rendered when ``i % (N + 1) == 0`` and
+extrapolated otherwise; N = 1, the default, alternates) and is scored on 8-bit
+display-transformed frames: Y-channel PSNR and SSIM and FLIP, separately for SF and EF
+frames, over all pixels, edge pixels (Canny edges of the ground truth) and hole pixels
+(where the runtime's warp of the last shaded frame is invalid). With N > 1 each
+extrapolation distance is also scored apart: ``ef1`` .. ``efN`` (frame k after a rendered
+one, the instant k / (N + 1) of a render frame later), ``ef`` being all of them. A dump is
+a sequence at the display rate, so one dump serves every N (render it at ``--fps`` =
+(N + 1) x the render rate wanted: 120 for 4x at 30 rendered frames per second). A method
+whose weights are missing is skipped with the reason.
 
 Temporal stability (:class:`Stability`, in the JSON under ``"stability"``): how much each
 output's error against the ground truth changes from one display frame to the next along
 the renderer's motion: flicker a still image would not have. Lower is better.
 
-Passes that add latency (frame interpolation: ``latency_frames = 1``) return display frame
-i-1 when handed frame i; their outputs are scored against the frame they show, so every
-method is compared on the same display frames. Passes that report per-frame statistics
+Passes that add latency (frame interpolation: ``latency_frames = N``, one rendered frame)
+return display frame i-N when handed frame i; they synthesise the N frames between two
+rendered ones, and their outputs are scored against the frame they show, so every method is
+compared on the same display frames. Passes that report per-frame statistics
 (``last_stats``, e.g. the fraction of tiles refined) get their means in ``"pass_stats"``.
 
 The motion pass (``--motion-tiers``) is scored on consecutive frame pairs against the
@@ -43,11 +50,28 @@ from ..history import History
 from ..ops import metrics
 from ..ops import warp as W
 from ..ops.encoding import display_transform
-from ..passes import PASSES, PassError, StssPass, create_pass
+from ..passes import PASSES, PassError, StssPass, VfiPass, create_pass
 
 DEFAULT_METHODS = ("stss", "stss_taa", "stss_recurrent", "bilinear", "bicubic", "temporal", "warp_fill", "two_stage", "vfi_cheap",
                    "vfi", "vfi_dense")
 MOTION_PRIORS = ("camera", "zero")
+#: Generated (extrapolated) display frames per rendered one the evaluation can schedule.
+GENERATED_FRAMES = (1, 2, 3)
+
+
+def frame_kind(index: int, generated_frames: int = 1) -> str:
+    """``"sf"`` for a rendered display frame, else the extrapolated frame's kind: ``"ef"``
+    with one generated frame per rendered one, ``"ef<k>"`` (k = its distance from the
+    rendered frame, 1 .. N) with N > 1."""
+    k = index % (generated_frames + 1)
+    if k == 0:
+        return "sf"
+    return "ef" if generated_frames == 1 else f"ef{k}"
+
+
+def frame_kinds(generated_frames: int = 1) -> tuple[str, ...]:
+    """The kinds scored for N generated frames: ``sf``, ``ef`` and, with N > 1, ``ef1`` .. ``efN``."""
+    return ("sf", "ef") + (tuple(f"ef{k}" for k in range(1, generated_frames + 1)) if generated_frames > 1 else ())
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,7 @@ class EvaluateConfig:
     motion_tiers: tuple[int, ...] = (0, 1, 2)
     motion_prior: str = "camera"
     progress: bool = True
+    generated_frames: int = 1  # display frames extrapolated per rendered one: i is rendered when i % (N+1) == 0
     backend: str = "torch"  # the neural passes' back-end (see stss_runtime.backends)
     precision: str = "fp32"
     int8: bool = False  # int8 convolutions (onnxruntime, openvino)
@@ -76,11 +101,14 @@ class EvaluateConfig:
             raise ValueError(f"motion_tiers: expected tiers from 0,1,2, got {list(self.motion_tiers)}")
         if self.motion_prior not in MOTION_PRIORS:
             raise ValueError(f"motion_prior: expected one of {', '.join(MOTION_PRIORS)}, got {self.motion_prior!r}")
+        if isinstance(self.generated_frames, bool) or self.generated_frames not in GENERATED_FRAMES:
+            raise ValueError(f"generated_frames: expected one of {', '.join(map(str, GENERATED_FRAMES))}, "
+                             f"got {self.generated_frames!r}")
         if self.frames < 0 or self.warmup < 0:
             raise ValueError(f"frames / warmup: expected >= 0, got {self.frames} / {self.warmup}")
 
 
-def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.ndarray]:
+def hole_masks(folder: Path, meta: dict, indices: list[int], generated_frames: int = 1) -> dict[int, np.ndarray]:
     """Display-resolution hole masks (True = hole) per frame from a reference runtime: for EF
     frames where the last shaded frame's warp is invalid, for SF frames where the previous
     shaded frame's is."""
@@ -89,7 +117,7 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
     (dw, dh) = meta["display_size"]
     with torch.inference_mode():
         for i in indices:
-            f = frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=(i % 2 == 0))
+            f = frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=(i % (generated_frames + 1) == 0))
             inp = hist.step(f, with_history=False)
             valid = inp.mask if not f.shaded else hist.previous_valid
             if valid is None:
@@ -101,10 +129,13 @@ def hole_masks(folder: Path, meta: dict, indices: list[int]) -> dict[int, np.nda
 
 
 def make_pass(name: str, weights: Path | None, backend: str = "torch", precision: str = "fp32",
-              int8: bool = False):
+              int8: bool = False, generated_frames: int = 1):
     """Pass ``name`` with ``weights`` (STSS passes) on ``backend`` / ``precision`` (neural
     passes; pass ``stss`` on the CPU back-ends as the plugin runs it, the history's work in
-    the graph); ``int8``: int8 convolutions."""
+    the graph); ``int8``: int8 convolutions; ``generated_frames``: the frames an
+    interpolation pass synthesises between two rendered ones."""
+    if issubclass(PASSES[name], VfiPass):  # interpolation: torch fp32 only
+        return create_pass(name, generated_frames=generated_frames)
     kwargs = {}
     if PASSES[name].runtime_options and (backend, precision, int8) != ("torch", "fp32", False):
         kwargs = {"backend": backend, "precision": precision, **({"int8": True} if int8 else {})}
@@ -149,10 +180,10 @@ class Stability:
     steady scores 0; flicker, shimmering and crawling edges that the ground truth does not
     have score above 0. Lower is better."""
 
-    def __init__(self, display_size: tuple[int, int], geometry: dict[int, tuple]):
-        self.size, self.geometry = display_size, geometry
+    def __init__(self, display_size: tuple[int, int], geometry: dict[int, tuple], generated_frames: int = 1):
+        self.size, self.geometry, self.generated_frames = display_size, geometry, generated_frames
         self.prev: tuple[int, torch.Tensor] | None = None
-        self.sums = {"sf": [0.0, 0], "ef": [0.0, 0]}
+        self.sums = {k: [0.0, 0] for k in frame_kinds(generated_frames)}
 
     def add(self, index: int, image_u8: np.ndarray, gt_u8: np.ndarray) -> None:
         err = torch.from_numpy(image_u8.astype(np.float32) - gt_u8.astype(np.float32)).permute(2, 0, 1)[None]
@@ -162,9 +193,10 @@ class Stability:
             keep = W.upsample_mask(valid, self.size)[0, 0] > 0.5
             change = (err - W.sample(self.prev[1], offset)).abs().mean(1)[0]
             if bool(keep.any()):
-                kind = "sf" if index % 2 == 0 else "ef"
-                self.sums[kind][0] += float(change[keep].mean())
-                self.sums[kind][1] += 1
+                kind = frame_kind(index, self.generated_frames)
+                for k in {kind, "sf" if kind == "sf" else "ef"}:
+                    self.sums[k][0] += float(change[keep].mean())
+                    self.sums[k][1] += 1
         self.prev = (index, err)
 
     def mean(self) -> dict[str, float]:
@@ -182,39 +214,48 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         raise framedump.FrameDumpError(f"{folder} needs frames 0..N-1 with N > the warm-up "
                                        f"({cfg.warmup}); found {len(indices)}")
     scored = [i for i in indices if i >= cfg.warmup]
-    holes = hole_masks(folder, meta, indices)
+    n_gen = cfg.generated_frames
+    kinds = frame_kinds(n_gen)
+
+    def kinds_of(i: int) -> tuple[str, ...]:  # what frame i is scored as: its kind, and "ef" for every EF
+        k = frame_kind(i, n_gen)
+        return (k,) if k in ("sf", "ef") else ("ef", k)
+
+    holes = hole_masks(folder, meta, indices, n_gen)
     gts = {i: display_transform(framedump.read_frame(folder, i)["gt"].astype(np.float32)) for i in scored}
-    results = {"data": str(folder), "scene": meta["scene"],
-               "frames": {"sf": sum(i % 2 == 0 for i in scored), "ef": sum(i % 2 == 1 for i in scored)},
+    results = {"data": str(folder), "scene": meta["scene"], "generated_frames": n_gen,
+               "frames": {k: sum(k in kinds_of(i) for i in scored) for k in kinds},
                "methods": {}, "time_ms": {}, "skipped": {},
                "runtime": {"backend": cfg.backend, "precision": cfg.precision, "int8": cfg.int8}}
     outputs_for_crops: dict[str, dict[int, np.ndarray]] = {}
-    crop_frames = _crop_frames(scored)
+    crop_frames = _crop_frames(scored, n_gen)
     geometry = consecutive_geometry(folder, meta, indices)
     display_size = tuple(meta["display_size"])
     for name in cfg.methods:
         try:
-            p = make_pass(name, cfg.weights, cfg.backend, cfg.precision, cfg.int8)
+            p = make_pass(name, cfg.weights, cfg.backend, cfg.precision, cfg.int8, n_gen)
             p.setup(tuple(meta["render_size"]), tuple(meta["display_size"]))
         except (WeightsError, PassError) as e:  # PassError: a fixed-scale network, a dump at another ratio
             results["skipped"][name] = str(e)
             print(f"evaluate: skipping {name}: {e}", file=sys.stderr)
             continue
-        acc = {"sf": metrics.MetricAccumulator(), "ef": metrics.MetricAccumulator()}
-        stability = Stability(display_size, geometry)
+        acc = {k: metrics.MetricAccumulator() for k in kinds}
+        stability = Stability(display_size, geometry, n_gen)
         latency = p.latency_frames
         stats: dict[str, list[float]] = {}
         times = []
+        times_by_kind: dict[str, list[float]] = {}  # by the kind of the frame handed over
         it = indices
         if cfg.progress:
             from tqdm import tqdm
 
             it = tqdm(indices, desc=f"evaluate {name}", unit="frame", leave=False)
         for i in it:
-            frame = frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=(i % 2 == 0))
+            frame = frame_from_dump(framedump.read_frame(folder, i), meta, i, shaded=(i % (n_gen + 1) == 0))
             t0 = time.perf_counter()
             out = p(frame)
             times.append((time.perf_counter() - t0) * 1e3)
+            times_by_kind.setdefault(frame_kind(i, n_gen), []).append(times[-1])
             shown = i - latency  # the display frame this output is
             if shown < cfg.warmup:
                 continue
@@ -222,13 +263,18 @@ def evaluate(cfg: EvaluateConfig) -> dict:
                 if isinstance(v, (int, float)):
                     stats.setdefault(k, []).append(float(v))
             img = display_transform(out[0].permute(1, 2, 0).cpu().numpy())
-            acc["sf" if shown % 2 == 0 else "ef"].add(metrics.evaluate_pair(gts[shown], img, holes[shown]))
+            scores = metrics.evaluate_pair(gts[shown], img, holes[shown])
+            for k in kinds_of(shown):
+                acc[k].add(scores)
             stability.add(shown, img, gts[shown])
             if shown in crop_frames:
                 outputs_for_crops.setdefault(name, {})[shown] = img
         results["methods"][name] = {k: a.mean() for k, a in acc.items()}
         results.setdefault("stability", {})[name] = stability.mean()
         results["time_ms"][name] = float(np.median(times[cfg.warmup:]))
+        if n_gen > 1:  # per extrapolation distance: what each generated frame costs (the rendered one: sf)
+            results.setdefault("time_ms_by_kind", {})[name] = {
+                k: float(np.median(v[1:] if len(v) > 1 else v)) for k, v in sorted(times_by_kind.items())}
         if stats:
             results.setdefault("pass_stats", {})[name] = {k: float(np.mean(v)) for k, v in stats.items()}
     if cfg.motion_tiers:
@@ -302,13 +348,37 @@ def evaluate_motion(folder: Path, meta: dict, indices: list[int], cfg: EvaluateC
 
 def format_stability(stability: dict) -> str:
     """Temporal stability per method and frame kind (:class:`Stability`), best marked."""
-    best = {k: min((v[k] for v in stability.values() if not math.isnan(v[k])), default=math.nan)
-            for k in ("sf", "ef")}
+    kinds = list(next(iter(stability.values()), {"sf": 0, "ef": 0}))
+    best = {k: min((v[k] for v in stability.values() if not math.isnan(v.get(k, math.nan))), default=math.nan)
+            for k in kinds}
     cell = lambda v, k: "-" if math.isnan(v) else f"{v:.3f}" + ("*" if f"{v:.3f}" == f"{best[k]:.3f}" else " ")  # noqa: E731
     lines = ["temporal stability: mean |change of (output - ground truth)| between consecutive frames after "
              "the motion, 8-bit levels (lower is better; * best)",
-             f"{'method':<11}{'SF':>9}{'EF':>9}"]
-    lines += [f"{m:<11}{cell(v['sf'], 'sf'):>9}{cell(v['ef'], 'ef'):>9}" for m, v in stability.items()]
+             f"{'method':<11}" + "".join(f"{k.upper():>9}" for k in kinds)]
+    lines += [f"{m:<11}" + "".join(f"{cell(v.get(k, math.nan), k):>9}" for k in kinds) for m, v in stability.items()]
+    return "\n".join(lines)
+
+
+def format_distances(results: dict) -> str:
+    """With N > 1 generated frames: per method, PSNR / FLIP / stability at each
+    extrapolation distance (``ef1`` .. ``efN``), their mean, and the rendered frames'; the
+    interpolation passes (latency > 0) marked."""
+    n = results.get("generated_frames", 1)
+    if n < 2:
+        return ""
+    kinds = [f"ef{k}" for k in range(1, n + 1)]
+    head = f"{'method':<17}" + "".join(f"{k.upper() + ' PSNR/FLIP/stab':>24}" for k in kinds) + f"{'EF mean PSNR':>14}" \
+        + f"{'SF PSNR':>9}"
+    lines = [f"per extrapolation distance ({n} generated frames per rendered one; frame k at k/{n + 1} of a render "
+             f"frame): Y-PSNR dB, FLIP, temporal stability (8-bit levels)", head]
+    for m, r in results["methods"].items():
+        st = results.get("stability", {}).get(m, {})
+        cells = "".join(f"{r[k]['all']['psnr']:>10.2f} /{r[k]['all']['flip']:.4f} /{st.get(k, math.nan):.3f}"
+                        for k in kinds)
+        mean = float(np.mean([r[k]["all"]["psnr"] for k in kinds]))
+        late = PASSES[m].latency_frames if m in PASSES else 0
+        name = m + (" (+latency)" if late else "")
+        lines.append(f"{name:<17}{cells}{mean:>14.2f}{r['sf']['all']['psnr']:>9.2f}")
     return "\n".join(lines)
 
 
@@ -338,10 +408,15 @@ def format_motion(motion: dict) -> str:
     return "\n".join(lines)
 
 
-def _crop_frames(scored: list[int]) -> set[int]:
-    sf = [i for i in scored if i % 2 == 0]
-    ef = [i for i in scored if i % 2 == 1]
-    return {sf[len(sf) // 2], ef[len(ef) // 2]} if sf and ef else set()
+def _crop_kinds(generated_frames: int) -> tuple[str, ...]:
+    """The frame kinds the crops show: SF and each extrapolation distance."""
+    return ("sf",) + tuple(k for k in frame_kinds(generated_frames)[1:] if generated_frames == 1 or k != "ef")
+
+
+def _crop_frames(scored: list[int], generated_frames: int = 1) -> set[int]:
+    """The middle scored frame of each kind of :func:`_crop_kinds` (none unless every kind has one)."""
+    by_kind = [[i for i in scored if frame_kind(i, generated_frames) == k] for k in _crop_kinds(generated_frames)]
+    return {f[len(f) // 2] for f in by_kind} if all(by_kind) else set()
 
 
 def is_baseline(method: str) -> bool:
@@ -363,9 +438,10 @@ def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) ->
     from PIL import Image, ImageDraw
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name_by_kind in ("sf", "ef"):
+    n_gen = results.get("generated_frames", 1)
+    for name_by_kind in _crop_kinds(n_gen):
         base = best_baseline(results, name_by_kind)
-        frames = [i for i in next(iter(outputs.values()), {}) if (i % 2 == 0) == (name_by_kind == "sf")]
+        frames = [i for i in next(iter(outputs.values()), {}) if frame_kind(i, n_gen) == name_by_kind]
         if not frames or base is None or "stss" not in outputs:
             continue
         i = frames[0]
@@ -396,15 +472,23 @@ def format_report(results: dict, warmup: int) -> str:
     rt = results.get("runtime", {})
     on = "" if rt.get("backend", "torch") == "torch" and rt.get("precision", "fp32") == "fp32" and not rt.get("int8") \
         else f"; neural passes on {rt['backend']} {rt['precision']}{' int8' if rt.get('int8') else ''}"
+    n_gen = results.get("generated_frames", 1)
+    per = "" if n_gen == 1 else " (" + ", ".join(f"{results['frames'][f'ef{k}']} {f'ef{k}'.upper()}"
+                                                  for k in range(1, n_gen + 1)) + f"; {n_gen} generated per rendered)"
     lines = [f"{results['scene']} ({results['data']}): {results['frames']['sf']} SF + "
-             f"{results['frames']['ef']} EF frames scored after {warmup} warm-up frames{on}",
+             f"{results['frames']['ef']} EF frames{per} scored after {warmup} warm-up frames{on}",
              metrics.format_table(results),
              "median time per frame (ms, this machine): " +
              ", ".join(f"{k} {v:.0f}" for k, v in results["time_ms"].items())]
     for k, v in results.get("pass_stats", {}).items():
         lines.append(f"{k}: " + ", ".join(f"{s} {x:.3g}" for s, x in v.items()))
+    for k, v in results.get("time_ms_by_kind", {}).items():
+        lines.append(f"{k}: median ms per frame handed over, by kind: " +
+                     ", ".join(f"{kind} {ms:.0f}" for kind, ms in v.items()))
     if results.get("stability"):
         lines.append(format_stability(results["stability"]))
+    if n_gen > 1 and results["methods"]:
+        lines.append(format_distances(results))
     if "motion" in results:
         lines.append(format_motion(results["motion"]))
     lines += [f"skipped {k}: {v}" for k, v in results["skipped"].items()]
