@@ -107,7 +107,9 @@ BUILD_CONFIG = "stss_build_config.h"
 DEFAULT_OUT = REPO_ROOT / "build" / "plugin"
 LIBRARY_NAME = "libstss_plugin.so"
 MODULE_NAME = "_stss_plugin"  # cffi's module inside the library
-ABI_VERSION = 2
+ABI_VERSION = 3
+#: stss_context_desc.generated_frames for a count chosen per frame (generated_frames="auto").
+GENERATED_FRAMES_AUTO = -1
 
 
 
@@ -211,6 +213,13 @@ _RENAMES = [
     (re.compile(r"\bplugin\.MAX_IMAGE_DIMENSION\b"), "STSS_MAX_IMAGE_DIMENSION"),
     (re.compile(r"\bplugin\.capabilities\(\)\['backends'\]"), "stss_query_capabilities: \"backends\""),
     (re.compile(r"backend='tensorrt'"), "backend \"tensorrt\""),
+    (re.compile(r"None unless generated_frames='auto'"), "0 unless generated_frames = STSS_GENERATED_FRAMES_AUTO"),
+    (re.compile(r"generated_frames='auto'"), "generated_frames = STSS_GENERATED_FRAMES_AUTO"),
+    (re.compile(r"\(an integer\) or 'auto'"), "or STSS_GENERATED_FRAMES_AUTO (-1)"),
+    (re.compile(r"\) or 'auto'"), ") or STSS_GENERATED_FRAMES_AUTO (-1)"),
+    (re.compile(r"got 'auto'"), "got STSS_GENERATED_FRAMES_AUTO (-1)"),
+    (re.compile(r"\bContext\.next_generated_frames\b"), "stss_next_generated_frames"),
+    (re.compile(r"milliseconds(,)? or None"), r"milliseconds\1 or 0 (none)"),
 ]
 
 
@@ -320,6 +329,7 @@ def bind(ffi, lib) -> None:
     for c_name, fn in (("stss__py_init", _init), ("stss__py_query_capabilities", _query_capabilities),
                        ("stss__py_create", _create), ("stss__py_dispatch", _dispatch),
                        ("stss__py_reset", _reset), ("stss__py_release_gpu_resources", _release_gpu_resources),
+                       ("stss__py_next_generated_frames", _next_generated_frames),
                        ("stss__py_destroy", _destroy)):
         ffi.def_extern(name=c_name, error=_TAG + int(Result.INTERNAL), onerror=_onerror)(_boundary(c_name, fn))
 
@@ -394,7 +404,8 @@ def _create(call: _Call, desc, out) -> None:
         backend=_string(desc.backend, "desc.backend", "torch"),
         precision=_string(desc.precision, "desc.precision", "fp32"),
         device=_string(desc.device, "desc.device", "cpu"),
-        generated_frames=int(desc.generated_frames),
+        generated_frames="auto" if int(desc.generated_frames) == GENERATED_FRAMES_AUTO else int(desc.generated_frames),
+        target_display_hz=_target_hz(desc),
         hdr=bool(flags & FLAG_HDR),
         depth_format="device" if flags & FLAG_DEPTH_IS_DEVICE else "linear",
         inverted_depth=bool(flags & FLAG_INVERTED_DEPTH),
@@ -409,6 +420,13 @@ def _create(call: _Call, desc, out) -> None:
     _next_id += 1
     _contexts[handle] = _Entry(context, context.desc, frozenset(required_inputs(context.desc.pass_name)))
     out[0] = ffi.cast("stss_context *", handle)
+
+
+def _target_hz(desc) -> float | None:
+    """``desc.target_display_hz`` for the Python description: 0 is none unless the count is
+    chosen per frame (where the context refuses 0, naming the field)."""
+    hz = float(desc.target_display_hz)
+    return None if hz == 0.0 and int(desc.generated_frames) != GENERATED_FRAMES_AUTO else hz
 
 
 def _entry(context, call: _Call) -> tuple[int, _Entry]:
@@ -427,6 +445,13 @@ def _entry(context, call: _Call) -> tuple[int, _Entry]:
 
 def _reset(call: _Call, context) -> None:
     _entry(context, call)[1].context.reset()
+
+
+def _next_generated_frames(call: _Call, context, count) -> None:
+    _, entry = _entry(context, call)
+    if count == _ffi.NULL:
+        raise NullPointerError("count", "a pointer to an int32_t that receives the count")
+    count[0] = entry.context.next_generated_frames
 
 
 def _release_gpu_resources(call: _Call, context) -> None:
@@ -700,9 +725,11 @@ def _frame(entry: _Entry, f) -> FrameDescription:
     display = desc.display_size
     motion_rect = display if desc.display_res_motion else render
     color = _input(f.color, "frame.color", "color", True, entry, render)
-    n = int(f.generated_count)
-    if n != desc.generated_frames:
-        raise InvalidInputError("frame.generated_count", f"{desc.generated_frames} (desc.generated_frames)", n)
+    n, expected = int(f.generated_count), entry.context.next_generated_frames
+    if n != expected:
+        raise InvalidInputError("frame.generated_count", f"{expected} (desc.generated_frames)" if desc.generated_frames
+                                != "auto" else f"{expected} (stss_next_generated_frames, for a "
+                                f"{desc.target_display_hz:g} Hz target)", n)
     if n and f.generated == ffi.NULL:
         raise NullPointerError("frame.generated", f"a pointer to {n} stss_generated_desc")
     generated = []
@@ -725,6 +752,7 @@ def _frame(entry: _Entry, f) -> FrameDescription:
         fov_y_rad=float(f.fov_y_rad), view=_matrix(f.view), proj=_matrix(f.proj),
         motion_scale=(float(f.motion_scale_x), float(f.motion_scale_y)), pre_exposure=float(f.pre_exposure),
         reset=bool(f.reset), render_size=render_size,
+        render_time_ms=None if float(f.render_time_ms) == 0.0 else float(f.render_time_ms),
         prev_view=None if f.prev_view == ffi.NULL else _matrix(f.prev_view),
         prev_proj=None if f.prev_proj == ffi.NULL else _matrix(f.prev_proj),
         generated=tuple(generated), **_gbuffers(f, "frame", entry, render), **optional)
@@ -761,9 +789,9 @@ def _dispatch(call: _Call, context, frame, output) -> None:
     # every output is checked before the context's state changes
     display = entry.desc.display_size
     out_color = _output_view(output.color, "output.color", display, entry)
-    n = entry.desc.generated_frames
+    n = len(desc.generated)
     if int(output.generated_count) != n:
-        raise InvalidInputError("output.generated_count", f"{n} (desc.generated_frames)", int(output.generated_count))
+        raise InvalidInputError("output.generated_count", f"{n} (frame.generated_count)", int(output.generated_count))
     if n and output.generated == ffi.NULL:
         raise NullPointerError("output.generated", f"a pointer to {n} stss_generated_output")
     out_generated = [_output_view(output.generated[k].color, f"output.generated[{k}].color", display, entry)
@@ -778,6 +806,7 @@ def _dispatch(call: _Call, context, frame, output) -> None:
 
         torch.cuda.synchronize(entry.context.device)  # GPU outputs are complete when stss_dispatch returns
     output.reset = int(result.reset)
+    output.generated_frames, output.next_generated_frames = result.generated_frames, result.next_generated_frames
     output.warning_count = len(result.warnings)
     t = result.timings_ms
     output.inputs_ms, output.upscale_ms = t.get("inputs", 0.0), t.get("upscale", 0.0)
@@ -816,7 +845,8 @@ except BaseException as _e:
         return %(tag)d + 4  # STSS_RESULT_BACKEND_UNAVAILABLE
 
     for _name in ("stss__py_init", "stss__py_query_capabilities", "stss__py_create", "stss__py_dispatch",
-                  "stss__py_reset", "stss__py_release_gpu_resources", "stss__py_destroy"):
+                  "stss__py_reset", "stss__py_release_gpu_resources", "stss__py_destroy",
+                  "stss__py_next_generated_frames"):
         ffi.def_extern(name=_name, error=%(tag)d + 5)(_stss_failed)
 '''
 

@@ -46,6 +46,7 @@ from .descriptions import (
 )
 from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, Result, UnsupportedError
 from .helpers import NETWORK_PASSES, network_names
+from .pacing import MAX_GENERATED, FrameMultiplier
 from .resources import image_shape, kind_of, layout_hint, matrix, to_output, to_tensor
 from .timing import StageTimer
 
@@ -178,6 +179,8 @@ class Context:
             kwargs["max_render_size"] = (w, h)
             if self.desc.pass_name in NETWORK_PASSES and self.desc.network != "stss":
                 kwargs["model_name"] = self.desc.network
+        if PASSES[self.desc.pass_name].latency_frames:  # interpolation: the frames between two rendered ones
+            kwargs["generated_frames"] = max(1, self.desc.generated_frames)
         try:
             if self.desc.pass_name == "stss" and fused_applies(self.desc.backend, self.desc.precision, self.device):
                 # the CPU back-ends run the history's per-frame work inside their graph too
@@ -190,6 +193,9 @@ class Context:
             raise UnsupportedError(f"desc.{e.option}", f"{e.expected} for pass {self.desc.pass_name!r}",
                                    repr(e.actual)) from e
         self._destroyed = False
+        # generated_frames="auto": the multiplier that chooses each frame's count (plugin.pacing)
+        self._multiplier = FrameMultiplier(self.desc.target_display_hz) if self.desc.generated_frames == "auto" \
+            else None
         self._render_size: tuple[int, int] | None = None
         self._last_index: int | None = None
         self._display_index = 0
@@ -227,11 +233,30 @@ class Context:
         if desc.device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError("desc.device: expected a CUDA GPU, got none on this machine "
                                           "(a CPU build of PyTorch, or no NVIDIA driver); use device='cpu'")
-        if not _integer(desc.generated_frames):
-            raise InvalidInputError("desc.generated_frames", "0 or 1 (an integer)", _got(desc.generated_frames))
-        if desc.generated_frames not in (0, 1):
-            raise UnsupportedError("desc.generated_frames", "0 or 1 (STSS extrapolates one frame per rendered frame)",
+        counts = f"0 to {MAX_GENERATED} (an integer) or 'auto'"
+        if isinstance(desc.generated_frames, str):
+            if desc.generated_frames != "auto":
+                raise InvalidInputError("desc.generated_frames", counts, _got(desc.generated_frames))
+        elif not _integer(desc.generated_frames):
+            raise InvalidInputError("desc.generated_frames", counts, _got(desc.generated_frames))
+        elif not 0 <= desc.generated_frames <= MAX_GENERATED:
+            raise UnsupportedError("desc.generated_frames", f"0 to {MAX_GENERATED} (at most {MAX_GENERATED} frames "
+                                   f"extrapolated per rendered frame: {MAX_GENERATED + 1}x the rendered rate) or 'auto'",
                                    repr(desc.generated_frames))
+        auto = desc.generated_frames == "auto"
+        if auto:
+            _finite(desc.target_display_hz, "desc.target_display_hz",
+                    "a positive rate in Hz (presented frames per second) with generated_frames='auto'")
+            if not 0 < desc.target_display_hz <= 10_000:
+                raise InvalidInputError("desc.target_display_hz", "a rate in Hz, above 0 and at most 10000 "
+                                        "(presented frames per second)", repr(desc.target_display_hz))
+            if PASSES[desc.pass_name].latency_frames:
+                raise UnsupportedError("desc.generated_frames", f"a fixed count for pass {desc.pass_name!r} "
+                                       "(interpolation holds each rendered frame back by its count of frames)",
+                                       repr(desc.generated_frames))
+        elif desc.target_display_hz is not None:
+            raise InvalidInputError("desc.target_display_hz", "None unless generated_frames='auto' (a fixed count "
+                                    "does not track a rate)", repr(desc.target_display_hz))
         if not isinstance(desc.depth_format, str) or desc.depth_format not in ("linear", "device"):
             raise InvalidInputError("desc.depth_format", "'linear' or 'device'", repr(desc.depth_format))
         flags = {name: _flag(getattr(desc, name), f"desc.{name}") for name in
@@ -253,7 +278,9 @@ class Context:
                                    f"passes {', '.join(NETWORK_PASSES)} take another)", repr(desc.network))
         if PASSES[desc.pass_name].runtime_options:  # a neural pass: its back-end must run here
             _probe_backend(desc)
-        return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh), **flags)
+        return replace(desc, max_render_size=(mw, mh), display_size=(dw, dh),
+                       generated_frames="auto" if auto else int(desc.generated_frames),
+                       target_display_hz=float(desc.target_display_hz) if auto else None, **flags)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -286,6 +313,15 @@ class Context:
     def _alive(self, call: str) -> None:
         if self._destroyed:
             raise ContextStateError(f"context.{call}: the context was destroyed; create a new one")
+
+    @property
+    def next_generated_frames(self) -> int:
+        """How many generated-frame descriptions the next dispatch takes: the fixed
+        ``desc.generated_frames``, or with ``"auto"`` the multiplier's choice after the last
+        frame (1 before the first). Render that many frames' G-buffers, at the instants
+        ``(k + 1) / (n + 1)`` of a frame time after the rendered frame."""
+        self._alive("next_generated_frames")
+        return self._multiplier.n if self._multiplier is not None else self.desc.generated_frames
 
     def reset(self) -> None:
         """Drop the history now (as ``reset=True`` on the next frame does)."""
@@ -461,10 +497,19 @@ class Context:
         if not isinstance(frame.generated, (list, tuple)):
             raise InvalidInputError("frame.generated", "a list or tuple of plugin.GeneratedFrameDescription",
                                     "None" if frame.generated is None else f"a {type(frame.generated).__name__}")
-        n = len(frame.generated)
-        if n != self.desc.generated_frames:
-            raise InvalidInputError("frame.generated", f"{self.desc.generated_frames} generated-frame description(s) "
-                                    f"(desc.generated_frames)", f"{n}")
+        n, expected = len(frame.generated), self.next_generated_frames
+        if n != expected:
+            why = "desc.generated_frames" if self._multiplier is None else (
+                f"Context.next_generated_frames: chosen for {self.desc.target_display_hz:g} Hz from a render time of "
+                f"{self._multiplier.render_ms:.1f} ms" if self._multiplier.render_ms is not None else
+                "Context.next_generated_frames: the first frame's, before any render time was measured")
+            raise InvalidInputError("frame.generated", f"{expected} generated-frame description(s) ({why})", f"{n}")
+        render_ms = None
+        if frame.render_time_ms is not None:
+            render_ms = _finite(frame.render_time_ms, "frame.render_time_ms", "a positive finite time in milliseconds "
+                                "or None")
+            if render_ms <= 0:
+                raise InvalidInputError("frame.render_time_ms", "a positive time in milliseconds, or None", render_ms)
         jitters = self._jitters  # the window this frame enters once it is accepted
         if self.desc.validation:
             if (jx, jy) == (0.0, 0.0):
@@ -477,7 +522,8 @@ class Context:
                               f"last {JITTER_WINDOW} frames; the recommended sequence has "
                               f"plugin.jitter_phase_count(...) phases")
         return {"index": index, "reset": reset, "jitter": (jx, jy), "frame_time_ms": ft, "near": near, "far": far,
-                "exposure": exposure, "motion_scale": scale, "jitters": jitters}
+                "exposure": exposure, "motion_scale": scale, "jitters": jitters,
+                "render_ms": ft if render_ms is None else render_ms}
 
     def _depth(self, res, name, size, near, far) -> torch.Tensor:
         d = self._tensor(res, name, size, 1)
@@ -590,7 +636,7 @@ class Context:
             for name, known in (("prev_view", self._prev_view), ("prev_proj", self._prev_proj)):
                 if name in prev and not np.allclose(prev[name], known, atol=1e-4):
                     self._message(Severity.WARNING, f"frame.{name} differs from the previous display frame's "
-                                  f"{name[5:]} (the last generated frame's, with generated_frames=1): camera "
+                                  f"{name[5:]} (the last generated frame's, when frames are generated): camera "
                                   f"matrices out of step with the frames?")
         raw = self._tensor(frame.color, "frame.color", size, (3, 4))
         color = raw.clamp_min(0)  # unchanged unless negative (warned about below)
@@ -702,6 +748,9 @@ class Context:
         self._last_index = s["index"]
         self._prev_view, self._prev_proj = frames[-1].view, frames[-1].proj
         self.last_frames, self.last_outputs = frames, outs
+        if self._multiplier is not None:  # the next frame's count, from this frame's render time
+            self._multiplier.update(s["render_ms"])
         return DispatchResult(output=result_out, generated=gen, status=int(Result.OK), warnings=warnings,
                               timings_ms=timings, reset=reset, gpu_timings_ms=gpu_timings,
-                              gpu_timings_frame=gpu_frame)
+                              gpu_timings_frame=gpu_frame, generated_frames=len(gen),
+                              next_generated_frames=self.next_generated_frames)

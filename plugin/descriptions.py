@@ -59,7 +59,10 @@ class ContextDescription:
     backend: str = "torch"  # "torch", "onnxruntime", "tensorrt", "openvino" (CPU only) (neural passes)
     precision: str = "fp32"  # "fp32" or "fp16" (openvino on a CPU with AMX or AVX512-BF16: bfloat16)
     device: str = "cpu"  # "cpu" or "cuda": where the pass runs
-    generated_frames: int = 1  # frames extrapolated per rendered frame: 0 (upscale only) or 1
+    # frames extrapolated per rendered frame: 0 (upscale only), 1, 2 or 3 (2x, 3x, 4x the rendered frame rate),
+    # or "auto": 0 to 3 chosen after every frame from the render times measured, so that the presented rate
+    # tracks target_display_hz (plugin.pacing; Context.next_generated_frames says how many the next frame takes)
+    generated_frames: int | str = 1
     hdr: bool = True  # colour is linear HDR (any >= 0); False: linear LDR, checked to be in [0, 1]
     depth_format: str = "linear"  # "linear" view depth (scene units) or "device" OpenGL depth [0, 1]
     inverted_depth: bool = False  # device depth is reversed-Z (1 = near plane)
@@ -73,13 +76,15 @@ class ContextDescription:
     network: str = "stss"  # the STSS network of passes stss, stss_taa and stss_flow: "stss" (417k parameters) or
     #                        a smaller preset with shipped weights, "stss_small" (110k: the CPU preset's); see
     #                        plugin.capabilities()["networks"]. Other passes take "stss" (their networks are fixed)
+    target_display_hz: float | None = None  # generated_frames="auto" only: presented frames per second to track
 
 
 @dataclass(frozen=True)
 class GeneratedFrameDescription:
-    """The cheap G-buffers of one extrapolated display frame (no shading): the instant
-    ``(k + 1) / (generated_frames + 1)`` of a frame time after the rendered frame. Motion
-    vectors point to the previous *display* frame (the rendered one, for the first)."""
+    """The cheap G-buffers of one extrapolated display frame (no shading): generated frame
+    ``k`` (0-based) of ``n`` is the instant ``(k + 1) / (n + 1)`` of a frame time after the
+    rendered frame. Motion vectors point to the previous *display* frame (the rendered one
+    for the first, generated frame ``k - 1`` for the others)."""
 
     depth: Resource  # (h, w) render resolution, see ContextDescription.depth_format
     motion: Resource  # (h, w, 2) pixels, previous minus current, +y down, jitter excluded
@@ -102,8 +107,8 @@ class FrameDescription:
     color: Resource  # (h, w, 3 or 4) linear colour at render resolution (alpha ignored)
     depth: Resource  # (h, w)
     motion: Resource  # (h, w, 2) render pixels (display pixels with display_res_motion), to the previous
-    #                   *display* frame: with generated_frames=1 that is the generated frame half a frame
-    #                   time back, not the previous rendered frame
+    #                   *display* frame: with n generated frames that is the last generated frame, 1/(n+1) of
+    #                   a frame time back, not the previous rendered frame
     jitter_px: tuple[float, float]  # sub-pixel jitter of this render, each in [-0.5, 0.5] render pixels
     frame_time_ms: float  # time since the previous rendered frame, milliseconds
     near: float  # near plane distance, scene units
@@ -127,13 +132,17 @@ class FrameDescription:
     render_size: tuple[int, int] | None = None  # (width, height) actually rendered; default: the resources' size
     prev_view: Any = None  # (4, 4) the previous display frame's view; checked in validation mode
     prev_proj: Any = None  # (4, 4) the previous display frame's projection; checked in validation mode
-    generated: Sequence[GeneratedFrameDescription] = ()  # one per ContextDescription.generated_frames
+    generated: Sequence[GeneratedFrameDescription] = ()  # as many as Context.next_generated_frames (the
+    #                                                       fixed ContextDescription.generated_frames), in order
+    render_time_ms: float | None = None  # what rendering this frame cost (ms, the engine's CPU or GPU time,
+    #                                      whichever is longer); generated_frames="auto" follows it. None: frame_time_ms
 
 
 @dataclass
 class GeneratedFrame:
     color: Any  # (H, W, 3) linear colour, same kind (numpy / torch) as the frame's colour input
-    present_time_ms: float  # when to show it, after the rendered frame's present
+    present_time_ms: float  # when to show it, after the rendered frame's present: frame k of n at
+    #                         (k + 1) / (n + 1) x frame_time_ms
 
 
 @dataclass
@@ -149,3 +158,5 @@ class DispatchResult:
     gpu_timings_ms: dict[str, float] = field(default_factory=dict)  # CUDA only: GPU ms per stage (same keys)
     #   of an *earlier* dispatch, from CUDA events read once complete (never waited for); {} when none is ready
     gpu_timings_frame: int | None = None  # the frame_index those GPU times belong to
+    generated_frames: int = 0  # the frames this dispatch generated (len(generated)): with "auto", its choice
+    next_generated_frames: int = 0  # the generated-frame descriptions the next dispatch takes

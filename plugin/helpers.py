@@ -103,7 +103,8 @@ def capabilities() -> dict:
     backends = availability()
     interop_ok, interop_why = gl_interop_availability()
     return {
-        # per pass: what it is, the display frames of delay it adds (interpolation: 1) and
+        # per pass: what it is, the display frames of delay it adds (interpolation: 1 at 2x; n with n
+        # generated frames, one rendered frame) and
         # whether a network runs in it
         "passes": {name: {"description": cls.description, "latency_frames": cls.latency_frames,
                           "neural": cls.neural} for name, cls in PASSES.items()},
@@ -112,7 +113,7 @@ def capabilities() -> dict:
         "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
         "gpu": torch.cuda.is_available(),
         "tensorrt": backends["tensorrt"][0],
-        "generated_frames": [0, 1],
+        "generated_frames": [0, 1, 2, 3, "auto"],  # "auto": ContextDescription.target_display_hz
         "quality_modes": {m.name: m.value for m in QualityMode},
         "trained_ratio": 2.0,
         # CUDA-OpenGL interop for moderngl textures and the C ABI's GPU handles (needs device "cuda")

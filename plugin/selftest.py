@@ -429,6 +429,7 @@ class SelfTestReport:
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
     mistake: str | None = None
+    generated_frames: int = 3
 
     @property
     def ok(self) -> bool:
@@ -443,7 +444,8 @@ class SelfTestReport:
     def __str__(self) -> str:
         (w, h), (dw, dh) = self.render_size, self.display_size
         head = (f"STSS plugin self-test: pass {self.pass_name}, {self.backend} on {self.device}, "
-                f"{w}x{h} -> {dw}x{dh}, {self.frames} rendered frames ({self.seconds:.2f} s)")
+                f"{w}x{h} -> {dw}x{dh}, {self.frames} rendered frames, {self.generated_frames} generated per "
+                f"rendered one ({self.seconds:.2f} s)")
         if self.mistake:
             head += f"\n  simulated engine mistake: motion vectors {self.mistake!r}"
         width = max([len(c.name) for c in self.checks] + [5])
@@ -484,9 +486,9 @@ def run_scenario(pass_name: str = "bilinear", backend: str = "torch", device: st
     :class:`plugin.Context` (left open: the caller destroys ``scenario.ctx``).
 
     ``mistake``: hand the motion vectors over as an engine making that mistake would (one
-    of :data:`HYPOTHESES`). Rendered frame ``k`` is at time ``k``; its generated frame at
-    ``k + 1/2``; display frame indices (jitter) count both; motion vectors point to the
-    previous display frame."""
+    of :data:`HYPOTHESES`). Rendered frame ``k`` is at time ``k``; its generated frame ``g``
+    (0-based) of ``n`` at ``k + (g + 1) / (n + 1)``; display frame indices (jitter) count
+    both; motion vectors point to the previous display frame."""
     from . import Context, ContextDescription, FrameDescription, GeneratedFrameDescription
     from .helpers import jitter_offset, jitter_phase_count
 
@@ -535,17 +537,20 @@ def run_scenario(pass_name: str = "bilinear", backend: str = "torch", device: st
 
 
 def self_test(pass_name: str = "bilinear", backend: str = "torch", device: str = "cpu", size=(64, 40),
-              frames: int = 6, generated_frames: int = 1, mistake: str | None = None) -> SelfTestReport:
+              frames: int = 6, generated_frames: int = 3, mistake: str | None = None) -> SelfTestReport:
     """Run the known pattern through a context with ``pass_name`` and check it; no engine needed.
 
     Checks: outputs finite and of display size; the last upscaled frame against the
-    display-resolution pattern (PSNR on Y >= :data:`PSNR_THRESHOLDS`); the last generated
-    frame is closest to the pattern half-way between two rendered frames (not at either);
+    display-resolution pattern (PSNR on Y >= :data:`PSNR_THRESHOLDS`); each of the last
+    rendered frame's ``generated_frames`` generated frames (3 by default: 4x) is closest to
+    the pattern at its own instant, ``(k + 1) / (n + 1)`` of a frame after it (not at the
+    rendered frames, nor at its neighbours' instants);
     :func:`diagnose_motion` accepts the motion vectors the (simulated) engine handed over;
     and it recognises deliberately y-flipped vectors. ``mistake`` simulates an engine bug
     (see :func:`run_scenario`)."""
     w, h = int(size[0]), int(size[1])
-    report = SelfTestReport(pass_name, backend, device, (w, h), (2 * w, 2 * h), frames, mistake=mistake)
+    report = SelfTestReport(pass_name, backend, device, (w, h), (2 * w, 2 * h), frames, mistake=mistake,
+                            generated_frames=generated_frames)
     t0 = time.perf_counter()
     try:
         sc = run_scenario(pass_name, backend, device, (w, h), frames, generated_frames, mistake)
@@ -576,29 +581,36 @@ def _checks(report: SelfTestReport, sc: Scenario) -> None:
                                f"{'non-finite values; ' if not finite else ''}"
                                f"{'shapes ' + str(bad[:3]) if bad else ''}"))
 
-    # 2. upscaling quality of the last rendered frame
+    # 2. upscaling quality of the last rendered frame (a pass with latency, interpolation,
+    # shows every instant that many display frames late: a rendered frame's time less)
     last = recs[-1]
-    truth = _u8(scene.color(last["t"], display=True))
+    n = sc.generated_frames
+    late = getattr(sc.ctx.pass_, "latency_frames", 0) / (n + 1) if n else 0.0
+    truth = _u8(scene.color(last["t"] - late, display=True))
     psnr = psnr_y(truth, _u8(last["result"].output), mask)
     thr = PSNR_THRESHOLDS.get(report.pass_name, DEFAULT_PSNR_THRESHOLD)
     report.checks.append(Check("upscaled vs display pattern", bool(psnr >= thr), psnr,
                                f"PSNR {psnr:.2f} dB (threshold {thr:.1f})"))
 
-    # 3. the generated frame shows the half-way instant
-    if sc.generated_frames:
-        gen = _u8(last["result"].generated[0].color)
-        dt = 1.0 / (sc.generated_frames + 1)
-        cands = {"t": 0.0, "t+1/2": dt, "t+1": 1.0} if sc.generated_frames == 1 else {"t": 0.0, f"t+{dt:.2g}": dt,
-                                                                                       "t+1": 1.0}
-        scores = {k: psnr_y(_u8(scene.color(last["t"] + v, display=True)), gen, mask) for k, v in cands.items()}
-        expected = [k for k, v in cands.items() if v == dt][0]
-        won = max(scores, key=scores.get)
-        others = ", ".join(f"{scores[k]:.1f} at {k}" for k in scores if k != expected)
-        report.checks.append(Check("generated frame at half-way", won == expected, scores[expected],
-                                   f"PSNR {scores[expected]:.2f} dB at {expected} vs {others}"
-                                   + ("" if won == expected else f": it looks like {won}")))
+    # 3. each generated frame shows its own instant: t + (k + 1) / (n + 1)
+    if n:
+        cands = {"t" if j == 0 else "t+1" if j == n + 1 else f"t+{j}/{n + 1}": j / (n + 1) for j in range(n + 2)}
+        truths = {k: _u8(scene.color(last["t"] - late + v, display=True)) for k, v in cands.items()}
+        worst, wrong, details = math.inf, [], []
+        for k, g in enumerate(last["result"].generated):
+            gen = _u8(g.color)
+            scores = {c: psnr_y(truth, gen, mask) for c, truth in truths.items()}
+            expected = list(cands)[k + 1]
+            won = max(scores, key=scores.get)
+            worst = min(worst, scores[expected])
+            details.append(f"{scores[expected]:.1f} dB at {expected}" + ("" if won == expected else
+                                                                          f" (looks like {won}, {scores[won]:.1f})"))
+            if won != expected:
+                wrong.append(k)
+        report.checks.append(Check("generated frames at their instants", not wrong, worst,
+                                   f"{n} generated: " + ", ".join(details)))
     else:
-        report.checks.append(Check("generated frame at half-way", None, math.nan, "generated_frames=0"))
+        report.checks.append(Check("generated frames at their instants", None, math.nan, "generated_frames=0"))
 
     # 4. the engine-side motion vectors, and 5. the diagnosis itself
     dt = 1.0 / (sc.generated_frames + 1)
@@ -624,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--size", default="64x40", help="render size WxH (display is twice it; default 64x40)")
     p.add_argument("--frames", type=int, default=6, help="rendered frames (default 6)")
+    p.add_argument("--generated-frames", type=int, default=3, choices=(0, 1, 2, 3),
+                   help="frames extrapolated per rendered frame (default 3: 4x the rendered rate)")
     p.add_argument("--mistake", choices=HYPOTHESES[1:], default=None, metavar="MISTAKE",
                    help="simulate an engine handing over motion vectors with this mistake, one of: "
                         + ", ".join(repr(h) for h in HYPOTHESES[1:]))
@@ -632,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
         w, h = (int(v) for v in a.size.lower().split("x"))
     except ValueError:
         p.error(f"--size: expected WxH, e.g. 64x40, got {a.size!r}")
-    report = self_test(a.pass_name, a.backend, a.device, (w, h), frames=a.frames, mistake=a.mistake)
+    report = self_test(a.pass_name, a.backend, a.device, (w, h), frames=a.frames,
+                       generated_frames=a.generated_frames, mistake=a.mistake)
     print(report)
     return 0 if report.ok else 1
 

@@ -142,6 +142,11 @@ STSS_API int32_t stss_reset(stss_context* context)
     STSS__CALL(stss__py_reset(context));
 }
 
+STSS_API int32_t stss_next_generated_frames(stss_context* context, int32_t* count)
+{
+    STSS__CALL(stss__py_next_generated_frames(context, count));
+}
+
 STSS_API int32_t stss_release_gpu_resources(stss_context* context)
 {
     STSS__CALL(stss__py_release_gpu_resources(context));

@@ -27,6 +27,7 @@ int32_t stss__py_query_capabilities(char* json_out, size_t capacity, size_t* nee
 int32_t stss__py_create(const stss_context_desc* desc, stss_context** out);
 int32_t stss__py_dispatch(stss_context* context, const stss_frame_desc* frame, stss_dispatch_output* output);
 int32_t stss__py_reset(stss_context* context);
+int32_t stss__py_next_generated_frames(stss_context* context, int32_t* count);
 int32_t stss__py_release_gpu_resources(stss_context* context);
 int32_t stss__py_destroy(stss_context* context);
 /* ---- cffi:embedding:end ---- */

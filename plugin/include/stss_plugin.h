@@ -15,8 +15,9 @@
  *   - motion vectors: previous minus current position, in pixels of the render
  *     resolution (display pixels with STSS_FLAG_DISPLAY_RES_MOTION), +x right, +y down,
  *     jitter excluded (unless STSS_FLAG_JITTERED_MOTION); "previous" is the previous
- *     DISPLAY frame: with generated_frames = 1 a rendered frame's vectors point to the
- *     generated frame half a frame time back, a generated frame's to the rendered one;
+ *     DISPLAY frame: with n generated frames a rendered frame's vectors point to the
+ *     last generated frame, 1/(n+1) of a frame time back, a generated frame's to the frame
+ *     before it (the rendered one, for the first);
  *   - jitter: sub-pixel offset of the render in render pixels, each in [-0.5, 0.5];
  *     Halton (2, 3) at index (frame % phase_count) + 1, minus 0.5 (stss_jitter_offset);
  *   - matrices: 16 doubles, COLUMN-MAJOR (m[col * 4 + row], as GLM's value_ptr or
@@ -61,7 +62,16 @@ extern "C" {
  * plugin/c_abi.py hands the text between cffi:begin and cffi:end to cffi (with STSS_API
  * removed): declarations only, no other preprocessor lines than integer #defines. */
 
-#define STSS_ABI_VERSION 2  /* 2: stss_image.memory and .gl_texture, stss_release_gpu_resources */
+#define STSS_ABI_VERSION 3  /* 2: stss_image.memory and .gl_texture, stss_release_gpu_resources;
+                               3: 1 to 3 generated frames or STSS_GENERATED_FRAMES_AUTO (target_display_hz,
+                               render_time_ms, stss_next_generated_frames, the count in the output) */
+
+/* stss_context_desc.generated_frames: 0 (upscale only) to STSS_MAX_GENERATED_FRAMES frames
+ * extrapolated per rendered frame (4x the rendered rate), or STSS_GENERATED_FRAMES_AUTO:
+ * 0 to 3 chosen after every frame from the render times measured, so that the presented
+ * rate tracks target_display_hz (ask stss_next_generated_frames how many the next frame takes). */
+#define STSS_MAX_GENERATED_FRAMES 3
+#define STSS_GENERATED_FRAMES_AUTO -1
 
 /* Result codes: the values of plugin.errors.Result. */
 typedef enum stss_result {
@@ -162,15 +172,17 @@ typedef struct stss_context_desc {
     const char* backend;        /* "torch" (NULL), "onnxruntime", "tensorrt" (neural passes) */
     const char* precision;      /* "fp32" (NULL) or "fp16" */
     const char* device;         /* "cpu" (NULL) or "cuda" */
-    int32_t generated_frames;   /* frames extrapolated per rendered frame: 0 or 1 */
+    int32_t generated_frames;   /* frames extrapolated per rendered frame: 0 to 3, or STSS_GENERATED_FRAMES_AUTO */
     uint32_t flags;             /* STSS_FLAG_* */
     stss_message_callback message_callback; /* optional: warnings and info */
     void* message_user;         /* passed back to message_callback */
+    double target_display_hz;   /* STSS_GENERATED_FRAMES_AUTO: presented frames per second to track (> 0);
+                                   otherwise 0 */
 } stss_context_desc;
 
-/* The cheap G-buffers of one extrapolated display frame (no colour): the instant
- * (k + 1) / (generated_frames + 1) of a frame time after the rendered frame. Its motion
- * vectors point to the previous DISPLAY frame (the rendered one, for the first). */
+/* The cheap G-buffers of one extrapolated display frame (no colour): generated frame k
+ * (0-based) of n is the instant (k + 1) / (n + 1) of a frame time after the rendered frame.
+ * Its motion vectors point to the previous DISPLAY frame (the rendered one, for the first). */
 typedef struct stss_generated_desc {
     stss_image depth;          /* render size, see STSS_FLAG_DEPTH_IS_DEVICE */
     stss_image motion;         /* render size, 2 channels, pixels */
@@ -221,15 +233,19 @@ typedef struct stss_frame_desc {
     double proj[16];           /* unjittered projection, column-major */
     const double* prev_view;   /* optional 16 doubles: the previous frame's view (validation) */
     const double* prev_proj;   /* optional 16 doubles */
-    const stss_generated_desc* generated; /* generated_count descriptions */
-    int32_t generated_count;   /* = stss_context_desc.generated_frames */
+    const stss_generated_desc* generated; /* generated_count descriptions, in display order */
+    int32_t generated_count;   /* = stss_context_desc.generated_frames (STSS_GENERATED_FRAMES_AUTO: the count
+                                  stss_next_generated_frames gives) */
+    double render_time_ms;     /* optional: what rendering this frame cost, ms (the engine's CPU or GPU time,
+                                  whichever is longer): STSS_GENERATED_FRAMES_AUTO follows it. 0: frame_time_ms */
 } stss_frame_desc;
 
 /* One generated frame's output: the caller provides the buffer, the library the time. */
 typedef struct stss_generated_output {
     stss_image color;          /* in: display size, RGB32F or RGBA32F (a GL texture: RGBA32F or RGBA16F),
                                   caller-allocated */
-    double present_time_ms;    /* out: when to present it, after the rendered frame's present */
+    double present_time_ms;    /* out: when to present it, after the rendered frame's present: frame k of n
+                                  at (k + 1) / (n + 1) x frame_time_ms */
 } stss_generated_output;
 
 /* Where stss_dispatch writes. The caller allocates every image. */
@@ -237,7 +253,7 @@ typedef struct stss_dispatch_output {
     stss_image color;          /* in: the upscaled rendered frame, display size, RGB32F or RGBA32F
                                   (a GL texture: RGBA32F or RGBA16F) */
     stss_generated_output* generated; /* in: generated_count entries */
-    int32_t generated_count;   /* in: = stss_context_desc.generated_frames */
+    int32_t generated_count;   /* in: = frame->generated_count */
     int32_t reset;             /* out: 1 when the history was dropped before this frame */
     int32_t warning_count;     /* out: warnings of this dispatch (also sent to the callback) */
     double inputs_ms;          /* out: per stage, ms: validating and converting the inputs */
@@ -245,9 +261,11 @@ typedef struct stss_dispatch_output {
     double generate_ms;        /* out: the generated frame(s) */
     double ui_ms;              /* out: resampling, un-exposing, UI composition */
     double total_ms;           /* out: the whole stss_dispatch call inside the library */
+    int32_t generated_frames;  /* out: frames this dispatch generated (with STSS_GENERATED_FRAMES_AUTO its choice) */
+    int32_t next_generated_frames; /* out: the generated_count the next dispatch takes */
 } stss_dispatch_output;
 
-/* The library's version ("0.1.0 (abi 2)") and STSS_ABI_VERSION as built. No Python needed. */
+/* The library's version ("0.1.0 (abi 3)") and STSS_ABI_VERSION as built. No Python needed. */
 STSS_API const char* stss_version(void);
 STSS_API int32_t stss_abi_version(void);
 
@@ -256,7 +274,8 @@ STSS_API int32_t stss_abi_version(void);
 STSS_API const char* stss_last_error(void);
 
 /* Defaults (no Python needed): zero sizes, NULL strings (= the defaults), 1 generated
- * frame, STSS_FLAG_HDR; for frames: motion scale 1, pre-exposure 1, identity matrices. */
+ * frame, STSS_FLAG_HDR, no target rate; for frames: motion scale 1, pre-exposure 1, identity
+ * matrices, no render time. */
 STSS_API void stss_context_desc_init(stss_context_desc* desc);
 STSS_API void stss_frame_desc_init(stss_frame_desc* frame);
 STSS_API void stss_generated_desc_init(stss_generated_desc* generated);
@@ -289,6 +308,12 @@ STSS_API int32_t stss_create(const stss_context_desc* desc, stss_context** out);
  * and dispatch it again) and the output buffers are not written. */
 STSS_API int32_t stss_dispatch(stss_context* context, const stss_frame_desc* frame,
                                stss_dispatch_output* output);
+
+/* How many generated frames (stss_frame_desc.generated_count) the next stss_dispatch takes:
+ * the context's fixed generated_frames, or with STSS_GENERATED_FRAMES_AUTO the choice made
+ * after the last frame (1 before the first). Ask before rendering the next frame's
+ * G-buffers: that many, at the instants (k + 1) / (n + 1) of a frame time after it. */
+STSS_API int32_t stss_next_generated_frames(stss_context* context, int32_t* count);
 
 /* Drop the history now (as reset = 1 on the next frame does). */
 STSS_API int32_t stss_reset(stss_context* context);

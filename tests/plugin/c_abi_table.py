@@ -126,8 +126,8 @@ class Abi:
         self.keep.append(g)
         for k in range(generated):
             self.lib.stss_generated_desc_init(g + k)
-            self.gbuffers(g[k], index + 0.5, False, depth)
-            g[k].jitter_x, g[k].jitter_y = plugin.jitter_offset(2 * index + 1, 32)
+            self.gbuffers(g[k], index + (k + 1) / (generated + 1), False, depth)
+            g[k].jitter_x, g[k].jitter_y = plugin.jitter_offset((generated + 1) * index + k + 1, 32)
         f.generated = g if generated else self.ffi.NULL
         f.generated_count = generated
         return f
@@ -218,6 +218,40 @@ def test_dispatch_writes_the_callers_buffers(abi, capfd):
     assert lib.stss_reset(ctx) == OK
     assert lib.stss_destroy(ctx) == OK
     assert capfd.readouterr().err == ""
+
+
+def test_three_generated_frames_and_a_count_chosen_per_frame(abi):
+    """4x: three outputs, presented at 1/4, 2/4 and 3/4 of the frame time, each a new picture;
+    STSS_GENERATED_FRAMES_AUTO: stss_next_generated_frames says the count, the output reports it."""
+    lib, ffi = abi.lib, abi.ffi
+    ctx = abi.create(pass_name="warp_fill", generated=3)
+    count = ffi.new("int32_t *")
+    assert lib.stss_next_generated_frames(ctx, count) == OK and count[0] == 3
+    for i in range(2):
+        out, buf, gbufs = abi.output(3)
+        assert lib.stss_dispatch(ctx, abi.frame(i, 3), out) == OK, abi.error()
+        assert [out.generated[k].present_time_ms for k in range(3)] == pytest.approx([33.3 / 4, 33.3 / 2, 33.3 * 3 / 4])
+        assert (out.generated_frames, out.next_generated_frames) == (3, 3)
+        pictures = [buf[..., :3]] + gbufs
+        assert all(np.isfinite(p).all() and p.min() >= 0 for p in pictures)
+        assert all(not np.array_equal(a, b) for a, b in zip(pictures, pictures[1:]))
+    lib.stss_destroy(ctx)
+    ctx = abi.create(pass_name="bilinear", generated=lib.STSS_GENERATED_FRAMES_AUTO, target_display_hz=120.0)
+    seen = []
+    for i, render_ms in enumerate((33.3, 33.3, 8.0, 8.0, 8.0, 8.0, 8.0)):
+        assert lib.stss_next_generated_frames(ctx, count) == OK
+        n = count[0]
+        f = abi.frame(i, n)
+        f.render_time_ms = render_ms
+        out, _, _ = abi.output(n)
+        assert lib.stss_dispatch(ctx, f, out) == OK, abi.error()
+        assert out.generated_frames == n
+        seen.append(n)
+        assert lib.stss_next_generated_frames(ctx, count) == OK and count[0] == out.next_generated_frames
+    # 1 before any render time; 3 at 30 rendered frames per second; fewer as rendering speeds up
+    assert seen[:3] == [1, 3, 3] and seen[-1] < 3, seen
+    lib.stss_destroy(ctx)
+    assert lib.stss_next_generated_frames(ctx, count) == INVALID_STATE
 
 
 def test_pitch_and_formats_give_the_same_picture(abi):
@@ -581,22 +615,96 @@ MORE_DISPATCH_CASES = [
 @dataclass(frozen=True)
 class Config:
     """The context a case runs on: its pass, generated frames, flags and the depth the
-    correct frames carry."""
+    correct frames carry. ``generated`` STSS_GENERATED_FRAMES_AUTO (-1) with ``target_hz``:
+    ``schedule`` are the counts the context asks for frame by frame (the last repeats)."""
 
     pass_name: str = "bilinear"
     generated: int = 1
     flags: int = 0x1  # STSS_FLAG_HDR
     depth: float = 5.0
+    target_hz: float = 0.0
+    schedule: tuple = ()
 
+    def count(self, n: int) -> int:
+        """The generated frames of frame ``n``."""
+        return self.schedule[min(n, len(self.schedule) - 1)] if self.schedule else self.generated
+
+    def create(self, abi: "Abi"):
+        return abi.create(pass_name=self.pass_name, generated=self.generated, flags=self.flags,
+                          target_display_hz=self.target_hz)
+
+
+#: A context at 4x (three generated frames per rendered one), and one whose count is chosen
+#: per frame: 120 Hz from frames 33.3 ms apart takes 1 (before any render time), then 3.
+X4 = Config(generated=3)
+AUTO = Config(generated=-1, target_hz=120.0, schedule=(1, 3))
 
 #: Cases that need another context than the bilinear one.
 CONFIGS = {
     "zero_view": Config("stss"), "zero_generated_view": Config("stss"), "depth_declared_2_20": Config("stss"),
     "ldr_colour_above_1": Config(flags=0), "device_depth_outside": Config(flags=0x21, depth=0.9),
     "nan_pixel_in_generated_albedo": Config("stss"),
+    **{k: X4 for k in ("x4_two_generated", "x4_four_generated", "x4_output_count_short", "x4_third_jitter_outside",
+                        "x4_null_third_motion", "x4_next_count_null")},
+    "x4_stss_second_depth_nan": Config("stss", 3),
+    "x4_interpolation_two_generated": Config("vfi_cheap", 3),
+    **{k: AUTO for k in ("auto_one_generated", "auto_render_time_negative", "auto_render_time_nan",
+                         "auto_output_count_mismatch")},
 }
 
+def _generated_count(n: int):
+    """The frame hands ``n`` generated-frame descriptions over (a fresh array of them)."""
+    def mutate(abi, f, out):
+        g = abi.frame(f.frame_index, n)
+        f.generated, f.generated_count = g.generated, n
+    return mutate
+
+
+def _next_count_null(abi, f, out):
+    """stss_next_generated_frames with a NULL count, before the (then correct) frame."""
+    ctx = abi.current
+    r = abi.lib.stss_next_generated_frames(ctx, abi.ffi.NULL)
+    raise _Refused(r, abi.error())
+
+
+class _Refused(Exception):
+    """A case whose malformed call is not stss_dispatch: its result code and message."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _nan_in(path: str, k: int, shape, fmt: str):
+    def mutate(abi, f, out):
+        arr = np.full(shape, 5.0, np.float32)
+        arr[(3, 5) + (0,) * (arr.ndim - 2)] = np.nan
+        setattr(f.generated[k], path, abi.image(arr, getattr(abi.lib, f"STSS_FORMAT_{fmt}")))
+    return mutate
+
+
 EXTRA_CASES = [
+    ("x4_two_generated", _generated_count(2), INVALID_ARGUMENT,
+     ["frame.generated_count", "3 (desc.generated_frames)", "got 2"]),
+    ("x4_four_generated", _generated_count(4), INVALID_ARGUMENT, ["frame.generated_count", "3", "got 4"]),
+    ("x4_output_count_short", lambda a, f, o: _set(o, generated_count=2), INVALID_ARGUMENT,
+     ["output.generated_count", "3 (frame.generated_count)", "got 2"]),
+    ("x4_third_jitter_outside", lambda a, f, o: _set(f.generated[2], jitter_x=0.6), INVALID_ARGUMENT,
+     ["frame.generated[2].jitter_x/jitter_y", "0.6"]),
+    ("x4_null_third_motion", lambda a, f, o: _set(f.generated[2].motion, data=a.ffi.NULL), NULL_POINTER,
+     ["frame.generated[2].motion.data"]),
+    ("x4_stss_second_depth_nan", _nan_in("depth", 1, (RH, RW), "R32F"), INVALID_ARGUMENT,
+     ["frame.generated[1].depth", "NaN"]),
+    ("x4_interpolation_two_generated", _generated_count(2), INVALID_ARGUMENT, ["frame.generated_count", "got 2"]),
+    ("x4_next_count_null", _next_count_null, NULL_POINTER, ["count", "NULL"]),
+    ("auto_one_generated", _generated_count(1), INVALID_ARGUMENT,
+     ["frame.generated_count", "3 (stss_next_generated_frames, for a 120 Hz target)", "got 1"]),
+    ("auto_render_time_negative", lambda a, f, o: _set(f, render_time_ms=-2.0), INVALID_ARGUMENT,
+     ["frame.render_time_ms", "or 0 (none)", "-2.0"]),
+    ("auto_render_time_nan", lambda a, f, o: _set(f, render_time_ms=math.nan), INVALID_ARGUMENT,
+     ["frame.render_time_ms", "finite"]),
+    ("auto_output_count_mismatch", lambda a, f, o: _set(o, generated_count=1), INVALID_ARGUMENT,
+     ["output.generated_count", "3 (frame.generated_count)"]),
     ("ldr_colour_above_1", _replace("frame.color", (RH, RW, 3), "RGB32F", 3.0), INVALID_ARGUMENT,
      ["frame.color", "STSS_FLAG_HDR not set"]),
     ("device_depth_outside", _replace("frame.depth", (RH, RW), "R32F", 5.0), INVALID_ARGUMENT,
@@ -613,8 +721,19 @@ CREATE_CASES = [
     ("render_larger_than_display", {"max_render_width": DW * 2}, INVALID_ARGUMENT,
      ["desc.max_render_width/max_render_height"]),
     ("tiny_display", {"display_width": 4}, INVALID_ARGUMENT, ["desc.display_width/display_height", "8x8"]),
-    ("two_generated_frames", {"generated_frames": 2}, UNSUPPORTED, ["desc.generated_frames", "0 or 1"]),
-    ("negative_generated_frames", {"generated_frames": -1}, UNSUPPORTED, ["desc.generated_frames", "-1"]),
+    ("four_generated_frames", {"generated_frames": 4}, UNSUPPORTED,
+     ["desc.generated_frames", "0 to 3", "STSS_GENERATED_FRAMES_AUTO (-1)", "got 4"]),
+    ("negative_generated_frames", {"generated_frames": -2}, UNSUPPORTED, ["desc.generated_frames", "-2"]),
+    ("auto_without_target", {"generated_frames": -1}, INVALID_ARGUMENT,
+     ["desc.target_display_hz", "above 0", "got 0.0"]),
+    ("auto_target_nan", {"generated_frames": -1, "target_display_hz": math.nan}, INVALID_ARGUMENT,
+     ["desc.target_display_hz", "nan"]),
+    ("auto_target_negative", {"generated_frames": -1, "target_display_hz": -60.0}, INVALID_ARGUMENT,
+     ["desc.target_display_hz", "-60.0"]),
+    ("target_with_fixed_count", {"generated_frames": 3, "target_display_hz": 120.0}, INVALID_ARGUMENT,
+     ["desc.target_display_hz", "0 unless generated_frames = STSS_GENERATED_FRAMES_AUTO", "120.0"]),
+    ("auto_with_interpolation", {"generated_frames": -1, "target_display_hz": 120.0, "pass_name": "vfi_cheap"},
+     UNSUPPORTED, ["desc.generated_frames", "a fixed count for pass 'vfi_cheap'", "got STSS_GENERATED_FRAMES_AUTO (-1)"]),
     ("unknown_precision", {"precision": "fp8"}, UNSUPPORTED, ["desc.precision", "fp8"]),
     ("unknown_backend", {"backend": "vulkan"}, UNSUPPORTED, ["desc.backend", "vulkan"]),
     ("unknown_device", {"device": "tpu"}, UNSUPPORTED, ["desc.device", "tpu"]),
@@ -701,24 +820,27 @@ def _good_frames(abi: Abi, ctx, cfg: Config, indices) -> list:
     """Dispatch correct frames ``indices``: the digest of each one's outputs, or its error."""
     digests = []
     for n in indices:
-        out, buf, gbufs = abi.output(cfg.generated)
-        r = abi.lib.stss_dispatch(ctx, abi.frame(n, cfg.generated, cfg.depth), out)
-        digests.append(_digest(buf, *gbufs) + f"/{out.warning_count}/{out.reset}" if r == OK
-                       else f"result {r}: {abi.error()}")
+        out, buf, gbufs = abi.output(cfg.count(n))
+        r = abi.lib.stss_dispatch(ctx, abi.frame(n, cfg.count(n), cfg.depth), out)
+        digests.append(_digest(buf, *gbufs) + f"/{out.warning_count}/{out.reset}/{out.generated_frames}/"
+                       f"{out.next_generated_frames}" if r == OK else f"result {r}: {abi.error()}")
     return digests
 
 
 def _dispatch_case(abi: Abi, cfg: Config, mutate) -> dict:
     """In a child: frame 0, then frame 1 with ``mutate`` applied (None: unchanged), then frames 1 and 2."""
-    ctx = abi.create(pass_name=cfg.pass_name, generated=cfg.generated, flags=cfg.flags)
+    ctx = abi.current = cfg.create(abi)
     first = _good_frames(abi, ctx, cfg, [0])
     result = {"code": OK, "message": ""}
     if mutate is not None:
-        f = abi.frame(1, cfg.generated, cfg.depth)
-        out, buf, gbufs = abi.output(cfg.generated)
-        mutate(abi, f, out)
-        result["code"] = int(abi.lib.stss_dispatch(ctx, f, out))
-        result["message"] = abi.error()
+        f = abi.frame(1, cfg.count(1), cfg.depth)
+        out, buf, gbufs = abi.output(cfg.count(1))
+        try:
+            mutate(abi, f, out)
+            result["code"] = int(abi.lib.stss_dispatch(ctx, f, out))
+            result["message"] = abi.error()
+        except _Refused as e:  # the malformed call was another function's
+            result["code"], result["message"] = e.code, e.message
         result["untouched"] = bool((buf == -1).all() and all((g == -1).all() for g in gbufs))
     result["after"] = first + _good_frames(abi, ctx, cfg, [1, 2])
     return result

@@ -36,18 +36,33 @@ def perspective(fov_y: float, aspect: float, near: float, far: float) -> np.ndar
 
 class SyntheticFrames:
     """The frame source of the campaign, with :class:`~tests.plugin.conftest.DumpFrames`'s
-    interface (``arrays``, ``desc``, ``frame``, ``generated``): even display frames are the
-    rendered ones, odd ones the generated ones. ``device_depth``: OpenGL device depth (for
-    contexts with ``depth_format="device"``) instead of linear depth."""
+    interface (``arrays``, ``desc``, ``frame``, ``generated``): each rendered display frame
+    is followed by its generated ones, one by default (even display frames rendered, odd
+    ones generated). ``device_depth``: OpenGL device depth (for contexts with
+    ``depth_format="device"``) instead of linear depth. ``generated_frames``: the count per
+    rendered frame (also the contexts' ``desc.generated_frames``), or ``"auto"`` with
+    ``target_display_hz`` and ``schedule``: the counts such a context asks for, frame by
+    frame (the last repeats; the frame time and the render time are ``frame_time_ms``)."""
 
     render_size = (RW, RH)
     display_size = (DW, DH)
     frame_time_ms = 33.3
     meta = {"near": 0.1, "far": 100.0, "fov_y_deg": 60.0}
 
-    def __init__(self, device_depth: bool = False):
+    def __init__(self, device_depth: bool = False, generated_frames: int | str = 1,
+                 target_display_hz: float | None = None, schedule: tuple[int, ...] = ()):
         self.device_depth = device_depth
+        self.generated_frames, self.target_display_hz = generated_frames, target_display_hz
+        self.schedule = schedule or (generated_frames,)
         self._cache: dict[int, dict] = {}
+
+    def count(self, n: int) -> int:
+        """Generated frames after rendered frame ``n``."""
+        return self.schedule[min(n, len(self.schedule) - 1)]
+
+    def display_index(self, n: int, k: int = -1) -> int:
+        """The display frame of rendered frame ``n`` (``k = -1``) or of its generated frame ``k``."""
+        return sum(self.count(m) + 1 for m in range(n)) + k + 1
 
     def arrays(self, i: int) -> dict:
         """Display frame ``i``; the pattern moves 0.5 render px per display frame."""
@@ -73,23 +88,25 @@ class SyntheticFrames:
         return self._cache[i]
 
     def desc(self, **overrides) -> plugin.ContextDescription:
-        kw = {"max_render_size": self.render_size, "display_size": self.display_size}
+        kw = {"max_render_size": self.render_size, "display_size": self.display_size,
+              "generated_frames": self.generated_frames, "target_display_hz": self.target_display_hz}
         kw.update(overrides)
         return plugin.ContextDescription(**kw)
 
-    def generated(self, n: int, **overrides) -> plugin.GeneratedFrameDescription:
-        b = self.arrays(2 * n + 1)
+    def generated(self, n: int, k: int = 0, **overrides) -> plugin.GeneratedFrameDescription:
+        b = self.arrays(self.display_index(n, k))
         kw = {"depth": b["depth"], "motion": b["motion"], "jitter_px": tuple(float(v) for v in b["jitter"]),
               "view": b["view"], "proj": b["proj"], **{k: b[k] for k in GBUFFERS}}
         kw.update(overrides)
         return plugin.GeneratedFrameDescription(**kw)
 
     def frame(self, n: int, with_generated: bool = True, **overrides) -> plugin.FrameDescription:
-        a = self.arrays(2 * n)
+        a = self.arrays(self.display_index(n))
         kw = {"frame_index": n, "color": a["color"], "depth": a["depth"], "motion": a["motion"],
               "jitter_px": tuple(float(v) for v in a["jitter"]), "frame_time_ms": self.frame_time_ms,
               "near": self.meta["near"], "far": self.meta["far"], "fov_y_rad": math.radians(self.meta["fov_y_deg"]),
-              "view": a["view"], "proj": a["proj"], "generated": [self.generated(n)] if with_generated else [],
+              "view": a["view"], "proj": a["proj"],
+              "generated": [self.generated(n, k) for k in range(self.count(n))] if with_generated else [],
               **{k: a[k] for k in GBUFFERS}}
         kw.update(overrides)
         return plugin.FrameDescription(**kw)

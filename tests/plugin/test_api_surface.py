@@ -22,15 +22,15 @@ FIELDS = {
     "ContextDescription": ["max_render_size", "display_size", "pass_name", "backend", "precision", "device",
                            "generated_frames", "hdr", "depth_format", "inverted_depth", "infinite_far",
                            "jittered_motion", "display_res_motion", "validation", "message_callback", "gl_interop",
-                           "network"],
+                           "network", "target_display_hz"],
     "FrameDescription": ["frame_index", "color", "depth", "motion", "jitter_px", "frame_time_ms", "near", "far",
                          "fov_y_rad", "view", "proj", "albedo", "normal", "roughness", "metallic", "object_id",
                          "reactive", "transparency", "hudless", "ui", "motion_scale", "pre_exposure", "reset",
-                         "render_size", "prev_view", "prev_proj", "generated"],
+                         "render_size", "prev_view", "prev_proj", "generated", "render_time_ms"],
     "GeneratedFrameDescription": ["depth", "motion", "jitter_px", "view", "proj", "albedo", "normal", "roughness",
                                   "metallic", "object_id", "ui"],
     "DispatchResult": ["output", "generated", "status", "warnings", "timings_ms", "reset", "gpu_timings_ms",
-                       "gpu_timings_frame"],
+                       "gpu_timings_frame", "generated_frames", "next_generated_frames"],
     "GeneratedFrame": ["color", "present_time_ms"],
 }
 
@@ -102,27 +102,28 @@ def test_context_is_a_context_manager():
 C_FUNCTIONS = {"stss_version", "stss_abi_version", "stss_last_error", "stss_context_desc_init", "stss_frame_desc_init",
                "stss_generated_desc_init", "stss_format_bytes_per_pixel", "stss_jitter_phase_count",
                "stss_jitter_offset", "stss_query_capabilities", "stss_create", "stss_dispatch", "stss_reset",
-               "stss_release_gpu_resources", "stss_destroy"}
+               "stss_release_gpu_resources", "stss_destroy", "stss_next_generated_frames"}
 
 #: Struct fields in order: the layout an engine compiled against the header relies on.
 C_STRUCTS = {
     "stss_image": ["data", "pitch_bytes", "width", "height", "format", "memory", "gl_texture"],
     "stss_context_desc": ["max_render_width", "max_render_height", "display_width", "display_height", "pass_name",
                           "backend", "precision", "device", "generated_frames", "flags", "message_callback",
-                          "message_user"],
+                          "message_user", "target_display_hz"],
     "stss_generated_desc": ["depth", "motion", "albedo", "normal", "roughness", "metallic", "object_id", "ui",
                             "jitter_x", "jitter_y", "view", "proj"],
     "stss_frame_desc": ["frame_index", "color", "depth", "motion", "albedo", "normal", "roughness", "metallic",
                         "object_id", "reactive", "transparency", "hudless", "ui", "jitter_x", "jitter_y",
                         "motion_scale_x", "motion_scale_y", "frame_time_ms", "near_plane", "far_plane", "fov_y_rad",
                         "pre_exposure", "reset", "render_width", "render_height", "view", "proj", "prev_view",
-                        "prev_proj", "generated", "generated_count"],
+                        "prev_proj", "generated", "generated_count", "render_time_ms"],
     "stss_generated_output": ["color", "present_time_ms"],
     "stss_dispatch_output": ["color", "generated", "generated_count", "reset", "warning_count", "inputs_ms",
-                             "upscale_ms", "generate_ms", "ui_ms", "total_ms"],
+                             "upscale_ms", "generate_ms", "ui_ms", "total_ms", "generated_frames",
+                             "next_generated_frames"],
 }
 
-C_CONSTANTS = {"STSS_ABI_VERSION": 2, "STSS_MEMORY_HOST": 0, "STSS_MEMORY_CUDA": 1, "STSS_MEMORY_GL_TEXTURE": 2,
+C_CONSTANTS = {"STSS_ABI_VERSION": 3, "STSS_GENERATED_FRAMES_AUTO": -1, "STSS_MAX_GENERATED_FRAMES": 3, "STSS_MEMORY_HOST": 0, "STSS_MEMORY_CUDA": 1, "STSS_MEMORY_GL_TEXTURE": 2,
                "STSS_FLAG_HDR": 0x1, "STSS_FLAG_INVERTED_DEPTH": 0x2, "STSS_FLAG_INFINITE_FAR": 0x4,
                "STSS_FLAG_JITTERED_MOTION": 0x8, "STSS_FLAG_DISPLAY_RES_MOTION": 0x10,
                "STSS_FLAG_DEPTH_IS_DEVICE": 0x20, "STSS_FLAG_VALIDATION": 0x40, "STSS_SEVERITY_INFO": 0,

@@ -114,7 +114,7 @@ DESC_CASES = [
     ("unknown pass", {"pass_name": "dlss"}, UnsupportedError, "desc.pass_name", "'dlss'"),
     ("unknown back-end", {"backend": "tvm"}, UnsupportedError, "desc.backend", "'tvm'"),
     ("int8 precision", {"precision": "int8"}, UnsupportedError, "desc.precision", "'int8'"),
-    ("two generated frames", {"generated_frames": 2}, UnsupportedError, "desc.generated_frames", "got 2"),
+    ("four generated frames", {"generated_frames": 4}, UnsupportedError, "desc.generated_frames", "got 4"),
     ("depth format unknown", {"depth_format": "log"}, InvalidInputError, "desc.depth_format", "'log'"),
     ("callback not callable", {"message_callback": "print"}, InvalidInputError, "desc.message_callback", "str"),
 ]
@@ -266,6 +266,65 @@ NEW_CASES = [
          "desc.max_render_size", ("integers",), kind="desc"),
 ]
 
+#: Wrong counts of generated frames: on a context at 4x (three per rendered frame), on one
+#: whose count is chosen per frame ("auto": the first frame takes 1, then 3 at 30 rendered
+#: frames per second for a 120 Hz target), and descriptions of counts that cannot be.
+_X4 = (("generated_frames", 3),)
+_AUTO = (("generated_frames", "auto"), ("target_display_hz", 120.0), ("schedule", (1, 3)))
+
+
+COUNT_CASES = [
+    Case("4x: two generated frames", lambda d: {"generated": [d.generated(1, k) for k in range(2)]},
+         InvalidInputError, "frame.generated", ("3 generated-frame description(s)", "desc.generated_frames", "got 2"),
+         source=_X4),
+    Case("4x: four generated frames", lambda d: {"generated": [d.generated(1, k % 3) for k in range(4)]},
+         InvalidInputError, "frame.generated", ("3 generated-frame", "got 4"), source=_X4),
+    Case("4x: no generated frame", lambda d: {"generated": []}, InvalidInputError, "frame.generated",
+         ("3 generated-frame", "got 0"), source=_X4),
+    Case("4x: the third one's jitter outside", lambda d: {"generated": [d.generated(1, 0), d.generated(1, 1),
+                                                                        d.generated(1, 2, jitter_px=(0.7, 0.0))]},
+         InvalidInputError, "frame.generated[2].jitter_px", ("[-0.5, 0.5]",), source=_X4, pass_name="stss"),
+    Case("4x: the second one's motion NaN", lambda d: {"generated": [
+        d.generated(1, 0), d.generated(1, 1, motion=_nan(d.arrays(d.display_index(1, 1))["motion"])), d.generated(1, 2)]},
+         InvalidInputError, "frame.generated[1].motion", ("NaN",), source=_X4, pass_name="warp_fill"),
+    Case("4x interpolation: two generated frames", lambda d: {"generated": [d.generated(1, k) for k in range(2)]},
+         InvalidInputError, "frame.generated", ("3 generated-frame", "got 2"), source=_X4, pass_name="vfi_cheap"),
+    Case("auto: one generated frame where 3 are chosen", lambda d: {"generated": [d.generated(1, 0)]},
+         InvalidInputError, "frame.generated", ("3 generated-frame", "Context.next_generated_frames", "120 Hz",
+                                                "33.3 ms", "got 1"), source=_AUTO),
+    Case("auto: render time negative", lambda d: {"render_time_ms": -4.0}, InvalidInputError, "frame.render_time_ms",
+         ("positive time in milliseconds", "-4.0"), source=_AUTO),
+    Case("auto: render time NaN", lambda d: {"render_time_ms": float("nan")}, InvalidInputError,
+         "frame.render_time_ms", ("finite",), source=_AUTO),
+    Case("auto: render time a string", lambda d: {"render_time_ms": "8"}, InvalidInputError, "frame.render_time_ms",
+         ("'8' (a str)",), source=_AUTO),
+    Case("render time zero", lambda d: {"render_time_ms": 0.0}, InvalidInputError, "frame.render_time_ms",
+         ("positive",)),
+    Case("generated frames 5", lambda d: {"generated_frames": 5}, UnsupportedError, "desc.generated_frames",
+         ("0 to 3", "4x", "got 5"), kind="desc"),
+    Case("generated frames -1", lambda d: {"generated_frames": -1}, UnsupportedError, "desc.generated_frames",
+         ("0 to 3", "got -1"), kind="desc"),
+    Case("generated frames a numeric string", lambda d: {"generated_frames": "2"}, InvalidInputError,
+         "desc.generated_frames", ("'auto'", "'2' (a str)"), kind="desc"),
+    Case("generated frames AUTO in capitals", lambda d: {"generated_frames": "AUTO"}, InvalidInputError,
+         "desc.generated_frames", ("'auto'", "'AUTO' (a str)"), kind="desc"),
+    Case("generated frames None", lambda d: {"generated_frames": None}, InvalidInputError, "desc.generated_frames",
+         ("None (a NoneType)",), kind="desc"),
+    Case("auto without a target", lambda d: {"generated_frames": "auto"}, InvalidInputError,
+         "desc.target_display_hz", ("positive rate in Hz", "None"), kind="desc"),
+    Case("auto with a target of 0 Hz", lambda d: {"generated_frames": "auto", "target_display_hz": 0.0},
+         InvalidInputError, "desc.target_display_hz", ("above 0", "0.0"), kind="desc"),
+    Case("auto with an infinite target", lambda d: {"generated_frames": "auto", "target_display_hz": math.inf},
+         InvalidInputError, "desc.target_display_hz", ("inf",), kind="desc"),
+    Case("auto with a target string", lambda d: {"generated_frames": "auto", "target_display_hz": "120"},
+         InvalidInputError, "desc.target_display_hz", ("'120' (a str)",), kind="desc"),
+    Case("a target with a fixed count", lambda d: {"generated_frames": 3, "target_display_hz": 120.0},
+         InvalidInputError, "desc.target_display_hz", ("None unless generated_frames='auto'", "120.0"), kind="desc"),
+    Case("auto with interpolation", lambda d: {"generated_frames": "auto", "target_display_hz": 120.0},
+         UnsupportedError, "desc.generated_frames", ("a fixed count for pass 'vfi_cheap'", "'auto'"), kind="desc",
+         pass_name="vfi_cheap"),
+]
+
 _TENSORRT_HERE = plugin.capabilities()["backends"]["tensorrt"]["available"]
 if not _TENSORRT_HERE:  # a back-end that cannot run here is refused when the context is created
     NEW_CASES.append(Case("tensorrt where it cannot run", lambda d: {"backend": "tensorrt"}, BackendUnavailableError,
@@ -333,7 +392,7 @@ NON_FINITE_CASES = [
          ".".join({"generated": "generated[0]"}.get(p, p) for p in ("frame." + key).split(".")))
     for key in IMAGES + SCALARS for name, bad in (("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf))]
 
-CASES = _cases_of(FRAME_CASES, "frame") + _cases_of(DESC_CASES, "desc") + NEW_CASES + NON_FINITE_CASES
+CASES = _cases_of(FRAME_CASES, "frame") + _cases_of(DESC_CASES, "desc") + NEW_CASES + NON_FINITE_CASES + COUNT_CASES
 
 
 def check(case: Case) -> dict:

@@ -73,7 +73,8 @@ def test_library_exports_the_header_functions_and_bakes_this_checkout(c_library)
 # -- the C engine ---------------------------------------------------------------------------
 
 ENGINE_CHECKS = ("jitter", "capabilities", "create", "reset", "dispatch", "finite", "upscaled_vs_reference",
-                 "generated_vs_reference", "present_time", "moves", "reset_flag", "validation_warning",
+                 "generated_vs_reference", "present_time", "next_generated_frames", "moves", "reset_flag",
+                 "validation_warning",
                  "frame_time_in_seconds", "frame_index_gap", "gpu_handle_refused", "release_gpu_resources", "destroy",
                  "dispatch_after_destroy", "destroy_twice")
 

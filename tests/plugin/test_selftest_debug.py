@@ -122,11 +122,11 @@ def test_self_test_bilinear_passes_with_figures_in_range():
     r = self_test("bilinear")
     assert r.ok, str(r)
     names = [c.name for c in r.checks]
-    assert names == ["outputs finite, display size", "upscaled vs display pattern", "generated frame at half-way",
+    assert names == ["outputs finite, display size", "upscaled vs display pattern", "generated frames at their instants",
                      "engine motion vectors", "diagnosis detects flipped y"]
     psnr = r.check("upscaled vs display pattern").figure
     assert PSNR_THRESHOLDS["bilinear"] <= psnr < 60
-    assert 25 < r.check("generated frame at half-way").figure < 60
+    assert 25 < r.check("generated frames at their instants").figure < 60
     assert r.check("engine motion vectors").figure < 0.05
     text = str(r)
     assert "PASS" in text and "FAIL" not in text and "self-test PASSED" in text and "dB" in text
@@ -137,14 +137,45 @@ def test_self_test_reports_a_flipped_y_engine():
     assert not r.ok
     engine = r.check("engine motion vectors")
     assert engine.passed is False and "flipped in y" in engine.detail
-    assert r.check("generated frame at half-way").passed is False  # extrapolated the wrong way
+    assert r.check("generated frames at their instants").passed is False  # extrapolated the wrong way
     assert r.check("diagnosis detects flipped y").passed  # the detector itself still works
     assert "FAIL" in str(r) and "self-test FAILED" in str(r)
 
 
+@pytest.mark.parametrize("pass_name, n", [("stss", 3), ("warp_fill", 2), ("vfi_cheap", 3), ("bilinear", 1)])
+def test_self_test_checks_every_generated_frame_at_its_instant(pass_name, n):
+    """At 2x to 4x each generated frame is closest to the pattern at its own instant; the
+    interpolation pass is judged at the instants it shows, a rendered frame late."""
+    r = self_test(pass_name, generated_frames=n, frames=4)
+    assert r.ok, str(r)
+    c = r.check("generated frames at their instants")
+    assert c.detail.startswith(f"{n} generated:") and c.detail.count(" dB at ") == n, c.detail
+    assert f"{n} generated per rendered one" in str(r)
+
+
+def test_self_test_catches_generated_frames_shown_at_the_wrong_instant(monkeypatch):
+    """A context that presents each generated frame one slot late is caught: frame k shows
+    what belongs to frame k - 1 (the first, the rendered frame again)."""
+    from plugin.context import Context
+
+    real = Context.dispatch
+
+    def late(self, frame):
+        res = real(self, frame)
+        shifted = [res.output] + [g.color for g in res.generated[:-1]]
+        for g, color in zip(res.generated, shifted):
+            g.color = color
+        return res
+
+    monkeypatch.setattr(Context, "dispatch", late)
+    r = self_test("warp_fill", generated_frames=3, frames=4)
+    assert r.check("generated frames at their instants").passed is False
+    assert "looks like" in r.check("generated frames at their instants").detail
+
+
 def test_self_test_without_generated_frames_and_a_bad_pass():
     r = self_test("bilinear", generated_frames=0, frames=3)
-    assert r.ok and r.check("generated frame at half-way").passed is None
+    assert r.ok and r.check("generated frames at their instants").passed is None
     bad = self_test("no_such_pass")
     assert not bad.ok and bad.checks[0].name == "dispatch" and "pass_name" in bad.checks[0].detail
 
