@@ -41,6 +41,9 @@ HOLE_COLOUR = (255, 0, 0)
 CREDIBILITY_COLOUR = (255, 140, 0)
 REACTIVE_COLOUR = (255, 210, 0)
 GENERATED_TINT = (255, 0, 255)
+#: The tint of a generated frame by its distance from the rendered frame: the first after
+#: it magenta (as :data:`GENERATED_TINT`), the second orange, the third cyan.
+DISTANCE_TINTS = ((255, 0, 255), (255, 140, 0), (0, 200, 255))
 RESET_COLOUR = (255, 0, 0)
 
 
@@ -304,17 +307,29 @@ def tint(image: np.ndarray, colour=GENERATED_TINT, amount: float = 0.3) -> np.nd
     return _overlay(img.astype(np.float32), np.float32(amount), colour)
 
 
-def generated_tinted(ctx, index: int = -1, colour=GENERATED_TINT, amount: float = 0.3) -> np.ndarray:
-    """Generated frame ``index`` of the last dispatch (-1: the last; 1: the first) tinted
-    magenta, so a viewer sees which display frames were extrapolated. Shows the pass output
-    (before ``pre_exposure`` is divided back and before the UI is composited)."""
+def distance_tint(distance: int) -> tuple[int, int, int]:
+    """The tint (RGB, 0-255) of a generated frame ``distance`` display frames after its
+    rendered frame (1 to 3: :data:`DISTANCE_TINTS`)."""
+    if isinstance(distance, bool) or not isinstance(distance, (int, np.integer)) \
+            or not 1 <= distance <= len(DISTANCE_TINTS):
+        raise InvalidInputError("distance", f"a generated frame's distance from its rendered frame, 1 to "
+                                f"{len(DISTANCE_TINTS)}", repr(distance))
+    return DISTANCE_TINTS[int(distance) - 1]
+
+
+def generated_tinted(ctx, index: int = -1, colour=None, amount: float = 0.3) -> np.ndarray:
+    """Generated frame ``index`` of the last dispatch (-1: the last; 1: the first) tinted by
+    its distance from the rendered frame (:func:`distance_tint`: magenta, orange, cyan; or
+    ``colour``), so a viewer sees which display frames were extrapolated, and how far. Shows
+    the pass output (before ``pre_exposure`` is divided back and before the UI is composited)."""
     frames = _last(ctx, "generated_tinted")
     _generated_index(ctx, frames, "generated_tinted")
     n = len(frames)
     if not 1 <= (index if index >= 0 else n + index) < n:
         raise InvalidInputError("generated_tinted(index)", f"a generated frame: 1..{len(frames) - 1} or "
                                 f"-{len(frames) - 1}..-1", index)
-    return tint(_linear_image(ctx, ctx.last_outputs[index]), colour, amount)
+    k = index if index >= 0 else n + index
+    return tint(_linear_image(ctx, ctx.last_outputs[index]), colour if colour is not None else distance_tint(k), amount)
 
 
 def output_view(ctx) -> np.ndarray:

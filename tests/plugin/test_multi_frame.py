@@ -123,3 +123,21 @@ def test_capabilities_list_the_counts():
         r = ctx.dispatch(frames.frame(0, with_generated=False))
         assert (r.generated, r.generated_frames, r.next_generated_frames) == ([], 0, 0)
     assert isinstance(torch.zeros(1), torch.Tensor)
+
+
+def test_generated_frames_are_tinted_by_distance():
+    from plugin import debug
+    from plugin.errors import InvalidInputError
+
+    frames = SyntheticFrames(generated_frames=3)
+    with plugin.Context(frames.desc(pass_name="warp_fill")) as ctx:
+        ctx.dispatch(frames.frame(0))
+        views = [debug.generated_tinted(ctx, k) for k in (1, 2, 3)]
+        plain = [debug.tint(debug._linear_image(ctx, ctx.last_outputs[k]), amount=0.0) for k in (1, 2, 3)]
+    for k, (view, base) in enumerate(zip(views, plain)):
+        shift = view.astype(float).mean((0, 1)) - base.astype(float).mean((0, 1))
+        want = np.asarray(debug.DISTANCE_TINTS[k], float) - base.astype(float).mean((0, 1))
+        assert np.corrcoef(shift, want)[0, 1] > 0.99, (k, shift, want)  # towards its own colour
+    assert len({debug.distance_tint(k) for k in (1, 2, 3)}) == 3
+    with pytest.raises(InvalidInputError, match="distance"):
+        debug.distance_tint(4)
