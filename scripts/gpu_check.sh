@@ -19,9 +19,11 @@
 #   2  install    wheels from .whl/ unpacked into a scratch site folder, the GL loader
 #                 .deb files unpacked beside it (EGL on the NVIDIA driver), then checked
 #   3  tests      the tests that skip without a GPU, run for real, each reported
-#   4  bench      joint vs two-stage at 960x540 -> 1920x1080 and 1920x1080 -> 3840x2160:
-#                 torch fp32 / fp16, eager NCHW, channels-last, CUDA graph, TF32
-#   4b compile    torch.compile (Triton) + CUDA graph, joint, fp16
+#   4  bench      joint vs two-stage at 960x540 -> 1920x1080 and 1920x1080 -> 3840x2160,
+#                 torch with CUDA graphs: fp16, fp32 (IEEE) and fp32 with TF32
+#   4a eager      the same without CUDA graphs: fp32 eager NCHW (the reference), fp16
+#                 channels-last
+#   4b compile    torch.compile (Triton) + CUDA graph, joint, fp16, 960x540
 #   4c syncs      host synchronisations per plugin dispatch on CUDA (goal: at most 1)
 #   5  demo       the demo renderer on the NVIDIA GL driver (EGL) drives the plugin on CUDA
 #                 through CUDA-OpenGL interop for 300 display frames: profile.csv, summary
@@ -42,7 +44,9 @@
 # runs the same steps on the CPU at tiny sizes (CUDA-only steps report "skipped: no GPU");
 # tests/test_gpu_check.py runs it in CI so that this script cannot rot between lendings.
 #
-# Options: --dry-run, --train-cmd CMD (or TRAIN_CMD=...), --budget SECONDS, DIR.
+# Options: --dry-run, --train-cmd CMD (or TRAIN_CMD=...), --budget SECONDS, --only IDS (the
+# steps to run, comma-separated, e.g. "--only 7 --budget 300": a second call that gives the
+# training burst more than the minute or two the first one leaves it), DIR.
 # Works with PyTorch 2.11 (the GPU machine's) and 2.13; runs from the tree (PYTHONPATH),
 # since the pinned torch==2.13.0 cannot be installed there.
 set -uo pipefail
@@ -66,11 +70,13 @@ TRAIN_EVAL_METHOD=${TRAIN_EVAL_METHOD:-stss}
 TIME_BUDGET_S=${TIME_BUDGET_S:-540}
 DRY_RUN=0
 OUT_DIR=""
+ONLY=""
 while (($#)); do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
     --train-cmd) TRAIN_CMD="$2"; shift ;;
     --budget) TIME_BUDGET_S="$2"; shift ;;
+    --only) ONLY=",$2,"; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) OUT_DIR="$1" ;;
@@ -119,6 +125,12 @@ run_step() {
   STEP_ORDER=$((${STEP_ORDER:-0} + 1))
   export STEP_RECORD="$OUT_DIR/steps/$id.json"
   printf '[%4ss] step %-3s %-8s (box %s s) ... ' "$(($(date +%s) - START))" "$id" "$name" "$box"
+  if [[ -n $ONLY && $ONLY != *",$id,"* ]]; then
+    echo "skipped: not asked for (--only)"
+    printf '{"order": %s, "id": "%s", "name": "%s", "rc": 0, "seconds": 0, "box_s": %s, "timed_out": false, "log": "%s", "skip_reason": "not asked for (--only %s)"}\n' \
+      "$STEP_ORDER" "$id" "$name" "$box" "$log" "${ONLY:1:-1}" > "$OUT_DIR/steps/$id.run.json"
+    return 0
+  fi
   if ((box < 5)); then
     echo "skipped: no time left"
     printf '{"order": %s, "id": "%s", "name": "%s", "rc": 0, "seconds": 0, "box_s": %s, "timed_out": false, "log": "%s", "skip_reason": "no time left in the %s s budget"}\n' \
@@ -244,21 +256,36 @@ step_tests() {
   pytest_step "$OUT_DIR/logs/3-tests.xml" "${tests[@]}"
 }
 
-step_bench() {
+bench_step() {  # bench_step NAME CUDA-ARGS...: the bench on CUDA (tiny on the CPU in the dry run)
   load_env
   mkdir -p "$OUT_DIR/bench"
+  local name=$1; shift
   local args
   if [[ $DRY_RUN == 1 ]]; then
     args=(--device cpu --sizes 32x24 --frames 2 --warmup 0 --precisions fp32 --variants channels-last
           --worker-timeout 60 --backends torch,tensorrt)
   else
-    args=(--device cuda --sizes 960x540,1920x1080 --frames 60 --warmup 10 --precisions fp32,fp16
-          --variants "eager nchw,channels-last,cuda graph,cuda graph tf32" --worker-timeout 45
-          --backends torch,onnxruntime,tensorrt)
+    args=(--device cuda --sizes 960x540,1920x1080 --frames 40 --warmup 6 "$@")
   fi
   "$PY" -m stss_runtime bench "${args[@]}" --pipelines joint,two_stage \
-      --cache-dir "$WORK/cache" --json "$OUT_DIR/bench/torch.json" --no-progress | tee "$OUT_DIR/bench/torch.txt"
-  $HELPER bench-report "$OUT_DIR/bench/torch.json" --skipped "$OUT_DIR/bench/torch.txt" --record "$STEP_RECORD"
+      --cache-dir "$WORK/cache" --json "$OUT_DIR/bench/$name.json" --no-progress | tee "$OUT_DIR/bench/$name.txt"
+  $HELPER bench-report "$OUT_DIR/bench/$name.json" --skipped "$OUT_DIR/bench/$name.txt" --record "$STEP_RECORD"
+}
+
+step_bench() {  # the headline rows; ONNX Runtime and TensorRT say here why they cannot run
+  bench_step torch --precisions fp16,fp32 --variants "cuda graph,cuda graph tf32" --worker-timeout 60 \
+      --backends torch,onnxruntime,tensorrt
+}
+
+step_eager() {
+  if [[ $DRY_RUN == 1 ]]; then  # step 4 rehearsed the bench already
+    "$PY" -c 'import json,sys; json.dump({"status": "skipped", "reason": "no GPU (the eager CUDA rows; step 4 rehearsed the bench)", "details": {}}, open(sys.argv[1], "w"))' "$STEP_RECORD"
+    return 0
+  fi
+  bench_step eager_fp32 --precisions fp32 --variants "eager nchw" --worker-timeout 40 --backends torch
+  bench_step eager_fp16 --precisions fp16 --variants channels-last --worker-timeout 35 --backends torch
+  $HELPER bench-report "$OUT_DIR/bench/eager_fp32.json" "$OUT_DIR/bench/eager_fp16.json" \
+      --skipped "$OUT_DIR/bench/eager_fp32.txt" "$OUT_DIR/bench/eager_fp16.txt" --record "$STEP_RECORD"
 }
 
 step_compile() {
@@ -365,33 +392,34 @@ step_train() {
   for f in weights.pt loss.csv loss.png; do [[ -f $run/$f ]] && cp "$run/$f" "$res/"; done
   # the shipped and the new weights on the held-out dump, side by side (the dry run: the new only)
   [[ $DRY_RUN == 1 ]] || "$PY" -m stss_runtime evaluate --data "$held" --methods "$TRAIN_EVAL_METHOD" \
-      --frames "$eval_frames" --json "$res/eval_shipped.json" --no-progress > "$res/eval_shipped.log" 2>&1 &
+      --frames "$eval_frames" --motion-tiers "" --json "$res/eval_shipped.json" --no-progress > "$res/eval_shipped.log" 2>&1 &
   local shipped_pid=$!
   [[ -f $run/weights.pt ]] && "$PY" -m stss_runtime evaluate --data "$held" --methods "$TRAIN_EVAL_METHOD" \
-      --frames "$eval_frames" --weights "$run/weights.pt" --json "$res/eval_trained.json" --no-progress \
+      --frames "$eval_frames" --motion-tiers "" --weights "$run/weights.pt" --json "$res/eval_trained.json" --no-progress \
       > "$res/eval_trained.log" 2>&1
   wait "$shipped_pid"
   tail -n 3 "$res"/eval_*.log
   $HELPER train-report --run "$run" --method "$TRAIN_EVAL_METHOD" --shipped "$res/eval_shipped.json" --trained "$res/eval_trained.json" \
       --record "$STEP_RECORD"
 }
-export -f step_info step_install load_env pytest_step step_tests step_bench step_compile step_syncs step_demo \
-    step_c_abi step_train
-export REPO OUT_DIR WORK HELPER DRY_RUN START DEADLINE SUMMARY_RESERVE TIME_BUDGET_S TRAIN_CMD TRAIN_EVAL_METHOD
+export -f step_info step_install load_env pytest_step step_tests bench_step step_bench step_eager step_compile \
+    step_syncs step_demo step_c_abi step_train
+export REPO OUT_DIR WORK HELPER DRY_RUN START DEADLINE SUMMARY_RESERVE TIME_BUDGET_S TRAIN_CMD TRAIN_EVAL_METHOD ONLY
 export GPU_TESTS_LIST="${GPU_TESTS[*]}"
 
 echo "gpu_check: $([[ $DRY_RUN == 1 ]] && echo "dry run on the CPU" || echo "on $DEVICE"), budget $TIME_BUDGET_S s," \
      "results in $OUT_DIR, scratch in $WORK"
 # arrays do not cross `bash -c`: the steps that use them are declared in the child too
 DECLS="$(declare -p GPU_TESTS C_ABI_GPU_TESTS)"
-run_step 1  info     30  bash -c 'step_info'
-run_step 2  install  60  bash -c 'step_install'
+run_step 1  info     20  bash -c 'step_info'
+run_step 2  install  40  bash -c 'step_install'
 run_step 3  tests    100 bash -c "$DECLS; step_tests"
-run_step 4  bench    140 bash -c 'step_bench'
+run_step 4  bench    120 bash -c 'step_bench'
+run_step 4a eager    80  bash -c 'step_eager'
 run_step 4b compile  90  bash -c 'step_compile'
-run_step 4c syncs    40  bash -c 'step_syncs'
+run_step 4c syncs    30  bash -c 'step_syncs'
 run_step 5  demo     60  bash -c 'step_demo'
-run_step 6  c-abi    60  bash -c "$DECLS; step_c_abi"
+run_step 6  c-abi    75  bash -c "$DECLS; step_c_abi"
 run_step 7  train    9999 bash -c 'step_train'
 
 WALL=$(($(date +%s) - START))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ["1", "2", "3", "4", "4b", "4c", "5", "6", "7"]
-CUDA_ONLY = {"4b", "4c", "6"}  # skipped without a GPU, saying so
+STEPS = ["1", "2", "3", "4", "4a", "4b", "4c", "5", "6", "7"]
+CUDA_ONLY = {"4a", "4b", "4c", "6"}  # skipped without a GPU, saying so
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_the_dry_run_runs_every_step_and_says_what_each_did(dry_run):
     assert (out / "train" / "weights.pt").is_file() and (out / "train" / "eval_trained.json").is_file()
     assert steps["7"]["details"]["trained"]["sf"]["all"]["psnr"] > 10
     assert not (out / ".work").exists()  # the dry run's scratch is gone
-    assert "gpu_check: 5 passed, 0 failed, 4 skipped" in r.stdout
+    assert "gpu_check: 5 passed, 0 failed, 5 skipped" in r.stdout
 
 
 def test_the_summary_turns_a_timeout_or_a_crash_into_a_failure_with_its_reason(tmp_path):
@@ -81,3 +81,16 @@ def test_the_summary_turns_a_timeout_or_a_crash_into_a_failure_with_its_reason(t
     assert got["3"][0] == "failed"  # a record saying "passed" does not hide a failed exit
     assert got["4"] == ("skipped", "no GPU") and got["5"] == ("passed", "")
     assert "1 passed, 3 failed, 1 skipped" in r.stdout
+
+
+def test_only_runs_the_steps_asked_for(tmp_path):
+    """A second call on the GPU machine can give one step (the training burst) the time the
+    first call left it short of: --only runs those steps and says the others were not asked for."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("OUT", None)
+    r = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run", "--only", "1,4c", str(tmp_path)], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    steps = {s["step"]: s for s in json.loads((tmp_path / "summary.json").read_text())["steps"]}
+    assert list(steps) == STEPS and steps["1"]["status"] == "passed" and steps["4c"]["status"] == "skipped"
+    assert all(s["reason"] == "not asked for (--only 1,4c)" for k, s in steps.items() if k not in ("1", "4c"))
