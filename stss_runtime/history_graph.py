@@ -11,8 +11,9 @@ control flow, so it exports to ONNX (standard operators) for any render size. Wh
 the host (:class:`FusedHistory`) is bookkeeping: which stored frames exist, which is the
 current one, resets.
 
-Besides the encoded output the graph returns the history's new state, packed into a second
-output of the same shape (the runners allocate every output at the display size): each
+Besides the encoded output the graph returns the history's new state, laid out as a second
+output of the same shape (the runners allocate every output at the display size; a reshape,
+no data moves): each
 stored frame's motion chained through this frame, this frame's world-space normals and
 encoded colour (stored when the frame is shaded), and the hole mask of the newest stored
 frame (:attr:`History.previous_valid`).
@@ -33,7 +34,7 @@ from .history import HISTORY_FRAMES, HistoryError
 
 #: Channels of the packed state, at render resolution: chained motion of the three stored
 #: frames (6), world normals (3), encoded colour (3), hole mask of the newest stored frame (1),
-#: unused (3); packed 2x2 per pixel into 4 channels at display resolution.
+#: unused (3); the same memory read as 4 channels at display resolution (a reshape).
 STATE_CHANNELS = 16
 OUTPUT_CHANNELS = 4
 
@@ -92,7 +93,7 @@ class FusedStssFrameGraph(nn.Module):
     ``slot_flags`` (1, 6, 1, 1): present (3), is this frame (3).
 
     Outputs (1, 4, 2h, 2w): ``output`` (channels 0-2: the encoded frame on the display grid)
-    and ``state`` (:data:`STATE_CHANNELS` at h x w, pixel-shuffled).
+    and ``state`` (:data:`STATE_CHANNELS` at h x w, reshaped to that shape).
     """
 
     input_names = (*FRAME_INPUTS, *SLOT_INPUTS, *FIXED_INPUTS)
@@ -164,7 +165,7 @@ class FusedStssFrameGraph(nn.Module):
         # frames, slot 1 on rendered ones (slot 2 is this frame)
         previous_valid = shaded * valids[1] + (1.0 - shaded) * valids[2]
         state = torch.cat([*chained, normal_world, encoded, previous_valid, torch.zeros_like(depth).expand(-1, 3, -1, -1)], 1)
-        return (torch.cat([out, torch.zeros_like(out[:, :1])], 1), F.pixel_shuffle(state, 2))
+        return torch.cat([out, torch.zeros_like(out[:, :1])], 1), state.reshape(out.shape[0], OUTPUT_CHANNELS, 2 * h, 2 * w)
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ class FusedHistory:
         """Take the graph's state for the frame of the last :meth:`inputs` call: chained
         motion into the stored frames, the frame itself stored when shaded."""
         frame, slots = self._frame, self._slots
-        state = F.pixel_unshuffle(packed_state, 2)
+        n, _, hh, ww = packed_state.shape
+        state = packed_state.reshape(n, STATE_CHANNELS, hh // 2, ww // 2)
         for k, s in enumerate(slots):
             if isinstance(s, _Stored):
                 s.motion_to = state[:, 2 * k:2 * k + 2].clone()

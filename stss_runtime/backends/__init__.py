@@ -31,7 +31,8 @@ def _graph_code_hash() -> str:
     call): an exported file or engine of older code is never served for newer code."""
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for f in sorted([root / "graphs.py", *(root / "models").glob("*.py"), *(root / "ops").glob("*.py")]):
+    for f in sorted([root / "graphs.py", root / "history_graph.py", *(root / "models").glob("*.py"),
+                     *(root / "ops").glob("*.py")]):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()
