@@ -102,7 +102,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--stss-weights", type=Path, default=None,
                    help="start the reconstruction from these STSS weights (the same width: stss for "
                         "stss_recurrent); ignored when the run folder has a checkpoint")
-    p.add_argument("--sequence", type=int, default=8, help="display frames unrolled per sample (default 8)")
+    p.add_argument("--sequence", type=int, default=8,
+                   help="display frames unrolled with gradients per sample, the loss on each (default 8)")
+    p.add_argument("--burn-in", type=int, default=0,
+                   help="display frames run before them without gradients, so the state is a running "
+                        "pass's (default 0)")
     p.add_argument("--batch", type=int, default=2, help="sequences per step (default 2)")
     p.add_argument("--crop", type=int, default=96, help="crop side, render pixels, multiple of 8 (default 96)")
     p.add_argument("--stability-weight", type=float, default=0.5,

@@ -147,11 +147,13 @@ def make_pass(name: str, weights: Path | None, backend: str = "torch", precision
             cls = StssFusedPass
     if weights is not None and issubclass(PASSES[name], StssPass):
         from ..checkpoint import load_weights
-        from ..models import STSS
+        from ..models import STSS, RecurrentStss
+        from ..passes.stss_recurrent import StssRecurrentPass
 
         model, info = load_weights(weights)
-        if not isinstance(model, STSS):
-            raise WeightsError(f"--weights {weights} holds a {info.get('model')!r} model, not an STSS preset")
+        want = RecurrentStss if issubclass(PASSES[name], StssRecurrentPass) else STSS
+        if not isinstance(model, want):  # the recurrent network for its pass, STSS for the others
+            raise WeightsError(f"--weights {weights} holds a {info.get('model')!r} model, not for pass {name}")
         return cls(model=model, **kwargs)
     return cls(**kwargs) if cls is not PASSES[name] else create_pass(name, **kwargs)
 

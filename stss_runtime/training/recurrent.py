@@ -4,8 +4,12 @@ accumulation, :mod:`stss_runtime.models.recurrent`) on unrolled sequences.
     python -m stss_runtime train recurrent --data data/fence_a data/plaza_a ... \\
         --stss-weights stss_runtime/weights/stss_2x.pt --out runs/recurrent --steps 1500
 
-Each sample is a run of ``sequence`` consecutive display frames (rendered and generated
-alternating, as at run time) cropped at one place (:mod:`.recurrent_data`). The network runs
+Each sample is a run of ``burn_in + sequence`` consecutive display frames (rendered and
+generated alternating, as at run time) cropped at one place (:mod:`.recurrent_data`). The
+first ``burn_in`` run without gradients: a pass that has run for a while holds an
+accumulation of many samples, which a short sequence from an empty state never reaches (its
+weight would stay a few samples), so what the parameters learn about long accumulation
+comes from the frames after it. The network runs
 frame by frame exactly as the frame graph does (:func:`stss_runtime.graphs.recurrent_step`),
 its output and weight carried to the next frame (reprojected with the upsampled motion,
 the runtime's hole mask deciding where the history may be used); the loss is taken on
@@ -59,7 +63,8 @@ class RecurrentTrainConfig:
     data: tuple[Path, ...]
     model: str = "stss_recurrent"
     stss_weights: Path | None = None  # the reconstruction's start (an STSS preset of the same width)
-    sequence: int = 8  # display frames unrolled per sample
+    sequence: int = 8  # display frames unrolled per sample with gradients, the loss on each
+    burn_in: int = 0  # display frames run first without gradients, to bring the state to a running pass's
     batch: int = 2
     crop: int = 96  # render pixels, multiple of 8
     stability_weight: float = 0.5
@@ -71,16 +76,18 @@ class RecurrentTrainConfig:
     def __post_init__(self):
         expect_one_of("model", self.model, TRAINABLE)
         expect_at_least(2, sequence=self.sequence)
+        expect_at_least(0, burn_in=self.burn_in)
         expect_at_least(1, batch=self.batch)
         if self.crop % 8 or self.crop < 32:
             raise ValueError(f"crop: expected a multiple of 8 and >= 32, got {self.crop}")
 
 
-def unroll(net: RecurrentStss, item: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+def unroll(net: RecurrentStss, item: dict[str, torch.Tensor], burn_in: int = 0) -> list[dict[str, torch.Tensor]]:
     """Run ``net`` over a batch of sequences (:class:`.recurrent_data.SequenceDataset` items
-    stacked: ``inputs`` (B, T, 31, c, c), ...) frame by frame, carrying its state. Per frame:
-    ``output`` (B, 3, 2c, 2c) encoded, ``valid`` (B, 1, 2c, 2c) where the history was used,
-    ``offset`` the display-resolution reprojection to the previous frame."""
+    stacked: ``inputs`` (B, T, 31, c, c), ...) frame by frame, carrying its state. Per frame
+    after the first ``burn_in`` (run without gradients: they only bring the state to where a
+    running pass has it): ``output`` (B, 3, 2c, 2c) encoded, ``valid`` (B, 1, 2c, 2c) where the
+    history was used, ``offset`` the display-resolution reprojection to the previous frame."""
     inputs, jitter, shaded = item["inputs"], item["jitter"], item["shaded"]
     b, t_len, _, c, _ = inputs.shape
     size = (2 * c, 2 * c)
@@ -107,10 +114,12 @@ def unroll(net: RecurrentStss, item: dict[str, torch.Tensor]) -> list[dict[str, 
             valid = valid * inside
         x, hist = f[:, X], f[:, HISTORY]
         trunk = (item["recon"][:, t], item["features"][:, t]) if "features" in item else None
-        y = recurrent_step(net, x, f[:, FEATURE], f[:, MASK], hist, x[:, :3], sh, jit, accum, weight, offset,
-                           valid, network_bound(x, hist), trunk=trunk)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and t >= burn_in):
+            y = recurrent_step(net, x, f[:, FEATURE], f[:, MASK], hist, x[:, :3], sh, jit, accum, weight, offset,
+                               valid, network_bound(x, hist), trunk=trunk)
         accum, weight = y[:, :3], y[:, 3:4]
-        steps.append({"output": accum, "valid": valid, "offset": offset})
+        if t >= burn_in:
+            steps.append({"output": accum, "valid": valid, "offset": offset, "frame": t})
     return steps
 
 
@@ -119,11 +128,12 @@ def sequence_losses(steps: list[dict[str, torch.Tensor]], target: torch.Tensor,
     """L1 and temporal-stability terms over every unrolled frame (module docstring)."""
     b = LOSS_BORDER
     l1, stab, n_stab = 0.0, 0.0, 0
-    for t, s in enumerate(steps):
+    for k, s in enumerate(steps):
+        t = s["frame"]
         out, gt = s["output"], target[:, t]
         l1 = l1 + (out - gt)[..., b:-b, b:-b].abs().mean()
-        if t:
-            prev_out = warp_in_graph(steps[t - 1]["output"], s["offset"])
+        if k:
+            prev_out = warp_in_graph(steps[k - 1]["output"], s["offset"])
             prev_gt = warp_in_graph(target[:, t - 1], s["offset"])
             change = ((out - prev_out) - (gt - prev_gt)).abs() * s["valid"]
             stab = stab + change[..., b:-b, b:-b].sum() / (s["valid"][..., b:-b, b:-b].sum() * 3).clamp_min(1.0)
@@ -163,7 +173,7 @@ def train(run_cfg: RunConfig, cfg: RecurrentTrainConfig) -> RunResult:
                             "stss_weights": str(cfg.stss_weights) if cfg.stss_weights else None},
                       device=device)
     # a frozen trunk runs once per frame of the data, its outputs cached, not once per sampled sequence
-    ds = SequenceDataset(list(cfg.data), length=cfg.sequence, crop=cfg.crop, seed=run_cfg.seed,
+    ds = SequenceDataset(list(cfg.data), length=cfg.burn_in + cfg.sequence, crop=cfg.crop, seed=run_cfg.seed,
                          augment=cfg.augment, progress=run_cfg.progress, trunk=model if cfg.freeze_trunk else None)
 
     def batches():
@@ -181,6 +191,6 @@ def train(run_cfg: RunConfig, cfg: RecurrentTrainConfig) -> RunResult:
         item = {k: v.to(device) for k, v in next(stream).items()}
         if cfg.freeze_trunk:
             model.stss.eval()
-        return sequence_losses(unroll(model, item), item["target"], cfg.stability_weight)
+        return sequence_losses(unroll(model, item, cfg.burn_in), item["target"], cfg.stability_weight)
 
     return run.run(step_fn)

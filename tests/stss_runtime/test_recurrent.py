@@ -125,6 +125,12 @@ def test_gradients_reach_the_parameter_head_through_time(tiny_dump):
     assert all(p.grad is None for p in net.stss.parameters())
     assert all(float(s["valid"].mean()) > 0.3 for s in steps[1:])  # the history is used after frame 0
     assert float(steps[0]["valid"].max()) == 0.0
+    # a burn-in runs the first frames without gradients; the loss starts after them, from their state
+    net.params.out.weight.grad = None
+    late = unroll(net, item, burn_in=2)
+    assert [s["frame"] for s in late] == [2, 3] and float(late[0]["valid"].mean()) > 0.3
+    sequence_losses(late, item["target"], stability_weight=0.5)["loss"].backward()
+    assert float(net.params.out.weight.grad.abs().sum()) > 0
 
 
 def test_training_cli_runs_resumes_and_its_weights_run_in_the_pass(tiny_dump, tmp_path):
