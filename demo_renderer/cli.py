@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mode", default="stss", choices=list(MODES),
                    help="what brings the render to the display (default stss: supersampling + extrapolation, "
                         "2x frames): " + "; ".join(f"{k}: {v}" for k, v in MODE_LABELS.items()))
+    d.add_argument("--generated-frames", default="1", choices=["1", "2", "3", "auto"],
+                   help="frame-generation modes: frames generated per rendered frame, 1 to 3 (2x, 3x, 4x the "
+                        "rendered frame rate; default 1), or auto: chosen by the plugin after every frame from the "
+                        "measured render time so that the presented rate tracks --target-fps")
+    d.add_argument("--target-fps", type=_positive_float, default=120.0,
+                   help="--generated-frames auto: the presented frames per second to track (default 120)")
     d.add_argument("--quality", default="PERFORMANCE", type=str.upper,
                    choices=["NATIVE_AA", "QUALITY", "BALANCED", "PERFORMANCE", "ULTRA_PERFORMANCE"],
                    help="render scale per axis (default PERFORMANCE = 2x, what STSS is trained at)")
@@ -257,7 +263,9 @@ def cmd_demo(args) -> int:
     scene = _load_scene(args.scene)
     cfg = DemoConfig(scene=args.scene, frames=frames, display_size=choice.display_size, mode=args.mode,
                      quality=args.quality, compare=choice.compare, sheet_frames=args.sheet_frames,
-                     debug_view=args.debug_view, loupe=args.loupe, free_camera=args.free_camera, runtime=choice)
+                     debug_view=args.debug_view, loupe=args.loupe, free_camera=args.free_camera, runtime=choice,
+                     generated_frames="auto" if args.generated_frames == "auto" else int(args.generated_frames),
+                     target_fps=args.target_fps)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +276,7 @@ def cmd_demo(args) -> int:
         _print_choice(summary["runtime"])
         print(f"demo: {summary['frames']} frames, median frame time {summary['median_frame_ms']:.1f} ms; "
               f"profile in {out}/profile.csv and {out}/frame_times.png")
-        _print_stats(summary["stats"])
+        _print_stats(summary["stats"], summary)
         return 0
     from .gl import create_headless_context
 
@@ -277,7 +285,7 @@ def cmd_demo(args) -> int:
     summary = run_headless(scene, cfg, out, create_headless_context(), progress=not args.no_progress)
     print(f"demo: clip in {summary['video']} (frames in {summary['frames']}/)")
     print(f"demo: profile in {summary['profile']}, plot in {summary['plot']}")
-    _print_stats(summary["stats"])
+    _print_stats(summary["stats"], summary)
     _print_choice(choice)
     if summary["sheet"] is not None:
         print(f"demo: comparison sheet in {summary['sheet']}")
@@ -292,12 +300,19 @@ def _print_choice(choice) -> None:
         print(f"demo:   {why}")
 
 
-def _print_stats(stats: dict) -> None:
+def _print_stats(stats: dict, summary: dict | None = None) -> None:
     if stats.get("frames"):
-        print(f"demo: {stats['frames']} frames ({stats['rendered']} rendered, {stats['generated']} generated, "
-              f"{stats['native']} native): frame time ms min {stats['min_ms']:.1f}, mean {stats['mean_ms']:.1f}, "
-              f"p95 {stats['p95_ms']:.1f}, p99 {stats['p99_ms']:.1f}; 1% low {stats['low_1pct_fps']:.1f} fps; "
-              f"presented {stats['presented_fps']:.1f} fps from {stats['render_fps']:.1f} rendered fps")
+        by = stats.get("generated_by_distance", {})
+        at = ", ".join(f"{n} at +{d}" for d, n in by.items() if n)
+        print(f"demo: {stats['frames']} frames ({stats['rendered']} rendered, {stats['generated']} generated"
+              f"{f' ({at})' if at else ''}, {stats['native']} native): frame time ms min {stats['min_ms']:.1f}, "
+              f"mean {stats['mean_ms']:.1f}, p95 {stats['p95_ms']:.1f}, p99 {stats['p99_ms']:.1f}; "
+              f"1% low {stats['low_1pct_fps']:.1f} fps, 0.1% low {stats['low_0_1pct_fps']:.1f} fps (MangoHud's rule)")
+        mult = "" if summary is None or summary.get("multiplier") is None else (
+            f"; frame generation {summary['multiplier']}" + (f" (last: {summary['generated_frames']} per rendered "
+                                                              f"frame)" if summary["multiplier"] == "auto" else ""))
+        print(f"demo: presented {stats['presented_fps']:.2f} fps from {stats['render_fps']:.2f} rendered fps "
+              f"({stats['multiplier']:.2f}x){mult}")
     passes = stats.get("passes", {})
     if passes:
         def ms(v: float) -> str:

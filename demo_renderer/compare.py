@@ -2,12 +2,14 @@
 against native rendering and the ground truth, as a PNG contact sheet and a text table.
 
 The demo renderer plays the engine exactly as README.md's plugin example does: display
-frames run at twice the render rate; display frame ``2n`` is rendered and shaded at render
-resolution (jittered, mip-biased), display frame ``2n + 1`` only has its G-buffers drawn,
-and both go to the plugin in one :class:`plugin.FrameDescription` (rendered frame ``n``,
-with one :class:`plugin.GeneratedFrameDescription`). Every pass gets identical
-descriptions (the frames are rendered once and cached) through its own
-:class:`plugin.Context`.
+frames run at ``g + 1`` times the render rate (``g`` generated frames per rendered frame, 1
+by default); display frame ``(g + 1) n`` is rendered and shaded at render resolution
+(jittered, mip-biased), the ``g`` after it only have their G-buffers drawn, and they go to
+the plugin in one :class:`plugin.FrameDescription` (rendered frame ``n``, with ``g``
+:class:`plugin.GeneratedFrameDescription`). Every pass gets identical descriptions (the
+frames are rendered once and cached) through its own :class:`plugin.Context`. With
+``g > 1`` the "generated" row is the farthest generated frame (``g / (g + 1)`` of a frame
+after the rendered one) and each distance gets its own PSNR.
 
     from demo_renderer.compare import compare_passes, save_sheet, format_table
     cmp = compare_passes(gl_ctx, "gallery")
@@ -60,7 +62,7 @@ class EngineFrame:
 
     index: int  # display frame index
     t: float  # seconds
-    shaded: bool  # even display frames are rendered (shaded); odd ones have G-buffers only
+    shaded: bool  # one display frame in g + 1 is rendered (shaded); the others have G-buffers only
     jitter_px: tuple[float, float]
     arrays: dict[str, np.ndarray]  # color (shaded frames only), depth, motion and GBUFFERS
     view: np.ndarray
@@ -73,18 +75,21 @@ class EngineFrame:
 class EngineFrames:
     """The demo renderer playing the engine, with every frame cached.
 
-    Display frame ``i`` is the instant ``start_time + i / (2 * fps)``: rendered frames run at
-    ``fps`` and one generated frame lies between two of them. Its motion vectors point to
-    display frame ``i - 1`` (``prev_t = t - 1 / (2 * fps)``), its jitter is
+    Display frame ``i`` is the instant ``start_time + i / ((g + 1) fps)``: rendered frames
+    run at ``fps`` and ``g`` (``generated_frames``, 1 to 3) generated frames lie between two
+    of them. Its motion vectors point to display frame ``i - 1``, its jitter is
     ``plugin.jitter_offset(i, phases)`` and its textures are sampled with ``plugin.mip_bias``.
-    Rendered frame ``n`` (:meth:`description`) is display frame ``2n``, shaded, carrying
-    display frame ``2n + 1``'s G-buffers (``shade=False``) as its generated frame.
+    Rendered frame ``n`` (:meth:`description`) is display frame ``(g + 1) n``, shaded,
+    carrying the next ``g`` display frames' G-buffers (``shade=False``) as its generated frames.
     """
 
     def __init__(self, renderer: Renderer, scene: Scene, render_size: tuple[int, int],
-                 display_size: tuple[int, int], fps: float, start_time: float = 0.0):
+                 display_size: tuple[int, int], fps: float, start_time: float = 0.0, generated_frames: int = 1):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        if generated_frames not in (1, 2, 3):
+            raise ValueError(f"generated_frames must be 1, 2 or 3, got {generated_frames!r}")
+        self.generated_frames = int(generated_frames)
         self.renderer = renderer
         self.scene = scene
         self.render_size = (int(render_size[0]), int(render_size[1]))
@@ -101,8 +106,8 @@ class EngineFrames:
 
     @property
     def display_dt(self) -> float:
-        """Seconds between two display frames (half a rendered frame time)."""
-        return 1.0 / (2.0 * self.fps)
+        """Seconds between two display frames (1 / (g + 1) of a rendered frame time)."""
+        return 1.0 / ((self.generated_frames + 1) * self.fps)
 
     def time(self, index: int) -> float:
         """The instant of display frame ``index``, seconds."""
@@ -114,7 +119,7 @@ class EngineFrames:
         if f is None:
             t0 = time.perf_counter()
             t = self.time(index)
-            shaded = index % 2 == 0
+            shaded = index % (self.generated_frames + 1) == 0
             jitter = plugin.jitter_offset(index, self.phases)
             target, cam = self.renderer.render(t, t - self.display_dt, self.render_size, jitter, self.bias,
                                                shade=shaded)
@@ -128,17 +133,19 @@ class EngineFrames:
         return f
 
     def description(self, n: int) -> plugin.FrameDescription:
-        """Rendered frame ``n`` (display frame ``2n``) with display frame ``2n + 1`` to generate."""
-        r, g = self.frame(2 * n), self.frame(2 * n + 1)
+        """Rendered frame ``n`` (display frame ``(g + 1) n``) with the ``g`` display frames
+        after it to generate."""
+        step = self.generated_frames + 1
+        r = self.frame(step * n)
         cam = self.scene.camera
-        between = plugin.GeneratedFrameDescription(
+        between = [plugin.GeneratedFrameDescription(
             depth=g.arrays["depth"], motion=g.arrays["motion"], jitter_px=g.jitter_px, view=g.view, proj=g.proj,
-            **{k: g.arrays[k] for k in GBUFFERS})
+            **{k: g.arrays[k] for k in GBUFFERS}) for g in (self.frame(step * n + k) for k in range(1, step))]
         return plugin.FrameDescription(
             frame_index=n, color=r.arrays["color"], depth=r.arrays["depth"], motion=r.arrays["motion"],
             jitter_px=r.jitter_px, frame_time_ms=1000.0 / self.fps, near=cam.near, far=cam.far,
             fov_y_rad=vertical_fov_from_proj(r.proj), view=r.view, proj=r.proj,
-            prev_view=r.prev_view, prev_proj=r.prev_proj, generated=[between],
+            prev_view=r.prev_view, prev_proj=r.prev_proj, generated=between,
             **{k: r.arrays[k] for k in GBUFFERS})
 
     def native(self, index: int) -> np.ndarray:
@@ -181,18 +188,21 @@ class Comparison:
     render_size: tuple[int, int]
     display_size: tuple[int, int]
     fps: float
-    frames: int  # rendered frames dispatched (display frames: twice as many)
+    frames: int  # rendered frames dispatched (display frames: g + 1 times as many)
     gt_samples: int
-    times: dict[str, float]  # {"rendered": t, "generated": t + 1/(2 fps)} seconds
-    display_index: dict[str, int]  # {"rendered": 2(frames-1), "generated": 2 frames - 1}
+    times: dict[str, float]  # {"rendered": t, "generated": t + g/((g+1) fps)} seconds
+    display_index: dict[str, int]  # {"rendered": (g+1)(frames-1), "generated": (g+1)(frames-1) + g}
     images: dict[str, dict[str, np.ndarray]]  # {"rendered" | "generated": {method: image}}
-    metrics: dict[str, dict[str, float]]  # {method: {"psnr_rendered", "psnr_generated", "ms_per_dispatch"}}
+    # {method: {"psnr_rendered", "psnr_generated", "ms_per_dispatch"}, with g > 1 also "psnr_generated1" ..
+    # "psnr_generated<g>" per distance ("psnr_generated": the farthest)}
+    metrics: dict[str, dict[str, float]]
     timings_ms: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # pass -> per-dispatch timings_ms
     warnings: dict[str, list[str]] = field(default_factory=dict)  # pass -> the plugin's warnings
     psnr_frames: int = 1  # PSNR averaged over this many last frames of each kind
     timing_warmup: int = 0  # first dispatches left out of ms_per_dispatch
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
     object_ids: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> (H, W) ids, display size
+    generated_frames: int = 1  # generated frames per rendered frame
 
     @property
     def passes(self) -> list[str]:
@@ -229,8 +239,10 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
                    frames: int = 8, render_size: tuple[int, int] = (480, 270),
                    display_size: tuple[int, int] = (960, 540), fps: float = 30.0, gt_samples: int = 16,
                    progress: bool = True, start_time: float = 0.0, psnr_frames: int = 1,
-                   timing_warmup: int = 3, context_options: dict[str, Any] | None = None) -> Comparison:
-    """Run ``frames`` rendered frames (each with one generated frame) of ``scene`` through
+                   timing_warmup: int = 3, context_options: dict[str, Any] | None = None,
+                   generated_frames: int = 1) -> Comparison:
+    """Run ``frames`` rendered frames (each with ``generated_frames`` generated frames,
+    1 to 3) of ``scene`` through
     one :class:`plugin.Context` per pass of ``passes`` and compare them with ``"native"``
     (the renderer at display resolution, no jitter, when listed) and the ground truth
     (``gt_samples`` samples per pixel, always added as the last column).
@@ -262,14 +274,17 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
     seconds: dict[str, float] = {}
     t_start = time.perf_counter()
     renderer = Renderer(ctx_gl, scene)
-    engine = EngineFrames(renderer, scene, render_size, display_size, fps, start_time)
-    last = {RENDERED: 2 * (frames - 1), GENERATED: 2 * frames - 1}
+    engine = EngineFrames(renderer, scene, render_size, display_size, fps, start_time, generated_frames)
+    step = generated_frames + 1
+    # the rendered frame and the farthest generated one shown; every distance scored
+    last = {RENDERED: step * (frames - 1), GENERATED: step * (frames - 1) + generated_frames}
+    distances = {f"{GENERATED}{d}": step * (frames - 1) + d for d in range(1, step)} if generated_frames > 1 else {}
     # the display frames the PSNR looks at, newest last
-    scored = {kind: [last[kind] - 2 * k for k in range(psnr_frames)][::-1] for kind in (RENDERED, GENERATED)}
-    reference = sorted(set(scored[RENDERED]) | set(scored[GENERATED]))
+    scored = {kind: [i - step * k for k in range(psnr_frames)][::-1] for kind, i in {**last, **distances}.items()}
+    reference = sorted(set().union(*scored.values()))
 
     t0 = time.perf_counter()
-    for i in _progress(range(2 * frames), progress, f"render {scene.name}"):
+    for i in _progress(range(step * frames), progress, f"render {scene.name}"):
         engine.frame(i)
     seconds["render"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -285,7 +300,7 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
     warnings: dict[str, list[str]] = {}
     for name in plugin_passes:
         desc = plugin.ContextDescription(max_render_size=render_size, display_size=display_size, pass_name=name,
-                                         **(context_options or {}))
+                                         **{"generated_frames": generated_frames, **(context_options or {})})
         outputs[name], timings[name], warnings[name] = {}, [], []
         t0 = time.perf_counter()
         with plugin.Context(desc) as ctx:
@@ -293,7 +308,8 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
                 result = ctx.dispatch(descriptions[n])
                 timings[name].append(dict(result.timings_ms))
                 warnings[name].extend(result.warnings)
-                for index, img in ((2 * n, result.output), (2 * n + 1, result.generated[0].color)):
+                shown = [result.output] + [g.color for g in result.generated]
+                for index, img in zip(range(step * n, step * (n + 1)), shown):
                     if index in reference:
                         outputs[name][index] = np.asarray(img, dtype=np.float32)
         seconds[name] = time.perf_counter() - t0
@@ -311,8 +327,8 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
         if m == GROUND_TRUTH:
             continue
         row = {f"psnr_{kind}": float(np.mean([_psnr(engine.ground_truth(i, gt_samples), image(m, i))
-                                              for i in scored[kind]]))
-               for kind in (RENDERED, GENERATED)}
+                                              for i in frames_of]))
+               for kind, frames_of in scored.items()}
         if m in timings:
             steady = timings[m][timing_warmup:] or timings[m]
             row["ms_per_dispatch"] = _median(t["total"] for t in steady)
@@ -328,7 +344,7 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
                       times={k: engine.time(v) for k, v in last.items()}, display_index=last, images=images,
                       metrics=metrics, timings_ms=timings, warnings=warnings, psnr_frames=psnr_frames,
                       timing_warmup=min(timing_warmup, max(frames - 1, 0)), seconds=seconds,
-                      object_ids=object_ids)
+                      object_ids=object_ids, generated_frames=generated_frames)
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,10 +527,11 @@ def save_sheet(comparison: Comparison, path: str | Path, crops: int = 2, max_til
     fg, dim, accent = (238, 238, 238), (190, 190, 196), (255, 200, 60)
     rw, rh = c.render_size
     dw, dh = c.display_size
-    dt_ms = 1000.0 / (2.0 * c.fps)
-    draw.text((lay.pad, 6), f"{c.scene}: render {rw}x{rh} -> display {dw}x{dh}, {c.fps:g} rendered fps + 1 "
-              f"generated between, rendered frame {c.frames - 1} of {c.frames}; Y-PSNR vs {c.gt_samples}-sample "
-              f"ground truth", fill=fg, font=f_title)
+    g = c.generated_frames
+    dt_ms = 1000.0 * g / ((g + 1) * c.fps)
+    draw.text((lay.pad, 6), f"{c.scene}: render {rw}x{rh} -> display {dw}x{dh}, {c.fps:g} rendered fps + {g} "
+              f"generated between ({g + 1}x), rendered frame {c.frames - 1} of {c.frames}; Y-PSNR vs "
+              f"{c.gt_samples}-sample ground truth", fill=fg, font=f_title)
     y = lay.title_h
     xs = [lay.pad + j * (lay.tile[0] + lay.pad) for j in range(len(c.methods))]
     for x, m in zip(xs, c.methods):
@@ -531,12 +548,15 @@ def save_sheet(comparison: Comparison, path: str | Path, crops: int = 2, max_til
         draw.text((lay.pad + 6, y + 4), text, fill=fg, font=f_band)
         y += lay.band_h
 
-    labels = {RENDERED: "rendered (t)", GENERATED: "generated (t + 1/2)"}
+    labels = {RENDERED: "rendered (t)", GENERATED: f"generated (t + {g}/{g + 1})"}
     for k in kinds:
         band(f"{labels[k]}  -  display frame {c.display_index[k]}, t = {c.times[k]:.4f} s"
              + (f" (+{dt_ms:.1f} ms, extrapolated from G-buffers only)" if k == GENERATED else ""))
         for x, m in zip(xs, c.methods):
             cap = "reference" if m == GROUND_TRUTH else _fmt_db(c.psnr(k, m))
+            if k == GENERATED and g > 1 and m != GROUND_TRUTH:  # each distance's PSNR under the farthest's
+                cap = " / ".join(_fmt_db(c.psnr(f"{GENERATED}{d}", m)).replace(" dB", "") for d in range(1, g + 1))
+                cap += " dB (1.." + str(g) + ")"
             draw.text((x, y + 2), f"{title(m)}: {cap}", fill=dim if m == GROUND_TRUTH else fg, font=f_cap)
             tile = Image.fromarray(u8[k][m])
             if tile.size != lay.tile:
@@ -573,21 +593,27 @@ def save_sheet(comparison: Comparison, path: str | Path, crops: int = 2, max_til
 
 
 def format_table(comparison: Comparison) -> str:
-    """Method, Y-PSNR of the rendered and of the generated frame, median ms per dispatch."""
+    """Method, Y-PSNR of the rendered and of the generated frame (with more than one per
+    rendered frame: of each distance), median ms per dispatch."""
     c = comparison
     rows = [m for m in c.methods if m != GROUND_TRUTH]
     name_w = max(len("method"), *(len(title(m)) for m in rows))
-    head = f"{'method':<{name_w}}  {'PSNR rendered':>13}  {'PSNR generated':>14}  {'ms / dispatch':>13}"
+    g = c.generated_frames
+    gen = [("psnr_generated", "PSNR generated")] if g == 1 else [(f"psnr_generated{d}", f"PSNR gen. {d}/{g + 1}")
+                                                                 for d in range(1, g + 1)]
+    head = f"{'method':<{name_w}}  {'PSNR rendered':>13}  " + "".join(f"{h:>14}  " for _, h in gen) \
+        + f"{'ms / dispatch':>13}"
     lines = [head, "-" * len(head)]
     for m in rows:
         met = c.metrics[m]
         ms = met.get("ms_per_dispatch", math.nan)
         lines.append(f"{title(m):<{name_w}}  {_fmt_db(met['psnr_rendered']):>13}  "
-                     f"{_fmt_db(met['psnr_generated']):>14}  {('-' if math.isnan(ms) else f'{ms:.1f}'):>13}")
+                     + "".join(f"{_fmt_db(met[k]):>14}  " for k, _ in gen)
+                     + f"{('-' if math.isnan(ms) else f'{ms:.1f}'):>13}")
     which = "the last frame" if c.psnr_frames == 1 else f"mean of the last {c.psnr_frames} frames"
     timed = c.frames - c.timing_warmup
     lines.append(f"{c.scene}, {c.render_size[0]}x{c.render_size[1]} -> {c.display_size[0]}x{c.display_size[1]}: "
                  f"Y-PSNR against the {c.gt_samples}-sample ground truth ({which} of each kind);")
-    lines.append(f"ms: median plugin dispatch (one rendered + one generated frame) of the last {timed} "
-                 f"of {c.frames}")
+    lines.append(f"ms: median plugin dispatch (one rendered + {g} generated frame{'s' if g > 1 else ''}) of the "
+                 f"last {timed} of {c.frames}")
     return "\n".join(lines)

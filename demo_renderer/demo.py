@@ -18,7 +18,7 @@ import moderngl
 import numpy as np
 
 from .hardware import ChoiceError, RuntimeChoice, choose
-from .pipeline import MODE_LABELS, MODES, DemoFrame, DemoPipeline
+from .pipeline import MODE_LABELS, MODES, MULTIPLIER_LABELS, MULTIPLIERS, DemoFrame, DemoPipeline, multiplier_name
 from .profiler import DeferredGpuTimer, FrameProfiler
 from .scene import Scene
 from .shaderlib import ShaderLibrary
@@ -39,6 +39,10 @@ class DemoConfig:
     debug_view: str = "none"  # see views.DEBUG_VIEWS
     loupe: bool = False  # the zoom loupe (window: at the pointer; headless: the centre)
     free_camera: bool = False  # window: start with the free-flying camera
+    # frame-generation modes: generated frames per rendered one (1 to 3: 2x to 4x), or "auto" (the plugin
+    # chooses per frame from the measured render time, towards target_fps presented frames per second)
+    generated_frames: int | str = 1
+    target_fps: float = 120.0
     # where the plugin runs and with what (hardware.choose: --device, --preset, --backend, --network);
     # the default is the CPU with torch and the default network
     runtime: RuntimeChoice = field(default_factory=RuntimeChoice)
@@ -141,14 +145,16 @@ class _Run:
         self.profiler = FrameProfiler()
         self.timer = DeferredGpuTimer(gl, profiler=self.profiler)  # GPU times arrive frames late
         self.pipeline = DemoPipeline(gl, scene, cfg.display_size, cfg.mode, cfg.quality, cfg.fps,
-                                     self.shaders, scope=self.timer.scope, runtime=cfg.runtime)
+                                     self.shaders, scope=self.timer.scope, runtime=cfg.runtime,
+                                     generated_frames=cfg.generated_frames, target_fps=cfg.target_fps)
         self.comp = Compositor(gl, self.shaders, cfg.display_size)
 
     def switch_scene(self, scene: Scene) -> None:
         """Replace the scene (a new renderer and plugin context; same mode and quality)."""
         old = self.pipeline
         self.pipeline = DemoPipeline(self.gl, scene, self.cfg.display_size, old.mode, old.quality, self.cfg.fps,
-                                     self.shaders, scope=self.timer.scope, runtime=old.runtime)
+                                     self.shaders, scope=self.timer.scope, runtime=old.runtime,
+                                     generated_frames=old.multiplier, target_fps=old.target_fps)
         old.close()
 
     def step(self, i: int, t: float, fbo, compare: str, split: float, debug_view: str = "none",
@@ -157,7 +163,7 @@ class _Run:
         the previous display frame (default ``1 / fps``; 0 while paused)."""
         dt = 1.0 / self.cfg.fps if dt is None else dt
         prof, timer, p = self.profiler, self.timer, self.pipeline
-        prof.begin_frame(i, p.kind(i))
+        prof.begin_frame(i, p.kind(i), p.distance(i), animation_s=t)
         frame = p.frame(i, t, dt, gbuffers=debug_view in GBUFFER_VIEWS)
         for name, ms in frame.cpu_ms.items():  # the plugin's own timings
             prof.add(name, cpu_ms=ms)
@@ -217,6 +223,7 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
         run.end((now - last) * 1e3)
         last = now
     render_size = run.pipeline.render_size
+    last_generated, generating = run.pipeline.last_generated, bool(run.pipeline.generated_frames)
     run.finish()
     video = out / "demo.mp4"
     iio.imwrite(video, np.stack(images), fps=min(cfg.fps, 30.0), codec="libx264", macro_block_size=2,
@@ -225,7 +232,8 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
     run.profiler.plot_png(out / "frame_times.png")
     summary = {"frames": frames_dir, "video": video, "profile": out / "profile.csv",
                "plot": out / "frame_times.png", "stats": run.profiler.stats(), "sheet": None, "table": None,
-               "runtime": cfg.runtime, "note": run.pipeline.note}
+               "runtime": cfg.runtime, "note": run.pipeline.note, "generated_frames": last_generated,
+               "multiplier": multiplier_name(cfg.generated_frames) if generating else None}
     if cfg.sheet_frames:
         import plugin
 
@@ -237,9 +245,12 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
         chosen = spec[0] if spec else None
         if chosen and chosen not in passes and plugin.capabilities()["passes"][chosen]["latency_frames"] == 0:
             passes += (chosen,)  # the mode the demo ran, when the sheet can show it (no latency)
+        # at the multiplier the demo ran ("auto": its last choice), the same display frame rate
+        g = max(1, int(summary["generated_frames"]) if spec and spec[1] else 1)
         comparison = compare_passes(gl, scene, passes=passes,
                                     frames=cfg.sheet_frames, render_size=render_size,
-                                    display_size=cfg.display_size, fps=cfg.fps / 2, progress=progress)
+                                    display_size=cfg.display_size, fps=cfg.fps / (g + 1), progress=progress,
+                                    generated_frames=g)
         save_sheet(comparison, out / "comparison.png")
         summary["sheet"] = out / "comparison.png"
         summary["table"] = format_table(comparison)
@@ -377,7 +388,9 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         s = DemoUiState(scene=scene.name, scenes=sources.names, pass_name=cfg.mode, passes=list(MODES),
                         pass_labels=dict(MODE_LABELS), quality=cfg.quality, compare=cfg.compare, split=cfg.split,
                         debug_view=cfg.debug_view, loupe=cfg.loupe, free_camera=cfg.free_camera,
-                        scene_path=os.getcwd() + os.sep)
+                        scene_path=os.getcwd() + os.sep, frame_multiplier=multiplier_name(cfg.generated_frames),
+                        multipliers=list(MULTIPLIERS), multiplier_labels=dict(MULTIPLIER_LABELS),
+                        target_fps=cfg.target_fps)
         _show_runtime(s, run.pipeline)
         ui = None
         if overlay:
@@ -415,6 +428,10 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
                 _show_runtime(s, run.pipeline)
             elif s.changed & {"device", "backend", "network"}:
                 s.status = _switch_runtime(s, run.pipeline, gl_names)
+            elif s.changed & {"frame_multiplier", "target_fps"}:
+                run.pipeline.set_multiplier(MULTIPLIERS[s.frame_multiplier], s.target_fps)
+                s.status = f"frame generation {MULTIPLIER_LABELS[s.frame_multiplier]}" + (
+                    f", target {s.target_fps:.0f} fps" if s.frame_multiplier == "auto" else "")
             if s.export_requested:
                 s.export_requested = False
                 if profile_out is None:
@@ -449,7 +466,10 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
                     look = np.zeros(2)
             loupe = snap.cursor if s.loupe else None
             dt = 0.0 if s.paused else 1.0 / cfg.fps
-            run.step(index, t, gl.detect_framebuffer(), s.compare, s.split, s.debug_view, loupe, s.loupe_zoom, dt)
+            frame = run.step(index, t, gl.detect_framebuffer(), s.compare, s.split, s.debug_view, loupe,
+                             s.loupe_zoom, dt)
+            if frame.kind == "rendered":  # what the multiplier generates now ("auto": the plugin's choice)
+                s.generating = p.last_generated if p.generated_frames else 0
             if ui is not None:
                 with run.timer.scope("overlay"):  # the overlay's own CPU and GPU cost
                     ui.frame()
@@ -473,7 +493,9 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         glfw.destroy_window(window)
         return {"frames": len(frame_ms), "median_frame_ms": float(np.median(frame_ms)) if frame_ms else None,
                 "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status,
-                "runtime": run.pipeline.runtime, "note": run.pipeline.note}
+                "runtime": run.pipeline.runtime, "note": run.pipeline.note,
+                "generated_frames": run.pipeline.last_generated,
+                "multiplier": multiplier_name(run.pipeline.multiplier) if run.pipeline.generated_frames else None}
     finally:
         glfw.terminate()
 

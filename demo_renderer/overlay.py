@@ -282,8 +282,28 @@ class Overlay:
                 imgui.push_text_wrap_pos(380)
                 imgui.text_colored(_RGBA["status"], st.status)
                 imgui.pop_text_wrap_pos()
+            self._multiplier()
             self._runs_on()
         imgui.end()
+
+    def _multiplier(self) -> None:
+        """The frame multiplier of the frame-generation modes (2x / 3x / 4x / auto), the
+        target rate of "auto", and what the last rendered frame generated."""
+        st = self.state
+        imgui.separator_text("frame generation")
+        imgui.push_item_width(190)
+        self._combo("frames", "frame_multiplier", st.multipliers, st.multiplier_labels or None)
+        if imgui.is_item_hovered():
+            imgui.set_tooltip("frames presented per rendered frame; auto: chosen per frame from the render time "
+                              "so that the presented rate tracks the target")
+        if st.frame_multiplier == "auto":
+            ch, v = imgui.slider_float("target fps", float(st.target_fps), 30.0, 360.0, "%.0f")
+            if ch:
+                st.target_fps = v
+            if imgui.is_item_deactivated_after_edit():  # a new context once the slider is let go
+                st.changed.add("target_fps")
+        imgui.pop_item_width()
+        imgui.text_disabled(f"generating {st.generating} per rendered frame ({st.generating + 1}x)")
 
     def _runs_on(self) -> None:
         """Where the plugin runs: device, back-end and network (changing one makes a new
@@ -387,8 +407,14 @@ class Overlay:
                 imgui.text(f"frame ms  min {s['min_ms']:.2f}  mean {s['mean_ms']:.2f}  "
                            f"p95 {s['p95_ms']:.2f}  p99 {s['p99_ms']:.2f}")
                 imgui.text(f"FPS {s['fps_mean']:.1f}   1% low {s['low_1pct_fps']:.1f}   "
-                           f"over {prof.budget_ms:g} ms: {s['over_budget']}/{s['frames']}")
-                imgui.text(f"presented {s['presented_fps']:.2f} FPS  from  render {s['render_fps']:.2f} FPS")
+                           f"0.1% low {s['low_0_1pct_fps']:.1f}   over {prof.budget_ms:g} ms: "
+                           f"{s['over_budget']}/{s['frames']}")
+                if imgui.is_item_hovered():
+                    imgui.set_tooltip("MangoHud's rule: frame times sorted slowest first; the 1% low is 1000 / "
+                                      "the one at index floor(n / 100) - 1 (the 0.1% low: n / 1000), p99 that "
+                                      "same frame time")
+                imgui.text(f"presented {s['presented_fps']:.2f} FPS  from  rendered {s['render_fps']:.2f} FPS"
+                           + (f"  ({s['multiplier']:.2f}x)" if math.isfinite(s['multiplier']) else ""))
                 imgui.text_colored(_RGBA["rendered"], f"rendered {s['rendered']}")
                 imgui.same_line()
                 imgui.text_colored(_RGBA["generated"], f"generated {s['generated']}")

@@ -3,8 +3,10 @@ the renderer draws G-buffers (and shading on rendered frames) at the render size
 product runs through the plugin API (:class:`plugin.Context`), never a private shortcut.
 
 Modes (:data:`MODES`): ``native`` (every display frame shaded at full resolution), upscalers
-(one display frame per rendered frame) and frame generators (a rendered frame, then one
-extrapolated from its G-buffers alone: two display frames per rendered frame).
+(one display frame per rendered frame) and frame generators (a rendered frame, then 1 to 3
+extrapolated from their G-buffers alone: 2x to 4x the rendered frame rate, the frame
+multiplier of :data:`MULTIPLIERS`; "auto" lets the plugin choose per frame from the render
+time so that the presented rate tracks a target).
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ MODE_LABELS = {"native": "native (full resolution)", "bilinear": "bilinear upsca
                "stss_flow": "STSS, motion vectors estimated by the motion pass (2x frames)",
                "vfi": "frame interpolation, tile-pruned refiner (2x frames, +1 frame latency)"}
 _GB = ("albedo", "normal", "roughness", "metallic", "object_id")
+#: The frame multiplier of the frame-generation modes -> generated frames per rendered frame
+#: (``ContextDescription.generated_frames``).
+MULTIPLIERS: dict[str, int | str] = {"2x": 1, "3x": 2, "4x": 3, "auto": "auto"}
+MULTIPLIER_LABELS = {"2x": "2x (1 generated frame)", "3x": "3x (2 generated)", "4x": "4x (3 generated)",
+                     "auto": "auto (tracks the target rate)"}
+
+
+def multiplier_name(generated_frames: int | str) -> str:
+    """The :data:`MULTIPLIERS` key of a generated-frame count (1 -> "2x", "auto" -> "auto")."""
+    for name, n in MULTIPLIERS.items():
+        if n == generated_frames:
+            return name
+    raise ValueError(f"generated_frames: expected one of {', '.join(map(str, MULTIPLIERS.values()))}, "
+                     f"got {generated_frames!r}")
 
 
 @dataclass
@@ -68,6 +84,7 @@ class DemoFrame:
     reset: bool = False
     gbuffers: dict[str, np.ndarray] | None = None  # what the engine drew for this frame (render size)
     view: np.ndarray | None = None  # the camera's 4x4 view matrix
+    distance: int = 0  # a generated frame: display frames after its rendered frame (1 to 3)
 
 
 class DemoPipeline:
@@ -92,8 +109,14 @@ class DemoPipeline:
     def __init__(self, gl: moderngl.Context, scene: Scene, display_size: tuple[int, int],
                  mode: str = "stss", quality: str = "PERFORMANCE", display_fps: float = 60.0,
                  shaders: ShaderLibrary | None = None,
-                 scope: Callable[[str], ContextManager] | None = None, runtime: RuntimeChoice | None = None):
+                 scope: Callable[[str], ContextManager] | None = None, runtime: RuntimeChoice | None = None,
+                 generated_frames: int | str = 1, target_fps: float = 120.0):
+        """``generated_frames``: of the frame-generation modes, 1 to 3 per rendered frame, or
+        "auto" (chosen by the plugin per frame to present ``target_fps`` frames per second
+        from the measured render time)."""
         self.gl = gl
+        multiplier_name(generated_frames)  # a count the demo offers
+        self.multiplier, self.target_fps = generated_frames, float(target_fps)
         self.runtime = runtime or RuntimeChoice(display_size=tuple(display_size))
         self.note = ""  # why the mode's pass does not run on the chosen back-end, when it does not
         self.scene = scene
@@ -120,11 +143,12 @@ class DemoPipeline:
             self.ctx = None
         spec = MODES[mode]
         self.pass_name = None if spec is None else spec[0]
-        self.generated_frames = 0 if spec is None else spec[1]
+        # a frame-generation mode generates the multiplier's frames; the others none
+        self.generated_frames = 0 if spec is None or not spec[1] else self.multiplier
         # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them
         self.send_motion = spec is None or "motion" in plugin.required_inputs(spec[0])
         if spec is not None:
-            self.ctx = self._context(spec[0], spec[1])
+            self.ctx = self._context(spec[0], self.generated_frames)
         self.phases = plugin.jitter_phase_count(self.render_size[0], self.display_size[0])
         self.bias = plugin.mip_bias(self.render_size[0], self.display_size[0])
         self._rendered_index = 0  # the new context's frame numbers
@@ -137,6 +161,12 @@ class DemoPipeline:
         rt = self.runtime
         kw = dict(max_render_size=self.render_size, display_size=self.display_size, pass_name=name,
                   generated_frames=generated, device=rt.device, gl_interop="auto" if rt.gl_textures else "host")
+        if generated == "auto":
+            if PASSES[name].latency_frames:  # interpolation waits for the next rendered frame: a fixed count
+                kw["generated_frames"] = MULTIPLIERS["4x"]
+                self.generated_frames = MULTIPLIERS["4x"]
+            else:
+                kw["target_display_hz"] = self.target_fps
         if PASSES[name].runtime_options:
             kw.update(backend=rt.backend, precision=rt.precision)
         if name in NETWORK_PASSES:
@@ -151,6 +181,15 @@ class DemoPipeline:
             kw.update(backend="torch", precision="fp32")
             return plugin.Context(plugin.ContextDescription(**kw))
 
+    def set_multiplier(self, generated_frames: int | str, target_fps: float | None = None) -> None:
+        """Generate 1 to 3 frames per rendered frame, or "auto" (towards ``target_fps``
+        presented frames per second); a new context, the history starts over."""
+        multiplier_name(generated_frames)
+        self.multiplier = generated_frames
+        if target_fps is not None:
+            self.target_fps = float(target_fps)
+        self.set_mode(self.mode, self.quality)
+
     def set_runtime(self, runtime: RuntimeChoice) -> None:
         """Run the plugin on another device / back-end / network (a new context; the history
         starts over)."""
@@ -160,8 +199,9 @@ class DemoPipeline:
     def reset_history(self) -> None:
         """Start over: the next frame is rendered and dispatched with ``reset`` (after a camera
         jump, e.g. the free camera switched on or off)."""
-        self._pending: DemoFrame | None = None
+        self._pending: list[DemoFrame] = []  # the generated frames still to show, in display order
         self._last_display: int | None = None
+        self.last_generated = 0  # the generated frames of the last rendered frame (with "auto": the choice)
 
     def close(self) -> None:
         """Destroy the plugin context and release the renderer's GL objects."""
@@ -237,7 +277,12 @@ class DemoPipeline:
         """What :meth:`frame` will return for display frame ``i``: native, rendered or generated."""
         if self.mode == "native":
             return "native"
-        return "generated" if self._pending is not None and self._pending.index == i else "rendered"
+        return "generated" if self._pending and self._pending[0].index == i else "rendered"
+
+    def distance(self, i: int) -> int:
+        """Display frame ``i``'s distance from its rendered frame if :meth:`frame` will
+        return a generated frame for it (1 to 3), else 0."""
+        return self._pending[0].distance if self.kind(i) == "generated" else 0
 
     def frame(self, i: int, t: float, dt: float | None = None, gbuffers: bool = False) -> DemoFrame:
         """Display frame ``i`` at time ``t``; ``dt``: scene seconds between display frames
@@ -253,27 +298,32 @@ class DemoPipeline:
                 return DemoFrame(i, t, "native", color, {"readback": self.readback_ms}, gbuffers=arrays,
                                  view=self.camera_view(i, t))
             return DemoFrame(i, t, "native", self.native(i, t, dt, prefix=""), view=self.camera_view(i, t))
-        if self._pending is not None and self._pending.index == i:  # the extrapolated frame
-            out, self._pending = self._pending, None
-            return out
+        if self._pending and self._pending[0].index == i:  # an extrapolated frame
+            return self._pending.pop(0)
+        self._pending = []
         cam = self.scene.camera
         textures = self.runtime.gl_textures and not gbuffers  # a G-buffer debug view reads them all
+        t0 = time.perf_counter()
         rendered, arrays = self._engine_frame(i, t, dt, True, "", textures)
+        render_ms = (time.perf_counter() - t0) * 1e3  # what rendering the frame cost: "auto" follows it
         color = rendered.pop("color", None)
         color = arrays["color"] if color is None else color
-        generated, next_arrays = [], None
-        if self.generated_frames:
-            nxt, next_arrays = self._engine_frame(i + 1, t + dt, dt, False, "next_", textures)
-            generated = [plugin.GeneratedFrameDescription(**nxt)]
+        n = self.ctx.next_generated_frames if self.generated_frames else 0  # "auto": the plugin's choice
+        generated, gen_fields = [], []
+        for k in range(n):  # generated frame k at the instant (k + 1) / (n + 1) of a frame after this one
+            nxt, next_arrays = self._engine_frame(i + 1 + k, t + (k + 1) * dt, dt, False, "next_", textures)
+            generated.append(plugin.GeneratedFrameDescription(**nxt))
+            gen_fields.append((nxt, next_arrays))
         reset = self._last_display is None or i != self._last_display + 1
         result = self.ctx.dispatch(plugin.FrameDescription(
             frame_index=self._rendered_index, color=color,
-            frame_time_ms=1000.0 * (1 + self.generated_frames) / self.display_fps,
+            frame_time_ms=1000.0 * (1 + n) * max(dt, 1.0 / self.display_fps),
             near=cam.near, far=cam.far, fov_y_rad=plugin.helpers.vertical_fov_from_proj(rendered["proj"]),
-            reset=reset, generated=generated, **rendered))
+            reset=reset, generated=generated, render_time_ms=max(render_ms, 1e-3), **rendered))
         self._dispatched[self._rendered_index] = i
         self._rendered_index += 1
-        self._last_display = i + self.generated_frames
+        self._last_display = i + n
+        self.last_generated = n
         stages = dict(result.timings_ms)
         cpu = {"readback": self.readback_ms, **self._plugin_columns(stages, bool(generated))}
         gpu_late = []
@@ -283,10 +333,10 @@ class DemoPipeline:
                 gpu_late.append((shown, self._plugin_columns(result.gpu_timings_ms, bool(generated))))
         for k in [k for k in self._dispatched if k < self._rendered_index - 8]:
             del self._dispatched[k]  # never read (the plugin dropped them): forget
-        if generated:
-            # done now, during the rendered frame: timed there, shown at the next present
-            self._pending = DemoFrame(i + 1, t + dt, "generated", _host(result.generated[0].color),
-                                      gbuffers=next_arrays, view=nxt["view"])
+        # done now, during the rendered frame: timed there, shown at the next presents
+        self._pending = [DemoFrame(i + 1 + k, t + (k + 1) * dt, "generated", _host(g.color), distance=k + 1,
+                                   gbuffers=a, view=f["view"])
+                         for k, (g, (f, a)) in enumerate(zip(result.generated, gen_fields))]
         return DemoFrame(i, t, "rendered", _host(result.output), cpu, reset=result.reset, gbuffers=arrays,
                          view=rendered["view"], gpu_late=gpu_late)
 
@@ -303,7 +353,8 @@ class DemoPipeline:
         ``frame`` as (H, W, 3) uint8, or None where it has nothing to show: the G-buffers of
         a frame without them, the hole mask (and the motion pass's "object_motion" and
         "credibility") without frame generation or before a generated frame was dispatched.
-        "tint_generated" shows the frame itself, magenta-tinted when it was generated."""
+        "tint_generated" shows the frame itself, tinted when it was generated, by its distance
+        from the rendered frame (magenta, orange, cyan: :func:`plugin.debug.distance_tint`)."""
         from plugin import debug
 
         check_view(view)
@@ -316,7 +367,7 @@ class DemoPipeline:
             return gbuffer_view(view, frame.gbuffers, self.display_size, cam.near, cam.far)
         if view == "tint_generated":
             img = display_transform(np.asarray(frame.output, dtype=np.float32))
-            return debug.tint(img) if frame.kind == "generated" else img
+            return debug.tint(img, debug.distance_tint(max(frame.distance, 1))) if frame.kind == "generated" else img
         if self.ctx is None or not self.generated_frames:  # views of the generated frame
             return None
         view_of = {"holes": debug.hole_mask_view, "object_motion": debug.object_motion_view,

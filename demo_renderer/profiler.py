@@ -37,6 +37,32 @@ import numpy as np
 KINDS = ("rendered", "generated", "native")
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 
+#: ``Application`` of every row of :meth:`FrameProfiler.to_csv` (PresentMon: the process name).
+APPLICATION = "stss_demo"
+#: The PresentMon 2 columns :meth:`FrameProfiler.to_csv` writes first, in this order; then
+#: ``Frame`` (the display frame index) and the per-pass ``<pass>_cpu_ms`` / ``<pass>_gpu_ms``.
+PRESENTMON_COLUMNS = ("Application", "FrameType", "TimeInSeconds", "MsBetweenPresents", "MsBetweenDisplayChange",
+                      "MsCPUBusy", "MsGPUBusy", "MsAnimationError", "AnimationTime")
+#: The tail fractions behind the percentiles and lows of :meth:`FrameProfiler.stats`.
+PERCENTILES = {"p50_ms": 0.5, "p95_ms": 0.05, "p99_ms": 0.01}
+LOWS = {"low_1pct_fps": 0.01, "low_0_1pct_fps": 0.001}
+
+
+def frame_type(kind: str, distance: int = 0) -> str:
+    """PresentMon's ``FrameType`` of a frame: ``Application`` for a frame the renderer drew
+    (rendered or native), ``STSS_FG<k>`` for the generated frame ``k`` display frames after
+    its rendered frame (frame generation's own name, as a driver's ``AMD_AFMF`` is)."""
+    return f"STSS_FG{max(1, int(distance))}" if kind == "generated" else "Application"
+
+
+def slowest(frame_times_desc: np.ndarray, fraction: float) -> float:
+    """MangoHud's rule (``fps_metrics.h``): of the frame times sorted slowest first, the one
+    at index ``floor(fraction * n) - 1`` (at least the first): the frame time that
+    ``fraction`` of the frames reach or exceed. Its 1 % low (``fraction`` 0.01) is
+    ``1000 /`` that time; the p99 frame time is the same frame."""
+    n = len(frame_times_desc)
+    return float(frame_times_desc[max(0, math.floor(fraction * n + 1e-9) - 1)])
+
 
 class FrameProfiler:
     """A fixed-size ring buffer of per-frame records.
@@ -70,6 +96,8 @@ class FrameProfiler:
         c2 = 2 * self.capacity
         self._index = np.zeros(c2, np.int64)
         self._kind = np.zeros(c2, np.int8)
+        self._distance = np.zeros(c2, np.int8)  # generated frames: display frames after the rendered one
+        self._anim = np.full(c2, np.nan)  # the animation (scene) time the frame shows, seconds
         self._present = np.full(c2, np.nan)
         self._time = np.full(c2, np.nan)
         self._pass_names: list[str] = []
@@ -107,9 +135,12 @@ class FrameProfiler:
     def _slot(self) -> int:
         return self._count % self.capacity
 
-    def begin_frame(self, index: int, kind: str = "rendered") -> None:
+    def begin_frame(self, index: int, kind: str = "rendered", distance: int = 0,
+                    animation_s: float | None = None) -> None:
         """Start the record of display frame ``index`` of kind ``"rendered"``, ``"generated"``
-        or ``"native"``. A frame still open is ended first (with a measured present time)."""
+        or ``"native"``; ``distance``: a generated frame's display frames after its rendered
+        frame (1 to 3); ``animation_s``: the scene time it shows (``AnimationTime``, for
+        ``MsAnimationError``). A frame still open is ended first (with a measured present time)."""
         if kind not in _KIND_CODE:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         if self._open:
@@ -118,6 +149,8 @@ class FrameProfiler:
         for s_ in (s, s + self.capacity):
             self._index[s_] = index
             self._kind[s_] = _KIND_CODE[kind]
+            self._distance[s_] = int(distance)
+            self._anim[s_] = np.nan if animation_s is None else float(animation_s)
             self._present[s_] = np.nan
             self._time[s_] = np.nan
         self._cpu[:, s] = np.nan
@@ -259,6 +292,14 @@ class FrameProfiler:
         """Kind codes (index into :data:`KINDS`) of the held frames (a read-only view)."""
         return self._view(self._kind, self._n(last, window_s))
 
+    def distances(self, last: int | None = None, window_s: float | None = None) -> np.ndarray:
+        """Per held frame: a generated frame's distance from its rendered frame (1..3), else 0."""
+        return self._view(self._distance, self._n(last, window_s))
+
+    def animation_times(self, last: int | None = None, window_s: float | None = None) -> np.ndarray:
+        """``AnimationTime`` (seconds) of the held frames, NaN where not given (a read-only view)."""
+        return self._view(self._anim, self._n(last, window_s))
+
     def history(self, pass_name: str, gpu: bool = True, last: int | None = None,
                 window_s: float | None = None) -> np.ndarray:
         """Per-frame GPU (or CPU) ms of one pass, oldest first, NaN where not measured.
@@ -288,17 +329,20 @@ class FrameProfiler:
         Frame time is ``MsBetweenPresents``. Keys:
 
         - ``frames``: frames counted; ``rendered`` / ``generated`` / ``native``: per kind.
-        - ``min_ms``, ``mean_ms``, ``max_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms``: percentiles by
-          the nearest-rank rule, so always a recorded frame time: ``pXX`` is the smallest
-          frame time with at least XX % of frames at or below it, i.e. ``sorted[ceil(XX/100 *
-          n) - 1]``.
-        - ``fps_mean``: ``1000 / mean_ms`` (= frames / elapsed present time).
-        - ``low_1pct_fps`` ("1 % low"): the average frame rate of the slowest 1 % of frames,
-          ``1000 / mean(the ceil(n / 100) longest frame times)`` (at least one frame, so with
-          fewer than 100 frames it is ``1000 / max_ms``). Also ``low_0_1pct_fps`` alike.
+        - ``min_ms``, ``mean_ms``, ``max_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms`` and the lows,
+          all MangoHud's way (:func:`slowest`, as its ``fps_metrics``): the frame times sorted
+          slowest first, ``pXX`` is the one at index ``floor((1 - XX/100) n) - 1`` (at least
+          0), always a recorded frame time (p99 of 100 frames: the slowest; of 200: the 2nd
+          slowest).
+        - ``fps_mean``: ``1000 / mean_ms`` (= frames / elapsed present time; MangoHud's AVG).
+        - ``low_1pct_fps`` ("1 % low"): ``1000 / p99_ms``, MangoHud's "1%"; ``low_0_1pct_fps``
+          ("0.1 % low"): ``1000 /`` the frame time at index ``floor(n / 1000) - 1`` of the
+          slowest first (the slowest frame below 2000 frames).
         - ``presented_fps``: presented frames per second = ``frames / sum(frame times)``;
           ``render_fps``: frames the renderer drew (``rendered`` + ``native``) per second over
-          the same time, so ``presented_fps / render_fps`` is the frame-generation ratio.
+          the same time, so ``multiplier = presented_fps / render_fps`` is the
+          frame-generation ratio; ``generated_by_distance``: generated frames per distance
+          from their rendered frame (``{1: .., 2: .., 3: ..}``).
         - ``over_budget``: frames longer than ``budget_ms``; ``budget_ms``.
         - ``passes``: ``{name: {"cpu_ms_mean", "gpu_ms_mean", "cpu_ms_last", "gpu_ms_last",
           "cpu_frames", "gpu_frames"}}`` means over the frames in which it was measured (NaN
@@ -311,31 +355,29 @@ class FrameProfiler:
         for i, k in enumerate(KINDS):
             out[k] = int(np.count_nonzero(kinds == i))
         if n == 0:
-            for k in ("min_ms", "mean_ms", "max_ms", "p50_ms", "p95_ms", "p99_ms", "fps_mean",
-                      "low_1pct_fps", "low_0_1pct_fps", "presented_fps", "render_fps"):
+            for k in ("min_ms", "mean_ms", "max_ms", *PERCENTILES, "fps_mean", *LOWS, "presented_fps", "render_fps",
+                      "multiplier"):
                 out[k] = math.nan
             out["over_budget"] = 0
         else:
-            srt = np.sort(ft)
-            total_ms = float(srt.sum())
+            desc = np.sort(ft)[::-1]  # slowest first
+            total_ms = float(desc.sum())
             mean = total_ms / n
-
-            def rank(q: float) -> float:
-                return float(srt[max(0, math.ceil(q / 100.0 * n) - 1)])
-
-            def low(frac: float) -> float:
-                k = max(1, math.ceil(n * frac))
-                m = float(srt[-k:].mean())
-                return 1000.0 / m if m > 0 else math.inf
-
-            out.update(min_ms=float(srt[0]), mean_ms=mean, max_ms=float(srt[-1]),
-                       p50_ms=rank(50), p95_ms=rank(95), p99_ms=rank(99),
+            out.update(min_ms=float(desc[-1]), mean_ms=mean, max_ms=float(desc[0]),
                        fps_mean=1000.0 / mean if mean > 0 else math.inf,
-                       low_1pct_fps=low(0.01), low_0_1pct_fps=low(0.001),
                        over_budget=int(np.count_nonzero(ft > self.budget_ms)))
+            out.update({k: slowest(desc, f) for k, f in PERCENTILES.items()})
+            for k, f in LOWS.items():
+                ms = slowest(desc, f)
+                out[k] = 1000.0 / ms if ms > 0 else math.inf
             secs = total_ms / 1000.0
             out["presented_fps"] = n / secs if secs > 0 else math.inf
             out["render_fps"] = (out["rendered"] + out["native"]) / secs if secs > 0 else math.inf
+            drawn = out["rendered"] + out["native"]
+            out["multiplier"] = n / drawn if drawn else math.nan
+        dist = self.distances(n)
+        out["generated_by_distance"] = {d: int(np.count_nonzero((kinds == _KIND_CODE["generated"]) & (dist == d)))
+                                        for d in (1, 2, 3)}
         passes = {}
         for name, col in self._pass_col.items():
             d = {}
@@ -369,27 +411,50 @@ class FrameProfiler:
 
     # ------------------------------------------------------------------ export
     def to_csv(self, path) -> Path:
-        """One row per held frame, oldest first, PresentMon-like: ``Frame``, ``TimeInSeconds``,
-        ``MsBetweenPresents``, ``Kind``, then ``<pass>_cpu_ms``, ``<pass>_gpu_ms`` for every
-        pass (empty where not measured). Returns the path."""
+        """One row per held frame, oldest first, in PresentMon 2's columns
+        (:data:`PRESENTMON_COLUMNS`), so PresentMon tooling reads it:
+
+        - ``Application``: :data:`APPLICATION`; ``FrameType``: ``Application`` for a frame
+          the renderer drew, ``STSS_FG<k>`` for a generated one (:func:`frame_type`);
+        - ``TimeInSeconds``: the present's time stamp since the recording started;
+          ``MsBetweenPresents``: ms since the previous present; ``MsBetweenDisplayChange``:
+          the same (the demo sees no display: every present is taken as displayed at once);
+        - ``MsCPUBusy`` / ``MsGPUBusy``: the frame's CPU / GPU ms summed over its passes
+          (GPU empty where none was measured);
+        - ``MsAnimationError``: the frame's step in animation time less its step in present
+          time, ms (``(AnimationTime - previous) - MsBetweenDisplayChange``, PresentMon's
+          sign: positive, the scene moved on more than the display did); ``AnimationTime``:
+          the scene time the frame shows, ms since the first held frame's (empty where the
+          frame gave none);
+
+        then ``Frame`` (the display frame index) and ``<pass>_cpu_ms``, ``<pass>_gpu_ms`` for
+        every pass (empty where not measured). Returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         n = len(self)
         idx, t, ft, kinds = (self.frame_indices(n), self.times_s(n), self.frame_times(n), self.kinds(n))
+        dist, anim = self.distances(n), self.animation_times(n)
         cols = [(self.history(p, gpu=False, last=n), self.history(p, gpu=True, last=n))
                 for p in self._pass_names]
+        cpu_busy = np.nansum([c for c, _ in cols], axis=0) if cols else np.zeros(n)
+        gpus = np.array([g for _, g in cols]) if cols else np.full((1, n), np.nan)
+        gpu_busy = np.where(np.isnan(gpus).all(0), np.nan, np.nansum(gpus, axis=0))
+        anim_ms = (anim - anim[np.isfinite(anim)][0]) * 1000.0 if np.isfinite(anim).any() else anim
+        anim_error = np.full(n, np.nan)
+        anim_error[1:] = np.diff(anim_ms) - ft[1:]
 
         def fmt(v: float) -> str:
             return "" if math.isnan(v) else f"{v:.4f}"
 
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            header = ["Frame", "TimeInSeconds", "MsBetweenPresents", "Kind"]
+            header = [*PRESENTMON_COLUMNS, "Frame"]
             for p in self._pass_names:
                 header += [f"{p}_cpu_ms", f"{p}_gpu_ms"]
             w.writerow(header)
             for i in range(n):
-                row = [int(idx[i]), f"{t[i]:.6f}", fmt(ft[i]), KINDS[kinds[i]]]
+                row = [APPLICATION, frame_type(KINDS[kinds[i]], int(dist[i])), f"{t[i]:.6f}", fmt(ft[i]), fmt(ft[i]),
+                       fmt(cpu_busy[i]), fmt(gpu_busy[i]), fmt(anim_error[i]), fmt(anim_ms[i]), int(idx[i])]
                 for c, g in cols:
                     row += [fmt(c[i]), fmt(g[i])]
                 w.writerow(row)

@@ -41,4 +41,11 @@ class DemoUiState:
     networks: list[str] = field(default_factory=lambda: ["stss"])
     runtime: str = ""  # one line: preset, network, device / back-end (precision), size
     runtime_reasons: list[str] = field(default_factory=list)  # why each choice was made
+    # frame generation: the multiplier ("2x", "3x", "4x", "auto"), the rate "auto" tracks, and what the
+    # last rendered frame generated (the demo sets it; with "auto", the plugin's choice)
+    frame_multiplier: str = "2x"
+    multipliers: list[str] = field(default_factory=lambda: ["2x", "3x", "4x", "auto"])
+    multiplier_labels: dict[str, str] = field(default_factory=dict)
+    target_fps: float = 120.0
+    generating: int = 0
     changed: set[str] = field(default_factory=set)

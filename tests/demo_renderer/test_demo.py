@@ -63,6 +63,39 @@ def test_pipeline_drives_the_plugin_like_an_engine(gl):
     assert set(MODES) >= {"native", "bilinear", "temporal", "stss_sr", "stss"}
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_pipeline_generates_n_frames_per_rendered_one(gl, n):
+    """3x and 4x: each rendered frame is followed by n generated ones, each its own instant
+    (time moves between them), tinted by its distance in the debug view."""
+    from plugin.debug import distance_tint, tint
+    from stss_runtime.ops.encoding import display_transform
+
+    p = DemoPipeline(gl, load_scene("traffic"), (128, 72), mode="warp_fill", generated_frames=n)
+    assert p.ctx.next_generated_frames == n
+    frames = []
+    for i in range(2 * (n + 1)):
+        kind, distance = p.kind(i), p.distance(i)
+        frames.append(p.frame(i, i / 60))
+        assert (frames[-1].kind, frames[-1].distance) == (kind, distance)
+    assert [f.kind for f in frames] == (["rendered"] + ["generated"] * n) * 2
+    assert [f.distance for f in frames] == list(range(n + 1)) * 2
+    assert [f.t for f in frames] == pytest.approx([i / 60 for i in range(2 * (n + 1))])
+    for a, b in zip(frames, frames[1:]):
+        assert not np.allclose(a.output, b.output)  # every display frame moves on
+    assert frames[n + 1].cpu_ms["warp_fill_generate"] > 0 and not frames[n].cpu_ms
+    for f in frames[1:n + 1]:
+        want = tint(display_transform(f.output), distance_tint(f.distance))
+        assert (p.debug_image("tint_generated", f) == want).all()
+    p.set_multiplier("auto", 2000.0)  # far beyond what rendering reaches: the most the plugin makes
+    assert p.ctx.desc.generated_frames == "auto" and p.ctx.desc.target_display_hz == 2000.0
+    kinds = [p.frame(i, i / 60).kind for i in range(2 + 4)]
+    assert kinds == ["rendered", "generated", "rendered", "generated", "generated", "generated"]  # 1, then 3
+    assert p.last_generated == 3
+    with pytest.raises(ValueError, match="generated_frames: expected one of"):
+        p.set_multiplier(4)
+    p.close()
+
+
 def test_late_gpu_times_of_the_plugin_reach_the_right_display_frames(gl):
     """On CUDA the plugin hands back an earlier dispatch's GPU times; the pipeline files them
     under the display frame that dispatch showed. Here a CPU context is wrapped to answer as a
@@ -219,12 +252,36 @@ def test_headless_demo_writes_clip_sheet_and_profile(tmp_path):
     assert video.shape[0] == 6 and video.shape[1:3] == (180, 320)
     rows = list(csv.DictReader((out / "profile.csv").open()))
     assert len(rows) == 6
-    assert {r["Kind"] for r in rows} == {"rendered", "generated"}
+    assert [r["FrameType"] for r in rows] == ["Application", "STSS_FG1"] * 3
     times = [float(r["MsBetweenPresents"]) for r in rows]
     assert all(0 < t < 60_000 for t in times)
     assert Image.open(out / "frame_times.png").size[0] > 300
     sheet = np.asarray(Image.open(out / "comparison.png"))
     _not_blank(sheet)
+
+
+def test_headless_demo_at_4x_speaks_presentmon(tmp_path):
+    """--generated-frames 3: three generated frames per rendered one; profile.csv read back by
+    PresentMon's column names; the summary gives the rendered and presented rates."""
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "8", "--mode",
+                        "warp_fill", "--generated-frames", "3", "--display-size", "160x90", "--sheet-frames", "2",
+                        "--compare", "off", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "presented" in r.stdout and "rendered fps (4.00x); frame generation 4x" in r.stdout, r.stdout
+    assert "2 at +1, 2 at +2, 2 at +3" in r.stdout and "0.1% low" in r.stdout
+    assert "PSNR gen. 3/4" in r.stdout  # the comparison at the same multiplier
+    rows = list(csv.DictReader((out / "profile.csv").open()))
+    assert list(rows[0])[:9] == ["Application", "FrameType", "TimeInSeconds", "MsBetweenPresents",
+                                 "MsBetweenDisplayChange", "MsCPUBusy", "MsGPUBusy", "MsAnimationError", "AnimationTime"]
+    assert [r["FrameType"] for r in rows] == ["Application", "STSS_FG1", "STSS_FG2", "STSS_FG3"] * 2
+    assert [float(r["AnimationTime"]) for r in rows] == pytest.approx([1000 * i / 60 for i in range(8)], abs=1e-3)
+    for prev, row in zip(rows, rows[1:]):  # the step in animation time less the step in present time
+        assert float(row["MsAnimationError"]) == pytest.approx(
+            1000 / 60 - float(row["MsBetweenDisplayChange"]), abs=2e-3)
+    assert all(float(r["MsCPUBusy"]) > 0 for r in rows)
+    assert float(rows[0]["warp_fill_generate_cpu_ms"]) > 0 and rows[1]["warp_fill_generate_cpu_ms"] == ""
 
 
 def _has_av():
@@ -244,9 +301,10 @@ def test_windowed_demo_with_overlay_under_xvfb(tmp_path, xvfb_display):
     env = {**os.environ, "DISPLAY": xvfb_display}
     r = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", "--frames", "6",
                         "--scene", "gallery", "--display-size", "640x360", "--screenshot", str(shot),
-                        "--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
+                        "--generated-frames", "3", "--out", str(out)], capture_output=True, text=True, timeout=600,
+                       env=env)
     assert r.returncode == 0, r.stderr
-    assert "demo: 6 frames" in r.stdout
+    assert "demo: 6 frames" in r.stdout and "frame generation 4x" in r.stdout
     img = np.asarray(Image.open(shot)).astype(int)
     assert img.shape == (360, 640, 3)
     _not_blank(img)
@@ -259,6 +317,8 @@ def test_windowed_demo_with_overlay_under_xvfb(tmp_path, xvfb_display):
     assert edges.sum() > 200, "no overlay text drawn"
     rows = list(csv.DictReader((out / "profile.csv").open()))
     assert len(rows) == 6
+    assert [r["FrameType"] for r in rows] == ["Application", "STSS_FG1", "STSS_FG2", "STSS_FG3", "Application",
+                                              "STSS_FG1"]
     times = [float(r["MsBetweenPresents"]) for r in rows]
     assert all(0 < t < 60_000 for t in times)
     assert (out / "frame_times.png").exists()

@@ -30,10 +30,11 @@ def test_stats_hand_computed():
     assert (s["rendered"], s["generated"], s["native"]) == (25, 74, 1)
     assert s["min_ms"] == 1.0 and s["max_ms"] == 100.0
     assert s["mean_ms"] == pytest.approx(50.5)
-    # nearest rank: sorted[ceil(q * n) - 1]
-    assert (s["p50_ms"], s["p95_ms"], s["p99_ms"]) == (50.0, 95.0, 99.0)
-    # 1 % low of 100 frames: the single slowest frame (100 ms) -> 10 FPS
-    assert s["low_1pct_fps"] == pytest.approx(10.0)
+    # MangoHud's rule: slowest first, index floor(tail fraction * n) - 1
+    assert (s["p50_ms"], s["p95_ms"], s["p99_ms"]) == (51.0, 96.0, 100.0)
+    # 1 % and 0.1 % low of 100 frames: the single slowest frame (100 ms) -> 10 FPS
+    assert s["low_1pct_fps"] == pytest.approx(10.0) and s["low_0_1pct_fps"] == pytest.approx(10.0)
+    assert s["multiplier"] == pytest.approx(100 / 26)
     assert s["fps_mean"] == pytest.approx(1000 / 50.5)
     total_s = 5050 / 1000
     assert s["presented_fps"] == pytest.approx(100 / total_s)
@@ -43,9 +44,14 @@ def test_stats_hand_computed():
     prof2 = FrameProfiler(capacity=512)
     _fill(prof2, np.arange(1, 201, dtype=float)[::-1])
     s2 = prof2.stats()
-    # 200 frames: the 2 slowest (199, 200 ms) -> 1000 / 199.5
-    assert s2["low_1pct_fps"] == pytest.approx(1000 / 199.5)
-    assert s2["p95_ms"] == 190.0 and s2["p99_ms"] == 198.0
+    # 200 frames: the 2nd slowest (199 ms) -> 1000 / 199; the 0.1 % low is still the slowest
+    assert s2["low_1pct_fps"] == pytest.approx(1000 / 199) and s2["low_0_1pct_fps"] == pytest.approx(1000 / 200)
+    assert s2["p95_ms"] == 191.0 and s2["p99_ms"] == 199.0
+    # 2500 frames: the 1 % low is the 25th slowest, the 0.1 % low the 2nd
+    prof5 = FrameProfiler(capacity=4096)
+    _fill(prof5, np.arange(1, 2501, dtype=float))
+    s5 = prof5.stats()
+    assert s5["low_1pct_fps"] == pytest.approx(1000 / 2476) and s5["low_0_1pct_fps"] == pytest.approx(1000 / 2499)
 
     # the newest N frames, and a time window (TimeInSeconds is the running sum by default)
     s3 = prof2.stats(last=10)  # frames were added 200, 199, ... -> the last 10 are 10..1
@@ -134,7 +140,7 @@ def test_end_frame_measures_wall_time_by_default():
 def test_csv_one_row_per_frame(tmp_path):
     prof = FrameProfiler(capacity=16)
     for i in range(5):
-        prof.begin_frame(i, "rendered" if i % 2 == 0 else "generated")
+        prof.begin_frame(i, "rendered" if i % 2 == 0 else "generated", distance=i % 2)
         prof.add("gbuffer", cpu_ms=0.5, gpu_ms=1.25)
         if i % 2 == 0:
             prof.add("stss", cpu_ms=3.0)
@@ -142,13 +148,41 @@ def test_csv_one_row_per_frame(tmp_path):
     path = prof.to_csv(tmp_path / "frames.csv")
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["Frame", "TimeInSeconds", "MsBetweenPresents", "Kind",
+    assert rows[0] == ["Application", "FrameType", "TimeInSeconds", "MsBetweenPresents", "MsBetweenDisplayChange",
+                       "MsCPUBusy", "MsGPUBusy", "MsAnimationError", "AnimationTime", "Frame",
                        "gbuffer_cpu_ms", "gbuffer_gpu_ms", "stss_cpu_ms", "stss_gpu_ms"]
     assert len(rows) == 6
-    assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
-    assert [r[3] for r in rows[1:]] == ["rendered", "generated", "rendered", "generated", "rendered"]
-    assert float(rows[3][1]) == pytest.approx(0.012) and float(rows[3][2]) == 4.0
-    assert float(rows[1][5]) == 1.25 and rows[2][6] == "" and float(rows[1][6]) == 3.0 and rows[1][7] == ""
+    assert [r[9] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
+    assert [r[1] for r in rows[1:]] == ["Application", "STSS_FG1", "Application", "STSS_FG1", "Application"]
+    assert float(rows[3][2]) == pytest.approx(0.012) and float(rows[3][3]) == 4.0
+    assert float(rows[1][11]) == 1.25 and rows[2][12] == "" and float(rows[1][12]) == 3.0 and rows[1][13] == ""
+    assert float(rows[1][5]) == 3.5 and float(rows[2][5]) == 0.5 and float(rows[2][6]) == 1.25  # busy: summed
+    assert rows[1][7] == rows[1][8] == ""  # no animation time given
+
+
+def test_csv_reads_back_by_presentmon_names_at_4x(tmp_path):
+    """A 4x stream (one rendered, three generated frames per 33.3 ms of scene time) presented
+    8.33 ms apart, one present late: PresentMon's columns, by name, say so."""
+    prof = FrameProfiler(capacity=64)
+    dt = 1 / 120
+    presents = [1000 * dt] * 12
+    presents[6] = 20.0  # display frame 6 waited 11.67 ms longer
+    for i, ms in enumerate(presents):
+        k = i % 4
+        prof.begin_frame(i, "rendered" if k == 0 else "generated", distance=k, animation_s=2.0 + i * dt)
+        prof.add("stss" if k == 0 else "present", cpu_ms=1.0, gpu_ms=0.5 if k == 0 else None)
+        prof.end_frame(ms)
+    rows = list(csv.DictReader(prof.to_csv(tmp_path / "profile.csv").open(newline="")))
+    assert [r["FrameType"] for r in rows[:4]] == ["Application", "STSS_FG1", "STSS_FG2", "STSS_FG3"]
+    assert {r["Application"] for r in rows} == {"stss_demo"}
+    assert float(rows[6]["MsBetweenPresents"]) == float(rows[6]["MsBetweenDisplayChange"]) == 20.0
+    errors = [float(r["MsAnimationError"]) if r["MsAnimationError"] else None for r in rows]
+    assert errors[0] is None and errors[6] == pytest.approx(1000 * dt - 20.0, abs=1e-3)
+    assert all(abs(e) < 1e-3 for k, e in enumerate(errors) if k not in (0, 6))
+    assert float(rows[5]["AnimationTime"]) == pytest.approx(5000 * dt, abs=1e-3)
+    assert [r["MsGPUBusy"] for r in rows[:2]] == ["0.5000", ""] and float(rows[1]["MsCPUBusy"]) == 1.0
+    s = prof.stats()
+    assert s["generated_by_distance"] == {1: 3, 2: 3, 3: 3} and s["multiplier"] == pytest.approx(4.0)
 
 
 def test_plot_png_written(tmp_path):
