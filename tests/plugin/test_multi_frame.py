@@ -141,3 +141,17 @@ def test_generated_frames_are_tinted_by_distance():
     assert len({debug.distance_tint(k) for k in (1, 2, 3)}) == 3
     with pytest.raises(InvalidInputError, match="distance"):
         debug.distance_tint(4)
+
+
+def test_the_cpu_back_ends_fused_history_matches_torch_at_4x():
+    """STSS on ONNX Runtime runs the history's work inside its graph (StssFusedPass): through
+    three generated frames in a row it gives torch's frames."""
+    frames = SyntheticFrames(generated_frames=3)
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        with plugin.Context(frames.desc(pass_name="stss", backend=backend)) as ctx:
+            outs[backend] = [[r.output] + [g.color for g in r.generated]
+                             for r in (ctx.dispatch(frames.frame(n)) for n in range(3))]
+    for a, b in zip(outs["torch"], outs["onnxruntime"]):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=1e-4)
