@@ -260,6 +260,7 @@ def cmd_demo(args) -> int:
                         window=window)
     except ChoiceError as e:
         raise CliError(str(e)) from None
+    choice.apply_threads()
     scene = _load_scene(args.scene)
     cfg = DemoConfig(scene=args.scene, frames=frames, display_size=choice.display_size, mode=args.mode,
                      quality=args.quality, compare=choice.compare, sheet_frames=args.sheet_frames,

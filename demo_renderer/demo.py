@@ -522,6 +522,7 @@ def _switch_runtime(s, pipeline: DemoPipeline, gl_names: tuple[str, str]) -> str
         rt = choose(s.device, backend, s.network, old.preset, old.display_size, old.compare,
                     window=True).with_gl(*gl_names)
         pipeline.set_runtime(rt)
+        rt.apply_threads()
     except (ChoiceError, plugin.PluginError, ValueError, RuntimeError) as e:  # the runtime's: RuntimeErrors
         pipeline.set_runtime(old)
         _show_runtime(s, pipeline)

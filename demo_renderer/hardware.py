@@ -31,6 +31,8 @@ CPU_PRESET_NETWORK = "stss_small"
 CPU_PRESET_DISPLAY = (640, 360)
 CPU_BACKENDS = ("openvino", "onnxruntime", "torch")  # fastest first (BENCHMARKS.md)
 DEFAULT_DISPLAY = (960, 540)
+#: torch's own thread count before the demo changes it
+DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 
 class ChoiceError(ValueError):
@@ -50,6 +52,7 @@ class RuntimeChoice:
     compare: str = "wipe"
     preset: str = "default"  # "cpu" or "default"
     gl_textures: bool = False  # GL textures handed to the plugin (CUDA-OpenGL interop)
+    torch_threads: int | None = None  # torch's CPU threads for the demo process (None: torch's default)
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -60,6 +63,10 @@ class RuntimeChoice:
 
             return sixteen_bit_type() or "fp16"
         return self.precision
+
+    def apply_threads(self) -> None:
+        """Set torch's CPU threads for this choice (the CPU preset: one; otherwise torch's default)."""
+        torch.set_num_threads(self.torch_threads or DEFAULT_TORCH_THREADS)
 
     def headline(self) -> str:
         """One line: ``cpu preset: stss_small on openvino (bf16), 640x360, compare off``."""
@@ -183,6 +190,11 @@ def choose(device: str = "auto", backend: str = "auto", network: str = "auto", p
             precision = "fp16"
             reasons.append("precision: bfloat16 inside (this CPU computes it natively: AMX / AVX512-BF16)")
 
+    torch_threads = None
+    if preset == "cpu" and backend != "torch":
+        torch_threads = 1
+        reasons.append(f"torch threads 1: the network runs in {backend}'s own threads; torch's do the small "
+                       "host-side work and would only spin against them on a busy CPU")
     if display_size is None:
         display_size = CPU_PRESET_DISPLAY if preset == "cpu" else DEFAULT_DISPLAY
         if preset == "cpu":
@@ -195,7 +207,7 @@ def choose(device: str = "auto", backend: str = "auto", network: str = "auto", p
                            "(choose one in the panel)")
     return RuntimeChoice(device=device, backend=backend, precision=precision, network=network,
                          display_size=tuple(display_size), compare=compare, preset=preset,
-                         reasons=tuple(reasons))
+                         torch_threads=torch_threads, reasons=tuple(reasons))
 
 
 def offered(device: str) -> tuple[list[str], list[str], list[str]]:
