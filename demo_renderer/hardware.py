@@ -29,6 +29,7 @@ PRESETS = ("auto", "cpu", "default")
 #: What the CPU preset picks (back-end: the first of CPU_BACKENDS that runs here).
 CPU_PRESET_NETWORK = "stss_small"
 CPU_PRESET_DISPLAY = (640, 360)
+CPU_PRESET_SHADOW_MAP = 1024
 CPU_BACKENDS = ("openvino", "onnxruntime", "torch")  # fastest first (BENCHMARKS.md)
 DEFAULT_DISPLAY = (960, 540)
 #: torch's own thread count before the demo changes it
@@ -53,6 +54,7 @@ class RuntimeChoice:
     preset: str = "default"  # "cpu" or "default"
     gl_textures: bool = False  # GL textures handed to the plugin (CUDA-OpenGL interop)
     torch_threads: int | None = None  # torch's CPU threads for the demo process (None: torch's default)
+    shadow_map_size: int = 2048  # the renderer's shadow map, pixels per side
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -195,6 +197,11 @@ def choose(device: str = "auto", backend: str = "auto", network: str = "auto", p
         torch_threads = 1
         reasons.append(f"torch threads 1: the network runs in {backend}'s own threads; torch's do the small "
                        "host-side work and would only spin against them on a busy CPU")
+    shadow = 2048
+    if preset == "cpu" and device == "cpu":
+        shadow = CPU_PRESET_SHADOW_MAP
+        reasons.append(f"shadow map {shadow}x{shadow} (default 2048): without a GPU, OpenGL runs on a software "
+                       "rasteriser, where the shadow map is the costliest pass")
     if display_size is None:
         display_size = CPU_PRESET_DISPLAY if preset == "cpu" else DEFAULT_DISPLAY
         if preset == "cpu":
@@ -207,7 +214,7 @@ def choose(device: str = "auto", backend: str = "auto", network: str = "auto", p
                            "(choose one in the panel)")
     return RuntimeChoice(device=device, backend=backend, precision=precision, network=network,
                          display_size=tuple(display_size), compare=compare, preset=preset,
-                         torch_threads=torch_threads, reasons=tuple(reasons))
+                         torch_threads=torch_threads, shadow_map_size=shadow, reasons=tuple(reasons))
 
 
 def offered(device: str) -> tuple[list[str], list[str], list[str]]:

@@ -123,7 +123,8 @@ class DemoPipeline:
         self.display_size = display_size
         self.display_fps = display_fps
         self.shaders = shaders or ShaderLibrary(gl)
-        self.renderer = Renderer(gl, scene, self.shaders, timers=False)
+        self.renderer = Renderer(gl, scene, self.shaders, timers=False,
+                                 shadow_map_size=self.runtime.shadow_map_size)
         self.scope = scope or nullscope
         self.free_camera = None
         self.readback_ms = 0.0  # G-buffer read-back CPU time of the last frame() call

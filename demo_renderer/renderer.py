@@ -119,9 +119,11 @@ class Renderer:
     """Renders one :class:`Scene` at any size: G-buffers, shaded colour and ground truth."""
 
     def __init__(self, ctx: moderngl.Context, scene: Scene, shaders: ShaderLibrary | None = None,
-                 timers: bool = True, anisotropy: float = 1.0):
+                 timers: bool = True, anisotropy: float = 1.0, shadow_map_size: int = SHADOW_MAP_SIZE):
         """``anisotropy``: texture anisotropic filtering level (1 = trilinear only; on Mesa's
-        software rasteriser 16x makes the G-buffer pass about 10x slower)."""
+        software rasteriser 16x makes the G-buffer pass about 10x slower). ``shadow_map_size``:
+        the sun's shadow map, pixels per side (frame dumps and ground truth keep the default;
+        the demo's CPU preset halves it: on a software rasteriser it is the costliest pass)."""
         self.ctx = ctx
         self.anisotropy = float(anisotropy)
         self.scene = scene
@@ -140,7 +142,8 @@ class Renderer:
         self.meshes = [_GpuMesh(ctx, o.mesh, self.p_gbuffer, self.p_shadow) for o in scene.objects]
         self._textures: dict[int, moderngl.Texture] = {}
         self.white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
-        self.shadow_map = ctx.depth_texture((SHADOW_MAP_SIZE, SHADOW_MAP_SIZE))
+        self.shadow_size = int(shadow_map_size)
+        self.shadow_map = ctx.depth_texture((self.shadow_size, self.shadow_size))
         self.shadow_map.compare_func = "<="
         self.shadow_map.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.shadow_fbo = ctx.framebuffer(depth_attachment=self.shadow_map)
@@ -246,7 +249,7 @@ class Renderer:
             return
         ctx = self.ctx
         self.shadow_fbo.use()
-        ctx.viewport = (0, 0, SHADOW_MAP_SIZE, SHADOW_MAP_SIZE)
+        ctx.viewport = (0, 0, self.shadow_size, self.shadow_size)
         self.shadow_fbo.clear(depth=1.0)
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
@@ -340,7 +343,7 @@ class Renderer:
         inv_view = np.linalg.inv(cam.view)
         p["u_inv_view"].write(_mat(inv_view))
         p["u_shadow_matrix"].write(_mat(self.shadow_matrix))
-        p["u_shadow_texel"].value = 1.0 / SHADOW_MAP_SIZE
+        p["u_shadow_texel"].value = 1.0 / self.shadow_size
         p["u_size"].value = (float(w), float(h))
         sun = np.asarray(sc.sun.direction, dtype=np.float64)
         sun /= np.linalg.norm(sun)

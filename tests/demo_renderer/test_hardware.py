@@ -28,6 +28,7 @@ def test_auto_picks_the_cpu_here_and_says_why():
     head = choose(window=False)  # headless: what the demo always ran (make demo unchanged)
     assert (head.device, head.backend, head.precision, head.network, head.display_size, head.compare) == (
         "cpu", "torch", "fp32", "stss", (960, 540), "wipe")
+    assert head.shadow_map_size == 2048 and head.torch_threads is None
     assert any("headless" in r for r in head.reasons)
     with pytest.raises(ChoiceError, match="--device cuda: PyTorch sees no CUDA GPU"):
         choose(device="cuda")
@@ -36,6 +37,7 @@ def test_auto_picks_the_cpu_here_and_says_why():
 def test_cpu_preset_takes_the_fastest_cpu_backend_and_the_small_network():
     c = choose(cuda=NO_GPU, backends=ALL, networks=("stss", "stss_small"))
     assert (c.device, c.backend, c.network, c.preset) == ("cpu", "openvino", "stss_small", "cpu")
+    assert c.shadow_map_size == 1024 and c.torch_threads == 1
     assert any("stss_small" in r for r in c.reasons) and any("openvino" in r for r in c.reasons)
     without = choose(cuda=NO_GPU, backends={**ALL, "openvino": (False, "not installed")}, networks=("stss",))
     assert (without.backend, without.network) == ("onnxruntime", "stss")
