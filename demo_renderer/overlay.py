@@ -43,6 +43,8 @@ from demo_renderer.profiler import KINDS, FrameProfiler
 from demo_renderer.uistate import DemoUiState
 from demo_renderer.views import DEBUG_LABELS, DEBUG_VIEWS
 
+#: Windows narrower than this get the compact layout (:meth:`Overlay.compact`).
+COMPACT_WIDTH = 800
 QUALITIES = ["NATIVE_AA", "QUALITY", "BALANCED", "PERFORMANCE", "ULTRA_PERFORMANCE"]
 COMPARES = ["wipe", "side_by_side", "off"]
 
@@ -238,8 +240,17 @@ class Overlay:
             setattr(self.state, name, v)
             self.state.changed.add(name)
 
+    @staticmethod
+    def compact() -> bool:
+        """A small window (under 800 px wide, e.g. the CPU preset's 640x360): the controls start
+        collapsed, the frame-time panel is narrower and its per-pass table folded, so the
+        picture stays visible."""
+        return imgui.get_io().display_size.x < COMPACT_WIDTH
+
     def _controls(self) -> None:
         st = self.state
+        if self.compact():
+            imgui.set_next_window_collapsed(True, imgui.Cond_.first_use_ever)
         imgui.set_next_window_pos(imgui.ImVec2(8, 8), imgui.Cond_.first_use_ever)
         imgui.set_next_window_bg_alpha(0.85)
         expanded, _ = imgui.begin("Controls", None, imgui.WindowFlags_.always_auto_resize)
@@ -403,7 +414,20 @@ class Overlay:
         if expanded:
             span = self.plot_span_s()
             s = prof.stats(window_s=span)
-            if s["frames"]:
+            compact = self.compact()
+            if compact:  # the figures that matter in a small window, on short lines
+                imgui.push_text_wrap_pos(330)
+                if self.state.runtime:
+                    imgui.text_colored(_RGBA["runtime"], self.state.runtime)
+                if s["frames"]:
+                    imgui.text(f"presented {s['presented_fps']:.1f} FPS from {s['render_fps']:.1f} rendered")
+                    imgui.text(f"frame ms mean {s['mean_ms']:.1f}  p95 {s['p95_ms']:.1f}  "
+                               f"1% low {s['low_1pct_fps']:.1f} FPS")
+                    imgui.text_disabled(f"{s['rendered']} rendered, {s['generated']} generated (last {span:.3g} s)")
+                else:
+                    imgui.text_disabled("no frames recorded yet")
+                imgui.pop_text_wrap_pos()
+            elif s["frames"]:
                 imgui.text(f"frame ms  min {s['min_ms']:.2f}  mean {s['mean_ms']:.2f}  "
                            f"p95 {s['p95_ms']:.2f}  p99 {s['p99_ms']:.2f}")
                 imgui.text(f"FPS {s['fps_mean']:.1f}   1% low {s['low_1pct_fps']:.1f}   "
@@ -424,8 +448,9 @@ class Overlay:
                 imgui.text_disabled(f"(last {span:.3g} s)")
             else:
                 imgui.text_disabled("no frames recorded yet")
-            self._plot(span)
-            self._pass_table(s)
+            self._plot(span, imgui.ImVec2(330, 110) if compact else imgui.ImVec2(430, 135))
+            if not compact or imgui.collapsing_header("per pass"):
+                self._pass_table(s)
         imgui.end()
 
     @staticmethod
@@ -466,7 +491,8 @@ class Overlay:
             imgui.end_table()
         imgui.pop_style_var(2)
 
-    def _plot(self, span: float) -> None:
+    def _plot(self, span: float, size=None) -> None:
+        size = size if size is not None else imgui.ImVec2(430, 135)
         prof = self.profiler
         n = len(prof)
         ft = prof.frame_times(window_s=span) if n else np.zeros(0)
@@ -476,7 +502,7 @@ class Overlay:
             top = max(top, float(np.max(ft)) * 1.15)
         log = top > 20 * prof.budget_ms  # slow frames: a log axis keeps the budget line in sight
         imgui.separator_text("frame time (ms)" + (", log scale" if log else ""))
-        if not implot.begin_plot("##frametimes", imgui.ImVec2(430, 135)):
+        if not implot.begin_plot("##frametimes", size):
             return
         implot.setup_axes("seconds ago", "ms", 0, 0)
         implot.setup_legend(implot.Location_.north, implot.LegendFlags_.horizontal | implot.LegendFlags_.outside)
