@@ -369,7 +369,9 @@ def format_distances(results: dict) -> str:
     if n < 2:
         return ""
     kinds = [f"ef{k}" for k in range(1, n + 1)]
-    head = f"{'method':<17}" + "".join(f"{k.upper() + ' PSNR/FLIP/stab':>24}" for k in kinds) + f"{'EF mean PSNR':>14}" \
+    names = {m: m + (" (+latency)" if m in PASSES and PASSES[m].latency_frames else "") for m in results["methods"]}
+    w = max([len("method")] + [len(v) for v in names.values()]) + 1
+    head = f"{'method':<{w}}" + "".join(f"{k.upper() + ' PSNR/FLIP/stab':>24}" for k in kinds) + f"{'EF mean PSNR':>14}" \
         + f"{'SF PSNR':>9}"
     lines = [f"per extrapolation distance ({n} generated frames per rendered one; frame k at k/{n + 1} of a render "
              f"frame): Y-PSNR dB, FLIP, temporal stability (8-bit levels)", head]
@@ -378,9 +380,7 @@ def format_distances(results: dict) -> str:
         cells = "".join(f"{r[k]['all']['psnr']:>10.2f} /{r[k]['all']['flip']:.4f} /{st.get(k, math.nan):.3f}"
                         for k in kinds)
         mean = float(np.mean([r[k]["all"]["psnr"] for k in kinds]))
-        late = PASSES[m].latency_frames if m in PASSES else 0
-        name = m + (" (+latency)" if late else "")
-        lines.append(f"{name:<17}{cells}{mean:>14.2f}{r['sf']['all']['psnr']:>9.2f}")
+        lines.append(f"{names[m]:<{w}}{cells}{mean:>14.2f}{r['sf']['all']['psnr']:>9.2f}")
     return "\n".join(lines)
 
 
