@@ -250,7 +250,7 @@ def compare_passes(ctx_gl, scene: Scene | str, passes: Sequence[str] = ("native"
     Every pass is fed the identical, cached frame descriptions. PSNR is Y-PSNR of the
     display-transformed images against the ground truth, averaged over the last
     ``psnr_frames`` rendered and generated frames; ``ms_per_dispatch`` is the median
-    ``timings_ms["total"]`` of a pass's dispatches (one rendered + one generated frame)
+    ``timings_ms["total"]`` of a pass's dispatches (one rendered frame and its generated ones)
     after the first ``timing_warmup`` (the history filling up, allocations; all of them
     when there are no more).
     ``context_options`` go to every :class:`plugin.ContextDescription` (backend, precision,

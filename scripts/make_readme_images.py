@@ -4,7 +4,10 @@ docs/images/scenes.jpg: each built-in scene, low-resolution render (480x270, bil
 960x540) against its 16-sample ground truth, with a 2x crop; docs/images/demo_window.png:
 the demo window (native | bilinear split) under Xvfb; docs/images/scatter.jpg: eight generated
 scenes (scatter:1..8, the first training frame of each seed's segment in
-docs/training/README.md). ``--only scatter`` makes that one alone.
+docs/training/README.md). ``--only scatter`` makes that one alone. ``--only demo4x``:
+docs/images/demo_window_4x.png (the window at 4x: three generated frames per rendered one,
+under Xvfb) and docs/images/demo_comparison_4x.png (the headless demo's comparison sheet at
+4x, traffic).
 """
 
 from __future__ import annotations
@@ -93,13 +96,37 @@ def window_shot():
         xvfb.terminate()
 
 
+def demo_4x():
+    """The demo at 4x: a window screenshot under Xvfb and the headless comparison sheet."""
+    import shutil
+
+    n = 94
+    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+    try:
+        time.sleep(1.0)
+        subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", "--frames", "22",
+                        "--scene", "traffic", "--generated-frames", "3", "--preset", "default",
+                        "--screenshot", str(OUT / "demo_window_4x.png"), "--out", tempfile.mkdtemp()],
+                       check=True, env={**os.environ, "DISPLAY": f":{n}"}, cwd=ROOT)
+    finally:
+        xvfb.terminate()
+    out = Path(tempfile.mkdtemp())
+    subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "16", "--scene", "traffic",
+                    "--generated-frames", "3", "--sheet-frames", "6", "--out", str(out), "--no-progress"],
+                   check=True, cwd=ROOT)
+    shutil.copy(out / "comparison.png", OUT / "demo_comparison_4x.png")
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["--only", "scatter"]:
         scatter_sheet()
         print(f"wrote {OUT}/scatter.jpg")
+    elif sys.argv[1:] == ["--only", "demo4x"]:
+        demo_4x()
+        print(f"wrote {OUT}/demo_window_4x.png and {OUT}/demo_comparison_4x.png")
     elif sys.argv[1:]:
-        sys.exit("usage: python scripts/make_readme_images.py [--only scatter]")
+        sys.exit("usage: python scripts/make_readme_images.py [--only scatter|demo4x]")
     else:
         scenes_sheet()
         scatter_sheet()
