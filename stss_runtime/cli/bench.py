@@ -61,7 +61,9 @@ def add_parsers(sub) -> None:
     ap.add_argument("--frames", type=int, default=None,
                     help="timed output frames per row, rendered and extrapolated alternating (default cpu 12, cuda 200)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed frames first (default cpu 2, cuda 20)")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for torch, and on the CPU for ONNX Runtime's and OpenVINO's own pools "
+                         "(default: each library's)")
     ap.add_argument("--cpu-fp16", action="store_true",
                     help="also time torch fp16 on the CPU (no fast fp16 kernels there: 5-40x slower)")
     ap.add_argument("--variants", default=None,

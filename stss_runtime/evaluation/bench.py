@@ -189,6 +189,8 @@ def measure(pipeline: str, backend: str, precision: str, device: str, size, fram
 def _worker(config: dict) -> list[dict]:
     if config.get("threads"):
         torch.set_num_threads(config["threads"])
+        if config["backend"] in ("onnxruntime", "openvino") and config["device"] == "cpu":  # their own pools too
+            config = {**config, "options": {"threads": config["threads"], **(config.get("options") or {})}}
     rows = []
     tf32 = bool((config.get("options") or {}).get("tf32"))
     throughput = device_gmacs_per_s(config["device"], config["precision"], tf32=tf32)
