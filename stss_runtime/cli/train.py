@@ -97,6 +97,9 @@ def add_parsers(sub) -> None:
     p = fam.add_parser("recurrent", help="STSS with a learned display-resolution accumulation, on sequences",
                        description=recurrent.__doc__, formatter_class=RAW)
     _data(p)
+    p.add_argument("--generated-frames", type=int, nargs="+", default=[1],
+                   help="frames generated after each rendered one (1 to 3): one count for every --data "
+                        "folder, or one per folder (default 1)")
     p.add_argument("--model", default="stss_recurrent", choices=recurrent.TRAINABLE,
                    help="model preset (default stss_recurrent)")
     p.add_argument("--stss-weights", type=Path, default=None,

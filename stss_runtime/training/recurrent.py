@@ -4,8 +4,11 @@ accumulation, :mod:`stss_runtime.models.recurrent`) on unrolled sequences.
     python -m stss_runtime train recurrent --data data/fence_a data/plaza_a ... \\
         --stss-weights stss_runtime/weights/stss_2x.pt --out runs/recurrent --steps 1500
 
-Each sample is a run of ``burn_in + sequence`` consecutive display frames (rendered and
-generated alternating, as at run time) cropped at one place (:mod:`.recurrent_data`). The
+Each sample is a run of ``burn_in + sequence`` consecutive display frames cropped at one
+place (:mod:`.recurrent_data`), rendered and generated as at run time: each folder's
+``generated_frames`` (1 to 3) after every rendered frame, so one network learns to
+extrapolate 1 to 3 display frames ahead (a dump at 120 display frames per second with 3
+generated is 4x at 30 rendered frames per second). The
 first ``burn_in`` run without gradients: a pass that has run for a while holds an
 accumulation of many samples, which a short sequence from an empty state never reaches (its
 weight would stay a few samples), so what the parameters learn about long accumulation
@@ -61,6 +64,7 @@ class RecurrentTrainConfig:
     """The recurrent network's data, unrolling and loss; fields as the ``train recurrent`` options."""
 
     data: tuple[Path, ...]
+    generated_frames: tuple[int, ...] = (1,)  # frames generated per rendered one: one for all data, or one per folder
     model: str = "stss_recurrent"
     stss_weights: Path | None = None  # the reconstruction's start (an STSS preset of the same width)
     sequence: int = 8  # display frames unrolled per sample with gradients, the loss on each
@@ -75,6 +79,9 @@ class RecurrentTrainConfig:
 
     def __post_init__(self):
         expect_one_of("model", self.model, TRAINABLE)
+        if len(self.generated_frames) not in (1, len(self.data)) or any(n not in (1, 2, 3) for n in self.generated_frames):
+            raise ValueError(f"generated_frames: expected one count from 1-3, or one per data folder, "
+                             f"got {list(self.generated_frames)}")
         expect_at_least(2, sequence=self.sequence)
         expect_at_least(0, burn_in=self.burn_in)
         expect_at_least(1, batch=self.batch)
@@ -170,11 +177,14 @@ def train(run_cfg: RunConfig, cfg: RecurrentTrainConfig) -> RunResult:
     run = TrainingRun(run_cfg, prog="train recurrent", model_name=cfg.model, model=model, optimizer=opt,
                       columns=("loss", "l1", "stability"), plot=plot_losses, config=config_dict(run_cfg, cfg),
                       info={"data": [str(d) for d in cfg.data], "sequence": cfg.sequence,
+                            "generated_frames": list(cfg.generated_frames),
                             "stss_weights": str(cfg.stss_weights) if cfg.stss_weights else None},
                       device=device)
     # a frozen trunk runs once per frame of the data, its outputs cached, not once per sampled sequence
     ds = SequenceDataset(list(cfg.data), length=cfg.burn_in + cfg.sequence, crop=cfg.crop, seed=run_cfg.seed,
-                         augment=cfg.augment, progress=run_cfg.progress, trunk=model if cfg.freeze_trunk else None)
+                         augment=cfg.augment, progress=run_cfg.progress, trunk=model if cfg.freeze_trunk else None,
+                         generated=(cfg.generated_frames[0] if len(cfg.generated_frames) == 1
+                                    else list(cfg.generated_frames)))
 
     def batches():
         epoch = run.step // max(len(ds) // cfg.batch, 1)

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .stss_data import build_cache
+from .stss_data import build_cache, shaded
 
 #: Channels of a cached frame: x 6, feature 9, mask 1, history 12, motion 2, depth 1.
 X, FEATURE, MASK, HISTORY, MOTION, DEPTH = (slice(0, 6), slice(6, 15), slice(15, 16), slice(16, 28),
                                             slice(28, 30), slice(30, 31))
 #: History channels holding the hole mask of the newest shaded frame before the current one:
-#: its slot is the middle one on rendered frames (t-4, t-2, t) and the last on generated
-#: ones (t-5, t-3, t-1).
+#: its slot is the middle one on rendered frames (the last three rendered frames, the
+#: current one last) and the last on generated ones (the last three rendered frames).
 PREVIOUS_VALID_SF, PREVIOUS_VALID_EF = 4 + 3, 8 + 3
 NORMAL_X = 6  # channel of the view-space normal's x in a cached frame
 ALBEDO = slice(12, 15)
@@ -38,15 +38,15 @@ def trunk_key(net) -> str:
     return h.hexdigest()[:12]
 
 
-def build_trunk_cache(folder: str | Path, net, progress: bool = True) -> Path:
+def build_trunk_cache(folder: str | Path, net, progress: bool = True, generated: int = 1) -> Path:
     """The trunk's outputs for every frame of ``folder`` (:meth:`RecurrentStss.trunk` on the
     whole frame: the reconstruction (3, 2h, 2w) and the decoder's features (C, h, w), float16),
     beside the network inputs' cache, under a key of the trunk's weights. A frozen trunk then
     runs once per frame instead of once per frame of every sampled sequence. Resumable."""
     from ..graphs import pad_to_multiple
 
-    cdir = build_cache(folder, progress=progress)
-    out = cdir.parent / f"trunk-{trunk_key(net)}"
+    cdir = build_cache(folder, progress=progress, generated=generated)
+    out = cdir.parent / (f"trunk-{trunk_key(net)}" if generated == 1 else f"trunk-n{generated}-{trunk_key(net)}")
     out.mkdir(parents=True, exist_ok=True)
     n = json.loads((cdir / "cache.json").read_text())["frames"]
     todo = [i for i in range(n) if not (out / f"{i:06d}.features.npy").exists()]
@@ -79,7 +79,9 @@ class SequenceDataset(torch.utils.data.Dataset):
     augmentation then: the trunk's outputs of a mirrored frame are not the mirrored outputs)."""
 
     def __init__(self, folders, length: int = 8, crop: int = 96, skip_first: int = 5, seed: int = 0,
-                 augment: bool = True, progress: bool = True, trunk=None):
+                 augment: bool = True, progress: bool = True, trunk=None, generated=1):
+        """``generated``: the frames generated per rendered one, for all ``folders`` or one
+        per folder (a dump at 120 display frames per second with 3 serves 4x)."""
         if crop % 8:
             raise ValueError(f"crop: expected a multiple of 8, got {crop}")
         self.length, self.crop, self.seed = length, crop, seed
@@ -87,10 +89,15 @@ class SequenceDataset(torch.utils.data.Dataset):
         self.items: list[tuple[Path, int]] = []
         self.jitters: dict[Path, np.ndarray] = {}
         self.trunk_dirs: dict[Path, Path] = {}
-        for folder in folders:
-            cdir = build_cache(folder, progress=progress)
+        self.schedule: dict[Path, int] = {}
+        schedules = [generated] * len(folders) if isinstance(generated, int) else list(generated)
+        if len(schedules) != len(folders):
+            raise ValueError(f"generated: expected one count or {len(folders)} (one per folder), got {len(schedules)}")
+        for folder, n_gen in zip(folders, schedules):
+            cdir = build_cache(folder, progress=progress, generated=n_gen)
+            self.schedule[cdir] = n_gen
             if trunk is not None:
-                self.trunk_dirs[cdir] = build_trunk_cache(folder, trunk, progress=progress)
+                self.trunk_dirs[cdir] = build_trunk_cache(folder, trunk, progress=progress, generated=n_gen)
             n = json.loads((cdir / "cache.json").read_text())["frames"]
             self.items += [(cdir, s) for s in range(skip_first, n - length + 1)]
             self.jitters[cdir] = np.stack([np.load(cdir / f"{i:06d}.jitter.npy") for i in range(n)])
@@ -116,7 +123,7 @@ class SequenceDataset(torch.utils.data.Dataset):
                                       [:, 2 * y0:2 * (y0 + c), 2 * x0:2 * (x0 + c)], np.float32) for i in frames])
         item = {"inputs": torch.from_numpy(inputs), "target": torch.from_numpy(target),
                 "jitter": torch.from_numpy(self.jitters[cdir][start:start + self.length].astype(np.float32)),
-                "shaded": torch.tensor([i % 2 == 0 for i in frames])}
+                "shaded": torch.tensor([shaded(i, self.schedule[cdir]) for i in frames])}
         if cdir in self.trunk_dirs:
             tdir = self.trunk_dirs[cdir]
             item["recon"] = torch.from_numpy(np.stack([np.asarray(np.load(tdir / f"{i:06d}.recon.npy", mmap_mode="r")

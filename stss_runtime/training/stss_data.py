@@ -26,20 +26,29 @@ GEOMETRY_CHANNELS = 2 + 1  # motion (render px), linear depth: for display-resol
 SCALE = 2
 
 
-def cache_dir(folder: Path) -> Path:
-    return Path(folder) / ".cache" / CACHE_VERSION
+def cache_dir(folder: Path, generated: int = 1) -> Path:
+    """Where the network inputs of ``folder`` are cached under the schedule of ``generated``
+    frames per rendered one."""
+    return Path(folder) / ".cache" / (CACHE_VERSION if generated == 1 else f"{CACHE_VERSION}-n{generated}")
 
 
-def build_cache(folder: str | Path, progress: bool = True) -> Path:
+def shaded(index: int, generated: int = 1) -> bool:
+    """Whether display frame ``index`` is rendered with ``generated`` frames after each
+    rendered one (``shared/CONVENTIONS.md``, the frame generation schedule)."""
+    return index % (generated + 1) == 0
+
+
+def build_cache(folder: str | Path, progress: bool = True, generated: int = 1) -> Path:
     """Network inputs (on each frame's jittered render grid, as the runtime's ``History()``
-    makes them), the frame's jitter (render px) and the encoded ground truth of every frame
-    of ``folder`` as .npy files."""
+    makes them under the schedule of ``generated`` generated frames per rendered one), the
+    frame's jitter (render px) and the encoded ground truth of every frame of ``folder`` as
+    .npy files."""
     folder = Path(folder)
     meta = framedump.read_meta(folder)
     frames = framedump.existing_frames(folder)
     if not frames or frames != list(range(len(frames))):
         raise framedump.FrameDumpError(f"{folder}: frames must be 0..N-1 without gaps, found {len(frames)}")
-    out = cache_dir(folder)
+    out = cache_dir(folder, generated)
     out.mkdir(parents=True, exist_ok=True)
     (w, h), (dw, dh) = meta["render_size"], meta["display_size"]
     if (dw, dh) != (SCALE * w, SCALE * h):
@@ -56,7 +65,7 @@ def build_cache(folder: str | Path, progress: bool = True) -> Path:
         with torch.inference_mode():
             for i in it:  # stream every frame: the history needs its predecessors
                 arrays = framedump.read_frame(folder, i)
-                inp = history.step(frame_from_dump(arrays, meta, i, shaded=(i % 2 == 0)))
+                inp = history.step(frame_from_dump(arrays, meta, i, shaded=shaded(i, generated)))
                 if i not in todo:
                     continue
                 f = frame_from_dump(arrays, meta, i, shaded=False)

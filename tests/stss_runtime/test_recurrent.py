@@ -158,3 +158,23 @@ def test_training_cli_runs_resumes_and_its_weights_run_in_the_pass(tiny_dump, tm
                           str(tmp_path / "stss_tiny.pt"), "--steps", "1", "--no-progress"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--stss-weights" in bad.stderr and "width" in bad.stderr
+
+
+def test_sequences_follow_the_frame_generation_schedule(tiny_dump):
+    """With three generated frames per rendered one, every fourth display frame is rendered
+    and the runtime's inputs are made under that schedule (a generated frame three frames
+    after its rendered one reads it warped three frames ahead)."""
+    from stss_runtime.training.recurrent_data import MASK, SequenceDataset
+
+    two = SequenceDataset([tiny_dump], length=8, crop=32, augment=False, progress=False)
+    four = SequenceDataset([tiny_dump], length=8, crop=32, augment=False, progress=False, generated=3)
+    for k in range(len(four)):
+        start = four.items[k][1]
+        assert four[k]["shaded"].tolist() == [(start + t) % 4 == 0 for t in range(8)]
+        assert two[k]["shaded"].tolist() == [(start + t) % 2 == 0 for t in range(8)]
+    # frame 7 is generated from frame 4 under the 4x schedule, from frame 6 under 2x: different
+    # inputs; frame 8 is rendered under both: the same colour
+    assert four.items[0] == (four.items[0][0], 5) and four.items[0][0] != two.items[0][0]  # one cache per schedule
+    a, b = four[0]["inputs"], two[0]["inputs"]
+    assert not torch.equal(a[2, :6], b[2, :6]) and torch.equal(a[3, :3], b[3, :3])
+    assert float(a[2, MASK].mean()) < 1.0  # a generated frame: holes marked
