@@ -423,7 +423,11 @@ class Overlay:
                     imgui.text(f"presented {s['presented_fps']:.1f} FPS from {s['render_fps']:.1f} rendered")
                     imgui.text(f"frame ms mean {s['mean_ms']:.1f}  p95 {s['p95_ms']:.1f}  "
                                f"1% low {s['low_1pct_fps']:.1f} FPS")
-                    imgui.text_disabled(f"{s['rendered']} rendered, {s['generated']} generated (last {span:.3g} s)")
+                    imgui.text_colored(_RGBA["rendered"], f"{s['rendered']} rendered")
+                    imgui.same_line()
+                    imgui.text_colored(_RGBA["generated"], f"{s['generated']} generated")
+                    imgui.same_line()
+                    imgui.text_disabled(f"(last {span:.3g} s)")
                 else:
                     imgui.text_disabled("no frames recorded yet")
                 imgui.pop_text_wrap_pos()
@@ -502,9 +506,10 @@ class Overlay:
             top = max(top, float(np.max(ft)) * 1.15)
         log = top > 20 * prof.budget_ms  # slow frames: a log axis keeps the budget line in sight
         imgui.separator_text("frame time (ms)" + (", log scale" if log else ""))
-        if not implot.begin_plot("##frametimes", size):
+        small = size.y < 135  # the compact layout: no legend (the colours are the stats lines')
+        if not implot.begin_plot("##frametimes", size, implot.Flags_.no_legend if small else 0):
             return
-        implot.setup_axes("seconds ago", "ms", 0, 0)
+        implot.setup_axes("" if small else "seconds ago", "ms", 0, 0)
         implot.setup_legend(implot.Location_.north, implot.LegendFlags_.horizontal | implot.LegendFlags_.outside)
         if log:
             implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
