@@ -518,8 +518,9 @@ def _switch_runtime(s, pipeline: DemoPipeline, gl_names: tuple[str, str]) -> str
 
     old = pipeline.runtime
     backend = s.backend if "device" not in s.changed else "auto"  # a new device: its best back-end
+    preset = old.preset if s.device == "cpu" else "default"  # the CPU preset is for the CPU
     try:
-        rt = choose(s.device, backend, s.network, old.preset, old.display_size, old.compare,
+        rt = choose(s.device, backend, s.network, preset, old.display_size, old.compare,
                     window=True).with_gl(*gl_names)
         pipeline.set_runtime(rt)
         rt.apply_threads()

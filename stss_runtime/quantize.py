@@ -25,26 +25,32 @@ from .graphs import GraphSpec
 CALIBRATION_FRAMES = 16
 #: The render size calibration frames are made at when they are synthetic.
 CALIBRATION_SIZE = (320, 184)
+#: In the cached file's name: a change to how calibration inputs are made re-quantises.
+CALIBRATION_VERSION = 2
 
 
 def calibration_inputs(spec: GraphSpec, dumps: Sequence[str | Path] = (), frames: int = CALIBRATION_FRAMES,
                        size: tuple[int, int] = CALIBRATION_SIZE) -> list[dict[str, np.ndarray]]:
-    """Graph inputs for calibration: for the ``stss`` graph, the history's warp plans of
-    ``frames`` display frames of each dump in ``dumps`` (or of synthetic frames of ``size``
-    (width, height) when none is given); for other graphs, their example inputs."""
-    if spec.name != "stss":
+    """Graph inputs for calibration: for the ``stss`` graph (and ``stss_fused``, the history
+    in the graph), what the pass hands its graph for ``frames`` display frames of each dump in
+    ``dumps`` (or of synthetic frames of ``size`` (width, height) when none is given), the
+    pass running on torch so the history moves on; for other graphs, their example inputs."""
+    if spec.name not in ("stss", "stss_fused"):
         return [{k: v.numpy() for k, v in spec.example_inputs(size[1], size[0], seed=i).items()}
                 for i in range(4)]
     from .passes.stss import StssPass
+    from .passes.stss_fused import StssFusedPass
 
-    p = StssPass(model=spec.module.stss)
+    p = StssPass(model=spec.module.stss) if spec.name == "stss" else StssFusedPass(model=spec.module.frame.stss)
     out = []
     for seq in _frame_sources(dumps, frames, size):
         seq = list(seq)
         p.setup(seq[0].size, (2 * seq[0].size[0], 2 * seq[0].size[1]))
         with torch.inference_mode():
             for f in seq:
-                out.append({k: v.contiguous().numpy().copy() for k, v in p.prepare(f).items()})
+                inputs = p.prepare(f)
+                out.append({k: v.contiguous().numpy().copy() for k, v in inputs.items()})
+                p.run(inputs)
     return out
 
 
@@ -89,7 +95,7 @@ def quantized_onnx(spec: GraphSpec, onnx_path: str | Path, dumps: Sequence[str |
     onnx_path = Path(onnx_path)
     tag = "synthetic" if not dumps else hashlib.sha256(
         "|".join(str(Path(d).resolve()) for d in dumps).encode()).hexdigest()[:8]
-    out = onnx_path.with_name(f"{onnx_path.stem}-int8-{tag}.onnx")
+    out = onnx_path.with_name(f"{onnx_path.stem}-int8-{tag}-c{CALIBRATION_VERSION}.onnx")
     if out.exists():
         return out
     pre = out.with_name(out.name + ".pre.onnx")
