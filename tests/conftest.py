@@ -52,10 +52,8 @@ GENERATED_TEST_SCENE = "scatter:13"
 def scene_dumps(gl_ctx, tmp_path_factory):
     """{scene name: (folder, Scene)} for every built-in scene and one generated scene,
     rendered with the production sequence writer at a small size (frames start at t = 1 s)."""
-    from demo_renderer.scenes import BUILTIN_SCENES
+    from demo_renderer.scenes import BUILTIN_SCENES, load_scene
     from demo_renderer.sequence import SequenceSpec, render_sequence
-
-    from demo_renderer.scenes import load_scene
 
     out = {}
     root = tmp_path_factory.mktemp("dumps")
