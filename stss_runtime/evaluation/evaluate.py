@@ -35,6 +35,7 @@ The dumps carry colour on every frame, so both frames of every pair have colour.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -434,38 +435,55 @@ def best_baseline(results: dict, kind: str) -> str | None:
     return max(cands, key=lambda c: c[1])[0] if cands else None
 
 
-def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) -> None:
-    """Ground truth | STSS | (STSS + accumulation, when evaluated) | best baseline, at the spot
-    where the baseline errs most."""
+def crop_label(scene: str) -> str:
+    """A file-name-safe label for a scene: its name, or a scene file's stem (a scene file's
+    path must not be joined to the crops folder: that would write beside the scene)."""
+    name = str(scene)
+    if "/" in name or "\\" in name or name.endswith(".json"):
+        name = Path(name.replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "scene"
+
+
+# The neural passes the crops show, in this order, beside the ground truth and the best baseline.
+CROP_PASSES = (("stss", "STSS"), ("stss_taa", "STSS + accumulation (stss_taa)"),
+               ("stss_recurrent", "STSS + learned accumulation (stss_recurrent)"))
+
+
+def write_crops(out_dir: Path, results, gts, outputs, holes, size: int = 192) -> list[Path]:
+    """Ground truth | each evaluated STSS pass | best baseline, at the spot where the
+    baseline errs most; one sheet per frame kind, written into ``out_dir``. Returns the
+    files written."""
     from PIL import Image, ImageDraw
 
     out_dir.mkdir(parents=True, exist_ok=True)
     n_gen = results.get("generated_frames", 1)
+    ours = [(m, label) for m, label in CROP_PASSES if m in outputs]
+    written = []
     for name_by_kind in _crop_kinds(n_gen):
         base = best_baseline(results, name_by_kind)
         frames = [i for i in next(iter(outputs.values()), {}) if frame_kind(i, n_gen) == name_by_kind]
-        if not frames or base is None or "stss" not in outputs:
+        if not frames or base is None or base not in outputs or not ours:
             continue
         i = frames[0]
-        gt, ours, theirs = gts[i], outputs["stss"][i], outputs[base][i]
+        gt, theirs = gts[i], outputs[base][i]
         err = np.abs(theirs.astype(np.float32) - gt).mean(-1)
         h, w = err.shape
         s = min(size, h, w)
         tiles = err[: h // s * s, : w // s * s].reshape(h // s, s, w // s, s).mean((1, 3))
         ty, tx = np.unravel_index(np.argmax(tiles), tiles.shape)
         y0, x0 = ty * s, tx * s
-        panels = [gt, ours, theirs]
-        labels = ["ground truth", "STSS", f"best baseline: {base}"]
-        if "stss_taa" in outputs:
-            panels.insert(2, outputs["stss_taa"][i])
-            labels.insert(2, "STSS + accumulation (stss_taa)")
+        panels = [gt] + [outputs[m][i] for m, _ in ours] + [theirs]
+        labels = ["ground truth"] + [label for _, label in ours] + [f"best baseline: {base}"]
         sheet = Image.new("RGB", (len(panels) * 2 * s, 2 * s + 16), (0, 0, 0))
         d = ImageDraw.Draw(sheet)
         for k, (img, label) in enumerate(zip(panels, labels)):
             crop = Image.fromarray(img[y0:y0 + s, x0:x0 + s]).resize((2 * s, 2 * s), Image.NEAREST)
             sheet.paste(crop, (k * 2 * s, 16))
             d.text((k * 2 * s + 4, 2), label, fill=(255, 255, 255))
-        sheet.save(out_dir / f"{results['scene']}_{name_by_kind}_frame{i:06d}.png")
+        path = out_dir / f"{crop_label(results['scene'])}_{name_by_kind}_frame{i:06d}.png"
+        sheet.save(path)
+        written.append(path)
+    return written
 
 
 def format_report(results: dict, warmup: int) -> str:

@@ -24,6 +24,7 @@ from stss_runtime.passes import (
     PassError,
     StssFlowPass,
     StssPass,
+    StssRecurrentPass,
     StssTaaPass,
     TwoStagePass,
     VfiDensePass,
@@ -37,6 +38,7 @@ def _passes():
     out = {name: create_pass(name) for name in ("bilinear", "bicubic", "temporal", "warp_fill")}
     out["stss"] = StssPass(model=build_model("stss_tiny"))
     out["stss_taa"] = StssTaaPass(model=build_model("stss_tiny"))
+    out["stss_recurrent"] = StssRecurrentPass(model=build_model("stss_recurrent_tiny"))
     out["two_stage"] = TwoStagePass(supersampler=build_model("supersampling_tiny"),
                                     extrapolator=build_model("extranet_tiny"))
     out["stss_flow"] = StssFlowPass(model=build_model("stss_tiny"))
@@ -79,7 +81,8 @@ def test_fixed_scale_networks_refuse_another_ratio():
     used to crop its 2x picture to the requested size)."""
     passes = _passes()
     scales = {name: p.fixed_scale for name, p in passes.items()}
-    assert scales == {**{n: None for n in passes}, "stss": 2, "stss_taa": 2, "two_stage": 2, "stss_flow": 2}
+    assert scales == {**{n: None for n in passes}, "stss": 2, "stss_taa": 2, "stss_recurrent": 2, "two_stage": 2,
+                      "stss_flow": 2}
     for name, scale in scales.items():
         if scale is None:
             passes[name].setup((64, 40), (96, 60))  # any ratio
@@ -93,7 +96,7 @@ def test_fixed_scale_networks_refuse_another_ratio():
 def test_baselines_are_the_passes_without_a_network_or_latency():
     assert {m for m in PASSES if is_baseline(m)} == {"bilinear", "bicubic", "temporal", "warp_fill"}
     runtime = {m for m, cls in PASSES.items() if cls.runtime_options}
-    assert runtime == {"stss", "stss_taa", "two_stage", "stss_flow", "vfi", "vfi_dense", "vfi_cheap"}
+    assert runtime == {"stss", "stss_taa", "stss_recurrent", "two_stage", "stss_flow", "vfi", "vfi_dense", "vfi_cheap"}
     assert {m for m, cls in PASSES.items() if cls.neural} <= runtime  # every network honours the context's
 
 
@@ -197,3 +200,32 @@ def test_evaluate_cli_table_json_and_crops(tiny_dump, tmp_path):
     assert len(crops) == 2 and crops[0].endswith(".png")
     # ground truth | STSS | STSS + accumulation | best baseline, each 2x a 80-pixel crop
     assert Image.open(tmp_path / "crops" / crops[0]).size == (4 * 160, 160 + 16)
+
+
+def test_crops_of_a_scene_file_dump_land_in_the_crops_folder_even_when_interpolation_scores_best(tmp_path):
+    """A dump of a scene *file* names its scene by the file's path: the crops still go into
+    the folder asked for, and an interpolation pass scoring best (it sees the next rendered
+    frame) does not stand in for the best baseline: the sheet shows the best zero-latency one."""
+    from stss_runtime.evaluation.evaluate import write_crops
+
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    scene_file = tmp_path / "elsewhere" / "my_scene.json"
+
+    def row(psnr):
+        return {k: {"all": {"psnr": psnr, "ssim": 1.0, "flip": 0.0}} for k in ("sf", "ef")}
+
+    results = {"scene": str(scene_file.resolve()), "generated_frames": 1,
+               "methods": {"stss": row(30.0), "bilinear": row(28.0), "temporal": row(29.0), "vfi": row(40.0)}}
+    outputs = {m: {0: gt, 1: gt} for m in ("stss", "bilinear", "temporal", "vfi")}
+    outputs["temporal"] = {0: np.zeros_like(gt), 1: np.zeros_like(gt)}  # where it errs: the crop's spot
+    written = write_crops(tmp_path / "crops", results, {0: gt, 1: gt}, outputs, holes={})
+    assert sorted(p.name for p in written) == ["my_scene_ef_frame000001.png", "my_scene_sf_frame000000.png"]
+    assert all(p.parent == tmp_path / "crops" for p in written)
+    assert not (scene_file.parent).exists()
+    # ground truth | STSS | best baseline, the baseline being temporal (not vfi): its black panel
+    with Image.open(written[0]) as im:
+        sheet = np.asarray(im)
+    s = 40
+    assert sheet.shape == (2 * s + 16, 3 * 2 * s, 3)
+    assert sheet[16:, 4 * s:].max() == 0 and sheet[16:, :2 * s].max() > 0
