@@ -42,7 +42,8 @@ GROUND_TRUTH = "ground truth"
 GBUFFERS = ("albedo", "normal", "roughness", "metallic", "object_id")
 #: Column titles on the sheet and in the table.
 TITLES = {NATIVE: "native", "bilinear": "bilinear", "bicubic": "bicubic", "temporal": "temporal",
-          "warp_fill": "warp + fill", "stss": "STSS", "stss_taa": "STSS + accum.", "two_stage": "two-stage",
+          "warp_fill": "warp + fill", "stss": "STSS", "stss_taa": "STSS + accum.",
+          "stss_recurrent": "STSS + learned accum.", "two_stage": "two-stage",
           GROUND_TRUTH: "ground truth"}
 #: Frame kinds (sheet rows, table columns).
 RENDERED, GENERATED = "rendered", "generated"

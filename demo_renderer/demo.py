@@ -239,8 +239,8 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
 
         from .compare import compare_passes, format_table, save_sheet
 
-        # STSS alone and with its outputs accumulated (the best zero-latency mode) side by side
-        passes = ("native", "bilinear", "temporal", "stss", "stss_taa")
+        # STSS alone, with its outputs accumulated and with its learned accumulation side by side
+        passes = ("native", "bilinear", "temporal", "stss", "stss_taa", "stss_recurrent")
         spec = MODES[cfg.mode]  # None: native rendering
         chosen = spec[0] if spec else None
         if chosen and chosen not in passes and plugin.capabilities()["passes"][chosen]["latency_frames"] == 0:

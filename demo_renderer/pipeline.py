@@ -40,6 +40,7 @@ MODES: dict[str, tuple[str, int] | None] = {
     "stss_sr": ("stss", 0),  # STSS supersampling only
     "stss": ("stss", 1),  # STSS supersampling + extrapolation: 2x frames
     "stss_taa": ("stss_taa", 1),  # the same, outputs accumulated at display resolution
+    "stss_recurrent": ("stss_recurrent", 1),  # STSS predicting a display-resolution accumulation's parameters
     "two_stage": ("two_stage", 1),
     "warp_fill": ("warp_fill", 1),
     "stss_flow": ("stss_flow", 1),  # STSS with motion vectors estimated by the motion pass
@@ -49,6 +50,7 @@ MODE_LABELS = {"native": "native (full resolution)", "bilinear": "bilinear upsca
                "temporal": "temporal upscaler (FSR 2-like)", "stss_sr": "STSS supersampling only",
                "stss": "STSS supersampling + extrapolation (2x frames)",
                "stss_taa": "STSS + display-resolution accumulation (2x frames)",
+               "stss_recurrent": "STSS + learned display-resolution accumulation (2x frames)",
                "two_stage": "two-stage networks (2x frames)", "warp_fill": "warp + fill extrapolation (2x frames)",
                "stss_flow": "STSS, motion vectors estimated by the motion pass (2x frames)",
                "vfi": "frame interpolation, tile-pruned refiner (2x frames, +1 frame latency)"}

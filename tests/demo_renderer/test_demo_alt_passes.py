@@ -53,3 +53,25 @@ def test_vfi_mode_is_one_frame_late(gl):
     assert sum(late) < 0.85 * sum(on_time), (late, on_time)
     # the slots after a rendered one show that rendered frame's upscale: each closer to it
     assert all(late[i - 1] < on_time[i - 1] for i in (1, 3, 5, 7)), (late, on_time)
+
+
+def test_learned_accumulation_mode_runs_through_the_plugin_and_keeps_its_history(gl):
+    """``--mode stss_recurrent``: the shipped recurrent weights through the plugin, every
+    other frame generated; its display-resolution state carries from frame to frame, so a
+    reset (a camera cut) changes what the next rendered frame shows."""
+    from stss_runtime.passes import StssRecurrentPass
+
+    assert (WEIGHTS_DIR / "stss_recurrent_2x.pt").exists(), (
+        "stss_runtime/weights/stss_recurrent_2x.pt is tracked in git and missing from this checkout: restore it")
+    assert "learned" in MODE_LABELS["stss_recurrent"]
+    p = DemoPipeline(gl, load_scene("traffic"), (128, 72), mode="stss_recurrent")
+    assert isinstance(p.ctx.pass_, StssRecurrentPass)
+    frames = [p.frame(i, 1.0 + i / 60) for i in range(5)]
+    assert [f.kind for f in frames] == ["rendered", "generated", "rendered", "generated", "rendered"]
+    for f in frames:
+        assert f.output.shape == (72, 128, 3) and np.isfinite(f.output).all() and f.output.min() >= 0
+    again = DemoPipeline(gl, load_scene("traffic"), (128, 72), mode="stss_recurrent")
+    cold = again.frame(4, 1.0 + 4 / 60)  # the same frame with no history behind it
+    assert np.abs(cold.output - frames[4].output).mean() > 1e-3, np.abs(cold.output - frames[4].output).mean()
+    p.close()
+    again.close()
