@@ -355,10 +355,11 @@ def format_stability(stability: dict) -> str:
     best = {k: min((v[k] for v in stability.values() if not math.isnan(v.get(k, math.nan))), default=math.nan)
             for k in kinds}
     cell = lambda v, k: "-" if math.isnan(v) else f"{v:.3f}" + ("*" if f"{v:.3f}" == f"{best[k]:.3f}" else " ")  # noqa: E731
+    w = max([len("method")] + [len(m) for m in stability]) + 1
     lines = ["temporal stability: mean |change of (output - ground truth)| between consecutive frames after "
              "the motion, 8-bit levels (lower is better; * best)",
-             f"{'method':<11}" + "".join(f"{k.upper():>9}" for k in kinds)]
-    lines += [f"{m:<11}" + "".join(f"{cell(v.get(k, math.nan), k):>9}" for k in kinds) for m, v in stability.items()]
+             f"{'method':<{w}}" + "".join(f"{k.upper():>9}" for k in kinds)]
+    lines += [f"{m:<{w}}" + "".join(f"{cell(v.get(k, math.nan), k):>9}" for k in kinds) for m, v in stability.items()]
     return "\n".join(lines)
 
 
