@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -127,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "frame_times.png in --out, and a summary.")
     d.add_argument("--scene", default="traffic",
                    help="built-in scene name, scatter:SEED, or scene file (default traffic)")
-    d.add_argument("--mode", default="stss", choices=list(MODES),
-                   help="what brings the render to the display (default stss: supersampling + extrapolation, "
+    d.add_argument("--mode", default="auto", choices=["auto", *MODES],
+                   help="what brings the render to the display (default auto: the plugin's default pass, "
+                        "stss_recurrent, or stss with the CPU preset, whose fused graph is the fastest on a CPU; "
                         "2x frames): " + "; ".join(f"{k}: {v}" for k, v in MODE_LABELS.items()))
     d.add_argument("--generated-frames", default="1", choices=["1", "2", "3", "auto"],
                    help="frame-generation modes: frames generated per rendered frame, 1 to 3 (2x, 3x, 4x the "
@@ -261,6 +263,13 @@ def cmd_demo(args) -> int:
     except ChoiceError as e:
         raise CliError(str(e)) from None
     choice.apply_threads()
+    if args.mode == "auto":
+        from plugin import DEFAULT_PASS
+
+        args.mode = "stss" if choice.preset == "cpu" else DEFAULT_PASS
+        choice = replace(choice, reasons=choice.reasons + (
+            f"mode {args.mode}: " + ("the CPU preset's (STSS in one fused graph, the fastest network on a CPU)"
+                                     if choice.preset == "cpu" else "the plugin's default pass"),))
     scene = _load_scene(args.scene)
     cfg = DemoConfig(scene=args.scene, frames=frames, display_size=choice.display_size, mode=args.mode,
                      quality=args.quality, compare=choice.compare, sheet_frames=args.sheet_frames,

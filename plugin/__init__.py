@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .context import Context
 from .descriptions import (
+    DEFAULT_PASS,
     MAX_IMAGE_DIMENSION,
     ContextDescription,
     DispatchResult,
@@ -36,7 +37,7 @@ from .helpers import (
 )
 
 __all__ = [
-    "BackendUnavailableError", "Context", "ContextDescription", "ContextStateError", "DispatchResult",
+    "DEFAULT_PASS", "BackendUnavailableError", "Context", "ContextDescription", "ContextStateError", "DispatchResult",
     "FrameDescription", "GeneratedFrame", "GeneratedFrameDescription", "InvalidInputError", "MAX_IMAGE_DIMENSION",
     "MotionDiagnosis", "PluginError", "QualityMode", "Result", "SelfTestReport", "Severity", "UnsupportedError", "capabilities",
     "debug_views", "diagnose_motion", "jitter_offset", "jitter_phase_count", "memory_estimate", "mip_bias",

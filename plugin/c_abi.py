@@ -91,7 +91,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .context import Context
-from .descriptions import MAX_IMAGE_DIMENSION, ContextDescription, FrameDescription, GeneratedFrameDescription, Severity
+from .descriptions import (
+    DEFAULT_PASS,
+    MAX_IMAGE_DIMENSION,
+    ContextDescription,
+    FrameDescription,
+    GeneratedFrameDescription,
+    Severity,
+)
 from .errors import BackendUnavailableError, ContextStateError, InvalidInputError, PluginError, Result, UnsupportedError
 from .helpers import capabilities, required_inputs
 
@@ -400,7 +407,7 @@ def _create(call: _Call, desc, out) -> None:
     py = ContextDescription(
         max_render_size=(int(desc.max_render_width), int(desc.max_render_height)),
         display_size=(int(desc.display_width), int(desc.display_height)),
-        pass_name=_string(desc.pass_name, "desc.pass_name", "stss"),
+        pass_name=_string(desc.pass_name, "desc.pass_name", DEFAULT_PASS),
         backend=_string(desc.backend, "desc.backend", "torch"),
         precision=_string(desc.precision, "desc.precision", "fp32"),
         device=_string(desc.device, "desc.device", "cpu"),

@@ -23,6 +23,10 @@ from typing import Any, Callable, Sequence
 #: a resource's declared size in the C ABI): STSS_MAX_IMAGE_DIMENSION in stss_plugin.h. A
 #: larger context could never dispatch (a 16384x16384 float RGB image alone is 3 GiB).
 MAX_IMAGE_DIMENSION = 16384
+#: The pass a context runs when none is named (Python and C): STSS with its learned
+#: display-resolution accumulation, the best zero-latency pass on the held-out scenes
+#: (docs/RESULTS.md).
+DEFAULT_PASS = "stss_recurrent"
 
 #: Anything the plugin reads as an image: numpy array, torch tensor (CPU or CUDA), an object
 #: with ``__dlpack__`` or ``__cuda_array_interface__``, or a moderngl texture.
@@ -55,7 +59,7 @@ class ContextDescription:
     #                                   MAX_IMAGE_DIMENSION each)
     # (width, height) pixels of the output; any ratio: the 2x networks' output is resampled
     display_size: tuple[int, int]
-    pass_name: str = "stss"  # "stss" or any pass of plugin.capabilities()["passes"]
+    pass_name: str = DEFAULT_PASS  # "stss_recurrent" (the default) or any pass of plugin.capabilities()["passes"]
     backend: str = "torch"  # "torch", "onnxruntime", "tensorrt", "openvino" (CPU only) (neural passes)
     precision: str = "fp32"  # "fp32" or "fp16" (openvino on a CPU with AMX or AVX512-BF16: bfloat16)
     device: str = "cpu"  # "cpu" or "cuda": where the pass runs

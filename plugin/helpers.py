@@ -9,7 +9,7 @@ import torch
 from stss_runtime import conventions
 from stss_runtime.passes import PASSES
 
-from .descriptions import ContextDescription, QualityMode
+from .descriptions import DEFAULT_PASS, ContextDescription, QualityMode
 from .errors import InvalidInputError, UnsupportedError
 
 #: Optional inputs every pass accepts (validated; used where a pass can use them).
@@ -44,7 +44,7 @@ def _mode(mode) -> QualityMode:
 
 
 def render_size(display_size: tuple[int, int], mode: QualityMode | str = QualityMode.PERFORMANCE,
-                pass_name: str = "stss") -> tuple[int, int]:
+                pass_name: str = DEFAULT_PASS) -> tuple[int, int]:
     """Render (width, height) for ``display_size`` at quality ``mode`` (rounded down).
 
     STSS and the two-stage pipeline are trained at 2x (PERFORMANCE); other modes work (the
@@ -77,7 +77,7 @@ def mip_bias(render_width: int, display_width: int) -> float:
     return conventions.mip_bias(render_width, display_width)
 
 
-def required_inputs(pass_name: str = "stss") -> tuple[str, ...]:
+def required_inputs(pass_name: str = DEFAULT_PASS) -> tuple[str, ...]:
     """Frame-description fields ``pass_name`` needs (besides the scalars and matrices)."""
     if pass_name not in PASSES:
         raise UnsupportedError("pass_name", f"one of {', '.join(PASSES)}", repr(pass_name))
@@ -86,7 +86,7 @@ def required_inputs(pass_name: str = "stss") -> tuple[str, ...]:
     return tuple(dict.fromkeys(base + tuple(needed)))
 
 
-def optional_inputs(pass_name: str = "stss") -> tuple[str, ...]:
+def optional_inputs(pass_name: str = DEFAULT_PASS) -> tuple[str, ...]:
     """Frame-description images ``pass_name`` accepts but does not need."""
     req = required_inputs(pass_name)
     gbuffers = ("albedo", "normal", "roughness", "metallic", "object_id")
@@ -135,7 +135,10 @@ def memory_estimate(desc: ContextDescription) -> dict[str, int]:
     # one frame's graph inputs (44 channels) and the network's widest activations (~64 ch at
     # render size, ~32 at display size), output at display size
     working = 44 * render_px * f32 + 64 * render_px * f32 + 32 * display_px * f32 + 3 * display_px * f32
-    weights = 417_241 * f32 if desc.pass_name == "stss" else 0
+    weights = {"stss": 417_241, "stss_taa": 417_241, "stss_flow": 417_241,
+               "stss_recurrent": 439_721}.get(desc.pass_name, 0) * f32
+    if desc.pass_name == "stss_recurrent":  # its accumulation (colour + weight) at display size, state at render size
+        history += 4 * display_px * f32 + 17 * render_px * f32
     return {"history_bytes": history, "working_bytes": working, "weights_bytes": weights,
             "total_bytes": history + working + weights}
 

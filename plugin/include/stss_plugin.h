@@ -168,7 +168,7 @@ typedef struct stss_context_desc {
     int32_t max_render_height;
     int32_t display_width;      /* pixels of the output */
     int32_t display_height;
-    const char* pass_name;      /* "stss" (NULL: "stss") or any pass of the capabilities' "passes" */
+    const char* pass_name;      /* NULL: "stss_recurrent" (the default), or any pass of the capabilities' "passes" */
     const char* backend;        /* "torch" (NULL), "onnxruntime", "tensorrt" (neural passes) */
     const char* precision;      /* "fp32" (NULL) or "fp16" */
     const char* device;         /* "cpu" (NULL) or "cuda" */

@@ -305,6 +305,7 @@ def test_windowed_demo_with_overlay_under_xvfb(tmp_path, xvfb_display):
                        env=env)
     assert r.returncode == 0, r.stderr
     assert "demo: 6 frames" in r.stdout and "frame generation 4x" in r.stdout
+    assert "mode stss: the CPU preset's" in r.stdout  # no GPU and a window: the CPU preset picks the mode
     img = np.asarray(Image.open(shot)).astype(int)
     assert img.shape == (360, 640, 3)
     _not_blank(img)
@@ -464,3 +465,16 @@ def test_headless_debug_view_from_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--debug-view", "normals",
                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--debug-view: invalid choice: 'normals'" in bad.stderr
+
+
+def test_headless_demo_runs_the_plugins_default_pass_unless_told(tmp_path):
+    """``--mode`` left out: the plugin's default pass (headless runs the default preset)."""
+    import plugin
+
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "2",
+                        "--display-size", "160x90", "--sheet-frames", "0", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert f"mode {plugin.DEFAULT_PASS}: the plugin's default pass" in r.stdout, r.stdout
+    assert f"{plugin.DEFAULT_PASS}_cpu_ms" in (out / "profile.csv").read_text().splitlines()[0]

@@ -22,6 +22,14 @@ class DumpFrames:
         self.display_size = tuple(self.meta["display_size"])
         self.frame_time_ms = 2000.0 / self.meta["fps"]
         self._cache: dict[int, dict] = {}
+        self.pass_name: str | None = None  # None: the context's default pass
+
+    def with_pass(self, pass_name: str) -> "DumpFrames":
+        """The same frames, whose :meth:`desc` names ``pass_name`` unless told otherwise."""
+        other = DumpFrames.__new__(DumpFrames)
+        other.__dict__.update(self.__dict__)
+        other.pass_name = pass_name
+        return other
 
     def arrays(self, i: int) -> dict:
         if i not in self._cache:
@@ -30,6 +38,8 @@ class DumpFrames:
 
     def desc(self, **overrides) -> plugin.ContextDescription:
         kw = {"max_render_size": self.render_size, "display_size": self.display_size}
+        if self.pass_name is not None:
+            kw["pass_name"] = self.pass_name
         kw.update(overrides)
         return plugin.ContextDescription(**kw)
 

@@ -13,7 +13,7 @@ import torch
 import plugin
 from stss_runtime.frame import frame_from_dump
 from stss_runtime.ops.encoding import decode_color, encode_color
-from stss_runtime.passes import PASSES, StssPass
+from stss_runtime.passes import PASSES, create_pass
 
 from .conftest import GBUFFERS, as_nchw
 
@@ -23,10 +23,12 @@ def _run(dump, n_frames=3, desc=None, **frame_overrides):
         return [ctx.dispatch(dump.frame(n, **frame_overrides)) for n in range(n_frames)]
 
 
-def test_stss_through_the_plugin_equals_the_pass(dump):
-    """The plugin adds no error: its frames are the STSS pass's on the same dump."""
-    results = _run(dump, 3)
-    p = StssPass()
+@pytest.mark.parametrize("name", [plugin.DEFAULT_PASS, "stss"])
+def test_stss_through_the_plugin_equals_the_pass(dump, name):
+    """The plugin adds no error: its frames are the pass's on the same dump, for the default
+    pass (the context's when none is named) and for plain STSS."""
+    results = _run(dump, 3, desc=None if name == plugin.DEFAULT_PASS else dump.desc(pass_name=name))
+    p = create_pass(name)
     p.setup(dump.render_size, dump.display_size)
     for n, r in enumerate(results):
         for k, out in ((2 * n, r.output), (2 * n + 1, r.generated[0].color)):
@@ -156,7 +158,11 @@ def test_ui_is_composited_last_and_never_warped(dump):
 
 def test_conventions_flags_give_the_same_frames(dump):
     """Pre-exposure, device depth (plain and reversed-Z), jittered motion vectors and
-    display-resolution motion vectors are converted to the runtime's conventions."""
+    display-resolution motion vectors are converted to the runtime's conventions. Checked
+    through the STSS pass (the conversions happen before any pass): the default pass's
+    display-resolution hole test flips a few pixels on float32 device depth's rounding
+    (0.014 at most on this dump), which says nothing about the conversion."""
+    dump = dump.with_pass("stss")
     ref = _run(dump, 2)
     near, far = float(dump.meta["near"]), float(dump.meta["far"])
 

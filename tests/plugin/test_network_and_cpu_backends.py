@@ -27,7 +27,7 @@ def test_networks_are_the_presets_with_shipped_weights():
 def test_a_network_without_weights_is_refused_naming_the_field():
     missing = next(n for n in ("stss_tiny", "stss_small") if n not in network_names())
     with pytest.raises(plugin.UnsupportedError, match="desc.network.*shipped weights"):
-        plugin.Context(_desc(network=missing))
+        plugin.Context(_desc(pass_name="stss", network=missing))
     with pytest.raises(plugin.InvalidInputError, match="desc.network"):
         plugin.Context(_desc(network=None))
 
