@@ -97,7 +97,8 @@ def test_the_plugin_runs_the_fused_pass_on_the_cpu_backends():
     for backend, precision, fused in (("openvino", "fp32", True), ("openvino", "fp16", True),
                                       ("onnxruntime", "fp32", True), ("onnxruntime", "fp16", False),
                                       ("torch", "fp32", False)):
-        with plugin.Context(plugin.ContextDescription(**desc, backend=backend, precision=precision)) as ctx:
+        d = plugin.ContextDescription(**desc, pass_name="stss", backend=backend, precision=precision)
+        with plugin.Context(d) as ctx:
             assert isinstance(ctx.pass_, StssFusedPass) is fused, (backend, precision)
     with plugin.Context(plugin.ContextDescription(**desc, pass_name="stss_taa", backend="openvino")) as ctx:
         assert not isinstance(ctx.pass_, StssFusedPass)
