@@ -267,7 +267,7 @@ bench_step() {  # bench_step NAME CUDA-ARGS...: the bench on CUDA (tiny on the C
   else
     args=(--device cuda --sizes 960x540,1920x1080 --frames 40 --warmup 6 "$@")
   fi
-  "$PY" -m stss_runtime bench "${args[@]}" --pipelines joint,two_stage \
+  "$PY" -m stss_runtime bench "${args[@]}" --pipelines "${PIPELINES:-joint,two_stage}" \
       --cache-dir "$WORK/cache" --json "$OUT_DIR/bench/$name.json" --no-progress | tee "$OUT_DIR/bench/$name.txt"
   $HELPER bench-report "$OUT_DIR/bench/$name.json" --skipped "$OUT_DIR/bench/$name.txt" --record "$STEP_RECORD"
 }
@@ -282,8 +282,11 @@ step_eager() {
     "$PY" -c 'import json,sys; json.dump({"status": "skipped", "reason": "no GPU (the eager CUDA rows; step 4 rehearsed the bench)", "details": {}}, open(sys.argv[1], "w"))' "$STEP_RECORD"
     return 0
   fi
-  bench_step eager_fp32 --precisions fp32 --variants "eager nchw" --worker-timeout 40 --backends torch
-  bench_step eager_fp16 --precisions fp16 --variants channels-last --worker-timeout 35 --backends torch
+  # eager rows also time the default pass (stss_recurrent: STSS + its learned accumulation)
+  PIPELINES=joint,two_stage,joint_recurrent bench_step eager_fp32 --precisions fp32 --variants "eager nchw" \
+      --worker-timeout 40 --backends torch
+  PIPELINES=joint,two_stage,joint_recurrent bench_step eager_fp16 --precisions fp16 --variants channels-last \
+      --worker-timeout 35 --backends torch
   $HELPER bench-report "$OUT_DIR/bench/eager_fp32.json" "$OUT_DIR/bench/eager_fp16.json" \
       --skipped "$OUT_DIR/bench/eager_fp32.txt" "$OUT_DIR/bench/eager_fp16.txt" --record "$STEP_RECORD"
 }

@@ -55,7 +55,8 @@ def add_parsers(sub) -> None:
                     help="comma-separated from joint (STSS), joint_taa (STSS + display-resolution "
                          "accumulation, pass stss_taa: its accumulation is in the output stage), two_stage, joint_fused "
                          "(the joint pass with the history's per-frame work in the graph: the plugin's on the "
-                         "CPU back-ends)")
+                         "CPU back-ends), joint_recurrent (the default pass, stss_recurrent: STSS and its learned "
+                         "accumulation)")
     ap.add_argument("--model", default="stss", help="STSS network preset of the joint pipelines: stss (default), "
                     "stss_small, stss_tiny (fresh weights: the cost does not depend on them)")
     ap.add_argument("--frames", type=int, default=None,

@@ -104,3 +104,12 @@ def test_table_shows_the_joint_to_two_stage_ratio():
 def test_bench_on_cuda_without_a_gpu_says_so():
     r = _run("-m", "stss_runtime", "bench", "--device", "cuda")
     assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr
+
+
+def test_measure_times_the_default_pass_with_its_own_network(tmp_path):
+    """``joint_recurrent`` times pass stss_recurrent and counts its network's multiply-adds,
+    more than STSS's alone (the accumulation head reads full render resolution)."""
+    joint = measure("joint", "torch", "fp32", "cpu", (40, 24), frames=2, warmup=1, cache_dir=str(tmp_path))
+    rec = measure("joint_recurrent", "torch", "fp32", "cpu", (40, 24), frames=2, warmup=1, cache_dir=str(tmp_path))
+    assert rec["pipeline"] == "joint_recurrent" and rec["median_ms"] > 0
+    assert 1.2 * joint["gmacs"] < rec["gmacs"] < 1.6 * joint["gmacs"], (joint["gmacs"], rec["gmacs"])
