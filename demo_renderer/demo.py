@@ -493,7 +493,7 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         glfw.destroy_window(window)
         return {"frames": len(frame_ms), "median_frame_ms": float(np.median(frame_ms)) if frame_ms else None,
                 "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status,
-                "runtime": run.pipeline.runtime, "note": run.pipeline.note,
+                "runtime": run.pipeline.runtime, "note": run.pipeline.note, "mode": run.pipeline.mode,
                 "generated_frames": run.pipeline.last_generated,
                 "multiplier": multiplier_name(run.pipeline.multiplier) if run.pipeline.generated_frames else None}
     finally:
@@ -507,7 +507,8 @@ def _show_runtime(s, pipeline: DemoPipeline) -> None:
     rt = pipeline.runtime
     s.device, s.backend, s.network = rt.device, rt.backend, rt.network
     s.devices, s.backends, s.networks = offered(rt.device)
-    s.runtime = rt.headline()
+    spec = MODES.get(pipeline.mode)
+    s.runtime = rt.headline(spec[0] if spec else "native")
     s.runtime_reasons = list(rt.reasons) + ([pipeline.note] if pipeline.note else [])
 
 

@@ -70,11 +70,15 @@ class RuntimeChoice:
         """Set torch's CPU threads for this choice (the CPU preset: one; otherwise torch's default)."""
         torch.set_num_threads(self.torch_threads or DEFAULT_TORCH_THREADS)
 
-    def headline(self) -> str:
-        """One line: ``cpu preset: stss_small on openvino (bf16), 640x360, compare off``."""
+    def headline(self, pass_name: str | None = None) -> str:
+        """One line: ``cpu preset: stss_small on openvino (bf16), 640x360, compare off``: the
+        STSS network for the passes that take one, else ``pass_name`` (the pass that runs)."""
+        from plugin.helpers import NETWORK_PASSES
+
         w, h = self.display_size
         interop = ", CUDA-OpenGL interop" if self.gl_textures else ""
-        return (f"{self.preset} preset: {self.network} on {self.device} / {self.backend} ({self.compute}), "
+        what = self.network if pass_name is None or pass_name in NETWORK_PASSES else pass_name
+        return (f"{self.preset} preset: {what} on {self.device} / {self.backend} ({self.compute}), "
                 f"{w}x{h}, compare {self.compare}{interop}")
 
     def with_gl(self, vendor: str, renderer: str = "") -> "RuntimeChoice":

@@ -305,7 +305,8 @@ def test_windowed_demo_with_overlay_under_xvfb(tmp_path, xvfb_display):
                        env=env)
     assert r.returncode == 0, r.stderr
     assert "demo: 6 frames" in r.stdout and "frame generation 4x" in r.stdout
-    assert "mode stss: the CPU preset's" in r.stdout  # no GPU and a window: the CPU preset picks the mode
+    # no GPU and a window: the CPU preset, running the plugin's default pass, says so
+    assert "demo: cpu preset: stss_recurrent on cpu" in r.stdout and "mode stss_recurrent: the plugin's" in r.stdout
     img = np.asarray(Image.open(shot)).astype(int)
     assert img.shape == (360, 640, 3)
     _not_blank(img)

@@ -69,7 +69,7 @@ def test_headless_summary_says_what_ran_and_why(tmp_path):
                         "bilinear", "--display-size", "64x32", "--sheet-frames", "0", "--out", str(tmp_path),
                         "--no-progress"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "demo: default preset: stss on cpu / torch (fp32), 64x32, compare wipe" in r.stdout
+    assert "demo: default preset: bilinear on cpu / torch (fp32), 64x32, compare wipe" in r.stdout  # the pass
     assert "demo:   device cpu (auto): PyTorch sees no CUDA GPU" in r.stdout
     bad = subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--device", "cuda",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
