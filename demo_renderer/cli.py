@@ -245,6 +245,7 @@ def cmd_bench(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import DemoConfig, has_display, run_headless, run_window
+    from .pipeline import mode_pass
 
     window = args.window or (not args.headless and has_display())
     frames = args.frames if args.frames is not None else (0 if window else 120)
@@ -283,7 +284,7 @@ def cmd_demo(args) -> int:
         raise CliError(f"output folder '{out}' is not writable: {e.strerror or e}") from None
     if window:
         summary = run_window(scene, cfg, args.screenshot, overlay=not args.no_overlay, profile_out=out)
-        _print_choice(summary["runtime"], summary.get("mode", args.mode))
+        _print_choice(summary["runtime"], summary["pass_name"])
         print(f"demo: {summary['frames']} frames, median frame time {summary['median_frame_ms']:.1f} ms; "
               f"profile in {out}/profile.csv and {out}/frame_times.png")
         _print_stats(summary["stats"], summary)
@@ -296,19 +297,17 @@ def cmd_demo(args) -> int:
     print(f"demo: clip in {summary['video']} (frames in {summary['frames']}/)")
     print(f"demo: profile in {summary['profile']}, plot in {summary['plot']}")
     _print_stats(summary["stats"], summary)
-    _print_choice(choice, args.mode)
+    _print_choice(choice, mode_pass(args.mode) or "native")
     if summary["sheet"] is not None:
         print(f"demo: comparison sheet in {summary['sheet']}")
         print(summary["table"])
     return 0
 
 
-def _print_choice(choice, mode: str) -> None:
-    """What the demo ran on (``mode``: the demo's mode at the end) and why (hardware.RuntimeChoice)."""
-    from .pipeline import MODES
-
-    spec = MODES.get(mode)
-    print(f"demo: {choice.headline(spec[0] if spec else 'native')}")
+def _print_choice(choice, pass_name: str) -> None:
+    """What the demo ran on (``pass_name``: the pass that ran last, or "native") and why
+    (hardware.RuntimeChoice)."""
+    print(f"demo: {choice.headline(pass_name)}")
     for why in choice.reasons:
         print(f"demo:   {why}")
 

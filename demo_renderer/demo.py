@@ -18,7 +18,16 @@ import moderngl
 import numpy as np
 
 from .hardware import ChoiceError, RuntimeChoice, choose
-from .pipeline import MODE_LABELS, MODES, MULTIPLIER_LABELS, MULTIPLIERS, DemoFrame, DemoPipeline, multiplier_name
+from .pipeline import (
+    MODE_LABELS,
+    MODES,
+    MULTIPLIER_LABELS,
+    MULTIPLIERS,
+    DemoFrame,
+    DemoPipeline,
+    mode_pass,
+    multiplier_name,
+)
 from .profiler import DeferredGpuTimer, FrameProfiler
 from .scene import Scene
 from .shaderlib import ShaderLibrary
@@ -242,7 +251,7 @@ def run_headless(scene: Scene, cfg: DemoConfig, out: Path, gl: moderngl.Context,
         # STSS alone, with its outputs accumulated and with its learned accumulation side by side
         passes = ("native", "bilinear", "temporal", "stss", "stss_taa", "stss_recurrent")
         spec = MODES[cfg.mode]  # None: native rendering
-        chosen = spec[0] if spec else None
+        chosen = mode_pass(cfg.mode)
         if chosen and chosen not in passes and plugin.capabilities()["passes"][chosen]["latency_frames"] == 0:
             passes += (chosen,)  # the mode the demo ran, when the sheet can show it (no latency)
         # at the multiplier the demo ran ("auto": its last choice), the same display frame rate
@@ -493,7 +502,8 @@ def run_window(scene: Scene, cfg: DemoConfig, screenshot: Path | None = None, ov
         glfw.destroy_window(window)
         return {"frames": len(frame_ms), "median_frame_ms": float(np.median(frame_ms)) if frame_ms else None,
                 "stats": run.profiler.stats(), "scene": run.pipeline.scene.name, "status": s.status,
-                "runtime": run.pipeline.runtime, "note": run.pipeline.note, "mode": run.pipeline.mode,
+                "runtime": run.pipeline.runtime, "note": run.pipeline.note,
+                "pass_name": run.pipeline.pass_name or "native",
                 "generated_frames": run.pipeline.last_generated,
                 "multiplier": multiplier_name(run.pipeline.multiplier) if run.pipeline.generated_frames else None}
     finally:
@@ -507,8 +517,7 @@ def _show_runtime(s, pipeline: DemoPipeline) -> None:
     rt = pipeline.runtime
     s.device, s.backend, s.network = rt.device, rt.backend, rt.network
     s.devices, s.backends, s.networks = offered(rt.device)
-    spec = MODES.get(pipeline.mode)
-    s.runtime = rt.headline(spec[0] if spec else "native")
+    s.runtime = rt.headline(pipeline.pass_name or "native")
     s.runtime_reasons = list(rt.reasons) + ([pipeline.note] if pipeline.note else [])
 
 

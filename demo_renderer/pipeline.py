@@ -46,6 +46,12 @@ MODES: dict[str, tuple[str, int] | None] = {
     "stss_flow": ("stss_flow", 1),  # STSS with motion vectors estimated by the motion pass
     "vfi": ("vfi", 1),  # frame interpolation: one frame of latency
 }
+def mode_pass(mode: str) -> str | None:
+    """The plugin pass demo mode ``mode`` runs (None: native rendering)."""
+    spec = MODES[mode]
+    return None if spec is None else spec[0]
+
+
 MODE_LABELS = {"native": "native (full resolution)", "bilinear": "bilinear upscale", "bicubic": "bicubic upscale",
                "temporal": "temporal upscaler (FSR 2-like)", "stss_sr": "STSS supersampling only",
                "stss": "STSS supersampling + extrapolation (2x frames)",
@@ -145,7 +151,7 @@ class DemoPipeline:
             self.ctx.destroy()
             self.ctx = None
         spec = MODES[mode]
-        self.pass_name = None if spec is None else spec[0]
+        self.pass_name = mode_pass(mode)
         # a frame-generation mode generates the multiplier's frames; the others none
         self.generated_frames = 0 if spec is None or not spec[1] else self.multiplier
         # a pass that estimates motion itself (stss_flow) gets none, as from an engine without them

@@ -138,7 +138,9 @@ def memory_estimate(desc: ContextDescription) -> dict[str, int]:
     weights = {"stss": 417_241, "stss_taa": 417_241, "stss_flow": 417_241,
                "stss_recurrent": 439_721}.get(desc.pass_name, 0) * f32
     if desc.pass_name == "stss_recurrent":  # its accumulation (colour + weight) at display size, state at render size
-        history += 4 * display_px * f32 + 17 * render_px * f32
+        from stss_runtime.models.recurrent import STATE_CHANNELS
+
+        history += 4 * display_px * f32 + STATE_CHANNELS * render_px * f32
     return {"history_bytes": history, "working_bytes": working, "weights_bytes": weights,
             "total_bytes": history + working + weights}
 

@@ -84,32 +84,27 @@ def scatter_sheet(seeds=range(1, 9)):
     sheet.save(OUT / "scatter.jpg", quality=88)
 
 
-def window_shot():
-    n = 93
-    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+def _window_demo(display: int, *args: str) -> None:
+    """``demo --window ARGS`` on its own Xvfb display ``:display``."""
+    xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
     try:
         time.sleep(1.0)
-        subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", "--frames", "90",
-                        "--scene", "fence", "--screenshot", str(OUT / "demo_window.png")],
-                       check=True, env={**os.environ, "DISPLAY": f":{n}"}, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", *args],
+                       check=True, env={**os.environ, "DISPLAY": f":{display}"}, cwd=ROOT)
     finally:
         xvfb.terminate()
+
+
+def window_shot():
+    _window_demo(93, "--frames", "90", "--scene", "fence", "--screenshot", str(OUT / "demo_window.png"))
 
 
 def demo_4x():
     """The demo at 4x: a window screenshot under Xvfb and the headless comparison sheet."""
     import shutil
 
-    n = 94
-    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
-    try:
-        time.sleep(1.0)
-        subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--window", "--frames", "22",
-                        "--scene", "traffic", "--generated-frames", "3", "--preset", "default",
-                        "--screenshot", str(OUT / "demo_window_4x.png"), "--out", tempfile.mkdtemp()],
-                       check=True, env={**os.environ, "DISPLAY": f":{n}"}, cwd=ROOT)
-    finally:
-        xvfb.terminate()
+    _window_demo(94, "--frames", "22", "--scene", "traffic", "--generated-frames", "3", "--preset", "default",
+                 "--screenshot", str(OUT / "demo_window_4x.png"), "--out", tempfile.mkdtemp())
     out = Path(tempfile.mkdtemp())
     subprocess.run([sys.executable, "-m", "demo_renderer", "demo", "--headless", "--frames", "16", "--scene", "traffic",
                     "--generated-frames", "3", "--sheet-frames", "6", "--out", str(out), "--no-progress"],

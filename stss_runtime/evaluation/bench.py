@@ -15,7 +15,8 @@ warps), ``backend`` (the graph on the back-end: colour warps, jitter correction 
 for the joint pass; the network for the two-stage one), ``output`` (crop, decode to linear
 colour; ``joint_taa``: also the display-resolution accumulation of pass ``stss_taa``).
 ``joint_recurrent`` is the default pass (``stss_recurrent``: STSS and its learned
-display-resolution accumulation in one graph). ``joint_fused`` is the joint pass with the history's per-frame work inside the graph too
+display-resolution accumulation in one graph). ``joint_fused`` is the joint pass with the
+history's per-frame work inside the graph too
 (:mod:`stss_runtime.history_graph`: what the plugin runs on OpenVINO and ONNX Runtime), so
 its ``prepare`` stage only gathers the stored frames; a back-end and precision it does not
 take (fp16 files, CUDA) are left out of it, saying why on stderr. On
@@ -49,8 +50,13 @@ from ..synthetic import iter_synthetic_frames
 
 DEFAULT_SIZES = {"cpu": ["320x180", "480x270"], "cuda": ["960x540", "1280x720", "1920x1080"]}
 PIPELINES = ("joint", "joint_taa", "two_stage", "joint_fused", "joint_recurrent")
-#: The recurrent pipeline's network preset for each STSS preset ``--model`` names.
-RECURRENT_MODELS = {"stss": "stss_recurrent", "stss_small": "stss_recurrent_small", "stss_tiny": "stss_recurrent_tiny"}
+JOINT = ("joint", "joint_taa", "joint_fused", "joint_recurrent")  # the pipelines of one network
+
+
+def _network_preset(pipeline: str, model: str) -> str:
+    """The network preset a joint pipeline builds for STSS preset ``model`` (``stss_small`` ->
+    ``stss_recurrent_small`` for the recurrent pass)."""
+    return model.replace("stss", "stss_recurrent", 1) if pipeline == "joint_recurrent" else model
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -114,13 +120,11 @@ def _build_pass(pipeline: str, backend: str, precision: str, device: str, size, 
     opts = {"backend": backend, "precision": precision, "device": device, **(options or {})}
     if backend != "torch":
         opts["cache_dir"] = cache_dir
-    if pipeline == "joint_recurrent":
+    if pipeline in JOINT:
         torch.manual_seed(0)
-        p = StssRecurrentPass(model=build_model(RECURRENT_MODELS.get(model, model)), **opts)
-    elif pipeline in ("joint", "joint_taa", "joint_fused"):
-        torch.manual_seed(0)
-        cls = {"joint": StssPass, "joint_taa": StssTaaPass, "joint_fused": StssFusedPass}[pipeline]
-        p = cls(model=build_model(model), **opts)
+        cls = {"joint": StssPass, "joint_taa": StssTaaPass, "joint_fused": StssFusedPass,
+               "joint_recurrent": StssRecurrentPass}[pipeline]
+        p = cls(model=build_model(_network_preset(pipeline, model)), **opts)
     else:
         torch.manual_seed(0)
         p = TwoStagePass(supersampler=build_model("supersampling"), extrapolator=build_model("extranet"), **opts)
@@ -134,10 +138,8 @@ def _gmacs(pipeline: str, size, model: str = "stss") -> float:
     from ..passes.stss import padded_size
 
     w, h = padded_size(size)
-    if pipeline == "joint_recurrent":
-        return count_macs(build_model(RECURRENT_MODELS.get(model, model)), h, w) / 1e9
-    if pipeline in ("joint", "joint_taa", "joint_fused"):
-        return count_macs(build_model(model), h, w) / 1e9
+    if pipeline in JOINT:
+        return count_macs(build_model(_network_preset(pipeline, model)), h, w) / 1e9
     sf = count_macs(build_model("supersampling"), h, w)
     ef = count_macs(build_model("extranet"), 2 * h, 2 * w)
     return (sf + ef) / 2 / 1e9

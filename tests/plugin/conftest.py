@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -26,8 +27,7 @@ class DumpFrames:
 
     def with_pass(self, pass_name: str) -> "DumpFrames":
         """The same frames, whose :meth:`desc` names ``pass_name`` unless told otherwise."""
-        other = DumpFrames.__new__(DumpFrames)
-        other.__dict__.update(self.__dict__)
+        other = copy.copy(self)  # shares the frame cache
         other.pass_name = pass_name
         return other
 
